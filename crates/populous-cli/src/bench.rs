@@ -1,0 +1,323 @@
+//! `populous bench clone`: clone time against data size, and against a full copy.
+//!
+//! Everything is measured in one run on throw-away image pools, so the
+//! figures are ratios on the same machine and disk: the large clone against
+//! the small one (constant time means ≈ 1), and the copy baseline against
+//! the clone at the large size. A density check adds many clones and
+//! snapshots to one pool and times `volume ls`.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use populous_engine::backend::BackendKind;
+use populous_engine::size::{format_size, parse_size};
+use populous_engine::{CloneSource, Consistency, Engine, FsKind, Name, SnapRef, VolRef, VolumeOptions};
+use serde::Serialize;
+
+use crate::cli::BenchClone;
+
+#[derive(Debug, Serialize)]
+struct SizeResult {
+    size_bytes: u64,
+    snapshot_clone_ms: Vec<f64>,
+    median_ms: f64,
+    copy_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct FsResult {
+    fs: String,
+    backend: String,
+    sizes: Vec<SizeResult>,
+    /// median clone time at the largest size / at the smallest size (target ≤ 1.5)
+    large_over_small: f64,
+    /// copy time / median clone time at the largest size (target ≥ 100)
+    copy_over_clone: f64,
+    density: Option<Density>,
+}
+
+#[derive(Debug, Serialize)]
+struct Density {
+    clones: usize,
+    snapshots: usize,
+    create_seconds: f64,
+    /// `volume ls --all` inside the process, median of 20 (target ≤ 50 ms)
+    ls_ms_in_process: f64,
+    /// `populous volume ls --all --json` as a new process, median of 10
+    ls_ms_cli: f64,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Removes the bench's pools (unmounting them) even when the bench fails or panics.
+struct Cleanup {
+    dir: PathBuf,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let pools = self.dir.join("home").join("pools");
+        if let Ok(rd) = fs::read_dir(&pools) {
+            for e in rd.flatten() {
+                if let Err(err) = populous_engine::sys::unmount(&e.path()) {
+                    eprintln!("warning: could not unmount {}: {err}", e.path().display());
+                }
+            }
+        }
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn bar(len: u64, msg: &str, bytes: bool) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    let tpl = if bytes {
+        "{msg:>24} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}"
+    } else {
+        "{msg:>24} [{bar:30}] {pos}/{len} {per_sec} eta {eta}"
+    };
+    pb.set_style(
+        ProgressStyle::with_template(tpl)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb.set_message(msg.to_owned());
+    pb
+}
+
+/// Fills `dir` with `size` bytes of incompressible data in 64 MiB files, then syncs.
+fn fill(dir: &Path, size: u64, pb: &ProgressBar) -> Result<()> {
+    const FILE: u64 = 64 << 20;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15 ^ size;
+    let mut left = size;
+    let mut n = 0;
+    while left > 0 {
+        let this = left.min(FILE);
+        let path = dir.join(format!("data-{n:05}.bin"));
+        let mut f = File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        let mut written = 0;
+        while written < this {
+            for chunk in buf.chunks_exact_mut(8) {
+                // xorshift64*: fast, and never repeats within a run, so no block dedups.
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                chunk.copy_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+            }
+            let k = (this - written).min(buf.len() as u64) as usize;
+            f.write_all(&buf[..k]).with_context(|| format!("writing {}", path.display()))?;
+            written += k as u64;
+            pb.inc(k as u64);
+        }
+        f.sync_all()?;
+        left -= this;
+        n += 1;
+    }
+    Ok(())
+}
+
+fn syncfs(path: &Path) -> Result<()> {
+    let f = File::open(path)?;
+    // SAFETY: syncfs on an open descriptor.
+    if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+        return Err(std::io::Error::last_os_error().into());
+    }
+    Ok(())
+}
+
+fn n(what: &'static str, s: &str) -> Result<Name> {
+    Ok(Name::new(what, s)?)
+}
+
+fn bench_fs(args: &BenchClone, work: &Path, fs_kind: FsKind, sizes: &[u64], density: bool) -> Result<FsResult> {
+    let home = work.join("home");
+    let mut engine = Engine::open(&home)?;
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    // Room for every volume, one full copy of the largest, and slack for metadata.
+    let pool_size = (sizes.iter().sum::<u64>() + largest) * 5 / 4 + (1 << 30);
+    let pool = n("pool", &format!("bench-{}", fs_kind.as_str()))?;
+    let info = engine.pool_create_image(&pool, &work.join(format!("{pool}.img")), pool_size, fs_kind, None)?;
+    let folder = n("folder", &format!("b-{}", fs_kind.as_str()))?;
+    engine.folder_create(
+        &format!("{pool}/{folder}").parse()?,
+        &Default::default(),
+    )?;
+    let mut results = Vec::new();
+    for &size in sizes {
+        let vol: VolRef = format!("{folder}/data-{size}").parse()?;
+        engine.volume_create(&vol, &VolumeOptions::default())?;
+        let path = engine.volume_path(&vol)?;
+        let pb = bar(size, &format!("fill {} {}", fs_kind.as_str(), format_size(size)), true);
+        fill(&path, size, &pb)?;
+        pb.finish_and_clear();
+        syncfs(&path)?;
+        let mut times = Vec::new();
+        for run in 0..args.runs {
+            let snap: SnapRef = format!("{vol}@run{run}").parse()?;
+            let clone: VolRef = format!("{folder}/clone-{size}-{run}").parse()?;
+            let t = Instant::now();
+            engine.snapshot_create(&snap, Consistency::Crash)?;
+            engine.clone_volume(&CloneSource::Snapshot(snap.clone()), &clone, &VolumeOptions::default())?;
+            times.push(ms(t.elapsed()));
+            engine.volume_remove(&clone, true, false)?;
+            engine.snapshot_remove(&snap)?;
+        }
+        let dst = path.with_file_name(format!("copy-{size}"));
+        let t = Instant::now();
+        BackendKind::Copy.backend().clone_from(&path, &dst)?;
+        syncfs(&dst)?;
+        let copy_ms = ms(t.elapsed());
+        BackendKind::Copy.backend().destroy(&dst)?;
+        let median_ms = median(&mut times.clone());
+        eprintln!(
+            "{:>6} {:>9}: snapshot+clone median {median_ms:8.2} ms, full copy {copy_ms:10.1} ms",
+            fs_kind.as_str(),
+            format_size(size)
+        );
+        results.push(SizeResult {
+            size_bytes: size,
+            snapshot_clone_ms: times,
+            median_ms,
+            copy_ms,
+        });
+    }
+    let small = results.first().map(|r| r.median_ms).unwrap_or(f64::NAN);
+    let large = results.last().map(|r| (r.median_ms, r.copy_ms)).unwrap_or((f64::NAN, f64::NAN));
+    let density = if density && args.clones > 0 {
+        Some(density_check(args, &mut engine, &home, &folder, sizes[0])?)
+    } else {
+        None
+    };
+    Ok(FsResult {
+        fs: fs_kind.as_str().into(),
+        backend: info.backend.to_string(),
+        sizes: results,
+        large_over_small: large.0 / small,
+        copy_over_clone: large.1 / large.0,
+        density,
+    })
+}
+
+fn density_check(args: &BenchClone, engine: &mut Engine, home: &Path, folder: &Name, size: u64) -> Result<Density> {
+    let src: VolRef = format!("{folder}/data-{size}").parse()?;
+    let base: SnapRef = format!("{src}@density").parse()?;
+    engine.snapshot_create(&base, Consistency::Crash)?;
+    let total = args.clones + args.snapshots.saturating_sub(1);
+    let pb = bar(total as u64, "clones + snapshots", false);
+    let t = Instant::now();
+    let mut clones = Vec::new();
+    for i in 0..args.clones {
+        let c: VolRef = format!("{folder}/d{i:05}").parse()?;
+        engine.clone_volume(&CloneSource::Snapshot(base.clone()), &c, &VolumeOptions::default())?;
+        clones.push(c);
+        pb.inc(1);
+    }
+    // One snapshot exists already (the base); spread the rest over the clones.
+    for i in 0..args.snapshots.saturating_sub(1) {
+        let c = &clones[i % clones.len()];
+        engine.snapshot_create(&format!("{c}@s{i:05}").parse()?, Consistency::Crash)?;
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let create_seconds = t.elapsed().as_secs_f64();
+    let mut inproc = Vec::new();
+    for _ in 0..20 {
+        let t = Instant::now();
+        let v = engine.volume_list(None, true)?;
+        inproc.push(ms(t.elapsed()));
+        anyhow::ensure!(v.len() > args.clones, "volume ls returned {} volumes", v.len());
+    }
+    let exe = std::env::current_exe()?;
+    let mut cli = Vec::new();
+    for _ in 0..10 {
+        let t = Instant::now();
+        let out = std::process::Command::new(&exe)
+            .arg("--home")
+            .arg(home)
+            .args(["volume", "ls", "--all", "--json"])
+            .output()?;
+        cli.push(ms(t.elapsed()));
+        anyhow::ensure!(out.status.success(), "populous volume ls failed");
+    }
+    let d = Density {
+        clones: args.clones,
+        snapshots: args.snapshots,
+        create_seconds,
+        ls_ms_in_process: median(&mut inproc),
+        ls_ms_cli: median(&mut cli),
+    };
+    eprintln!(
+        "density: {} clones, {} snapshots made in {:.1} s; volume ls {:.2} ms in process, {:.2} ms as a command",
+        d.clones, d.snapshots, d.create_seconds, d.ls_ms_in_process, d.ls_ms_cli
+    );
+    Ok(d)
+}
+
+/// Runs the clone benchmark and prints the table (or JSON).
+pub fn clone(args: &BenchClone, json: bool) -> Result<()> {
+    let mut sizes = args.sizes.iter().map(|s| parse_size(s)).collect::<Result<Vec<_>, _>>()?;
+    sizes.sort_unstable();
+    anyhow::ensure!(!sizes.is_empty(), "give at least one --sizes value");
+    anyhow::ensure!(args.runs > 0, "--runs must be at least 1");
+    let work = args.dir.join(format!("populous-bench-{}", std::process::id()));
+    fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let _cleanup = Cleanup { dir: work.clone() };
+    let mut all = Vec::new();
+    for (i, f) in args.fs.iter().enumerate() {
+        let kind: FsKind = f.parse()?;
+        let sub = work.join(f);
+        fs::create_dir_all(&sub)?;
+        all.push(bench_fs(args, &sub, kind, &sizes, i == 0)?);
+    }
+    if json {
+        return crate::output::json(&all);
+    }
+    println!(
+        "{:<6} {:<8} {:>10} {:>14} {:>12} {:>12}",
+        "FS", "BACKEND", "SIZE", "CLONE MEDIAN", "FULL COPY", "COPY/CLONE"
+    );
+    for r in &all {
+        for s in &r.sizes {
+            println!(
+                "{:<6} {:<8} {:>10} {:>11.2} ms {:>9.0} ms {:>11.0}x",
+                r.fs,
+                r.backend,
+                format_size(s.size_bytes),
+                s.median_ms,
+                s.copy_ms,
+                s.copy_ms / s.median_ms
+            );
+        }
+        println!(
+            "{:<6} clone(large)/clone(small) = {:.2} (target <= 1.5); copy/clone at the large size = {:.0}x (target >= 100x)",
+            r.fs, r.large_over_small, r.copy_over_clone
+        );
+        if let Some(d) = &r.density {
+            println!(
+                "{:<6} density: {} clones and {} snapshots; volume ls {:.2} ms in process, {:.2} ms as a command (target <= 50 ms)",
+                r.fs, d.clones, d.snapshots, d.ls_ms_in_process, d.ls_ms_cli
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,298 @@
+//! The command line: every subcommand, its flags, and the help that teaches them.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Copy-on-write data volumes for CI/CD: give every build a full, isolated copy
+/// of production data in seconds, whatever its size.
+///
+/// Populous keeps pools (copy-on-write filesystems), folders (one per
+/// environment: prod, stage, dev), volumes, snapshots and clones, with their
+/// lineage, in a crash-safe metadata store under --home.
+///
+/// A first session:
+///
+///   populous pool create main --image /var/lib/populous-main.img --size 8G
+///   populous folder create main/prod
+///   populous folder create main/dev
+///   populous volume create prod/db
+///   populous clone prod/db dev/db-build-28      # snapshot + clone, in milliseconds
+///   populous volume inspect dev/db-build-28     # lineage: prod/db@auto-…
+///   populous volume rm dev/db-build-28          # offline, kept (add --destroy to delete)
+#[derive(Debug, Parser)]
+#[command(name = "populous", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// State directory: metadata, locks and image-pool mount points.
+    #[arg(long, global = true, env = "POPULOUS_HOME", default_value = "/var/lib/populous")]
+    pub home: PathBuf,
+
+    /// Print machine-readable JSON on stdout (errors as JSON on stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Log verbosity: -v for info, -vv for debug. RUST_LOG overrides it.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Write logs as JSON lines (for log collectors).
+    #[arg(long, global = true)]
+    pub log_json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Pools: copy-on-write filesystems that hold the data.
+    #[command(subcommand)]
+    Pool(PoolCmd),
+    /// Folders: tenant spaces in a pool, one per environment; the unit of access control.
+    #[command(subcommand)]
+    Folder(FolderCmd),
+    /// Volumes: writable trees addressed FOLDER/VOL.
+    #[command(subcommand)]
+    Volume(VolumeCmd),
+    /// Snapshots: read-only points in time, FOLDER/VOL@SNAP.
+    #[command(subcommand)]
+    Snapshot(SnapshotCmd),
+    /// Clone a volume or snapshot into a new writable volume, in constant time.
+    ///
+    /// Without @SNAP a snapshot named auto-<time> is taken first and kept, so the
+    /// clone's lineage always points at a real point in time. Cloning into
+    /// another folder follows that folder's policy (see `populous folder policy`).
+    ///
+    ///   populous clone prod/db@nightly dev/db-pr-42
+    ///   populous clone prod/db dev/db-build-28
+    Clone(CloneArgs),
+    /// Check that metadata and filesystems agree; finish interrupted operations.
+    ///
+    /// Exits 0 when consistent, 1 otherwise. With --repair, removes directories in
+    /// a pool's data area that no record owns.
+    Check {
+        /// Remove orphaned directories.
+        #[arg(long)]
+        repair: bool,
+    },
+    /// Benchmarks that compare against a baseline in the same run.
+    #[command(subcommand)]
+    Bench(BenchCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PoolCmd {
+    /// Create a pool: adopt a mounted btrfs/XFS directory (--path), or make an image file (--image).
+    ///
+    /// The backend follows the filesystem: btrfs uses subvolume snapshots, XFS
+    /// uses reflinks. A filesystem without copy-on-write is refused unless you
+    /// ask for --backend copy, which makes full copies (slow; a baseline).
+    ///
+    ///   populous pool create main --image /var/lib/populous-main.img --size 8G
+    ///   populous pool create fast --path /mnt/btrfs
+    ///   populous pool create x --image /srv/x.img --size 20G --fs xfs
+    Create(PoolCreate),
+    /// List pools with their backend, filesystem and free space.
+    Ls,
+    /// Remove an empty pool. Image pools are unmounted and their image deleted.
+    Rm {
+        /// Pool name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct PoolCreate {
+    /// Pool name.
+    pub name: String,
+    /// Adopt this directory on an existing btrfs or reflink-capable XFS mount.
+    #[arg(long, conflicts_with_all = ["image", "size", "fs"], required_unless_present = "image")]
+    pub path: Option<PathBuf>,
+    /// Create this image file, format it and loop-mount it under --home.
+    #[arg(long, requires = "size")]
+    pub image: Option<PathBuf>,
+    /// Size of the image file (sparse), e.g. 8G.
+    #[arg(long)]
+    pub size: Option<String>,
+    /// Filesystem for the image.
+    #[arg(long, value_parser = ["btrfs", "xfs"], default_value = "btrfs")]
+    pub fs: String,
+    /// Force a backend instead of detecting it: btrfs, reflink or copy.
+    #[arg(long, value_parser = ["btrfs", "reflink", "copy"])]
+    pub backend: Option<String>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct PolicyArgs {
+    /// Folders this folder may clone from (repeat or comma-separate; `*` for any).
+    #[arg(long, value_delimiter = ',')]
+    pub clone_from: Vec<String>,
+    /// Folders this folder may import volumes from (repeat or comma-separate; `*` for any).
+    #[arg(long, value_delimiter = ',')]
+    pub import_from: Vec<String>,
+    /// Refuse clones and imports of data that has not been masked.
+    #[arg(long)]
+    pub require_masked: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FolderCmd {
+    /// Create a folder in a pool. Without policy flags, it may clone and import from any folder.
+    ///
+    ///   populous folder create main/prod
+    ///   populous folder create main/dev --clone-from prod
+    ///   populous folder create main/stage --import-from dev --require-masked
+    Create {
+        /// POOL/FOLDER.
+        folder: String,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+    /// List folders with their pool, policy and volume count.
+    Ls,
+    /// Remove an empty folder.
+    Rm {
+        /// Folder name.
+        folder: String,
+    },
+    /// Replace a folder's policy (what it may clone or import from, and whether data must be masked).
+    ///
+    ///   populous folder policy dev --clone-from prod
+    ///   populous folder policy stage --import-from dev --require-masked
+    Policy {
+        /// Folder name.
+        folder: String,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum VolumeCmd {
+    /// Create an empty online volume.
+    Create {
+        /// FOLDER/VOL.
+        volume: String,
+        /// Nominal size, e.g. 10G (recorded and shown; not enforced as a quota).
+        #[arg(long)]
+        size: Option<String>,
+        /// Free-form description.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List volumes (online only, unless --all).
+    Ls {
+        /// Only this folder.
+        folder: Option<String>,
+        /// Include offline volumes.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show state, size used, origin, lineage, snapshots and provenance.
+    Inspect {
+        /// FOLDER/VOL.
+        volume: String,
+    },
+    /// Print the host directory a consumer mounts (online volumes only).
+    Path {
+        /// FOLDER/VOL.
+        volume: String,
+    },
+    /// Take a volume offline: kept, invisible to consumers, importable.
+    Offline {
+        /// FOLDER/VOL.
+        volume: String,
+    },
+    /// Bring an offline volume back online.
+    Online {
+        /// FOLDER/VOL.
+        volume: String,
+    },
+    /// Move an offline volume (and its snapshots) into another folder, online there.
+    ///
+    ///   populous volume offline dev/db-build-28
+    ///   populous volume import dev/db-build-28 --to stage
+    Import {
+        /// FOLDER/VOL (must be offline).
+        volume: String,
+        /// Destination folder (same pool).
+        #[arg(long)]
+        to: String,
+        /// New name in the destination folder.
+        #[arg(long = "as")]
+        rename: Option<String>,
+    },
+    /// Take a volume offline (kept), or delete it with --destroy.
+    Rm {
+        /// FOLDER/VOL.
+        volume: String,
+        /// Delete the data for good.
+        #[arg(long)]
+        destroy: bool,
+        /// With --destroy: also destroy its snapshots (clones made from them keep working).
+        #[arg(long, requires = "destroy")]
+        recursive: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCmd {
+    /// Take a read-only snapshot: FOLDER/VOL@SNAP.
+    Create {
+        /// FOLDER/VOL@SNAP.
+        snapshot: String,
+    },
+    /// List a volume's snapshots with their clones.
+    Ls {
+        /// FOLDER/VOL.
+        volume: String,
+    },
+    /// Destroy a snapshot. Clones made from it are independent and keep working.
+    Rm {
+        /// FOLDER/VOL@SNAP.
+        snapshot: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CloneArgs {
+    /// Source: FOLDER/VOL (a snapshot is taken first) or FOLDER/VOL@SNAP.
+    pub source: String,
+    /// The new volume: FOLDER/NEWVOL.
+    pub target: String,
+    /// Free-form description of the clone.
+    #[arg(long)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// Snapshot+clone time on a small and a large volume, against a full copy of the same data.
+    ///
+    /// Creates throw-away image pools under --dir, fills volumes with random
+    /// data, and prints medians and ratios. It also measures density: many
+    /// clones in one pool and `volume ls` with many snapshots.
+    Clone(BenchClone),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchClone {
+    /// Where to put the throw-away pool images.
+    #[arg(long, default_value = "/var/tmp")]
+    pub dir: PathBuf,
+    /// Small and large volume sizes.
+    #[arg(long, value_delimiter = ',', default_value = "64M,4G")]
+    pub sizes: Vec<String>,
+    /// Filesystems to measure (btrfs, xfs).
+    #[arg(long, value_delimiter = ',', default_value = "btrfs,xfs")]
+    pub fs: Vec<String>,
+    /// Timed snapshot+clone runs per size.
+    #[arg(long, default_value_t = 7)]
+    pub runs: usize,
+    /// Clones to create for the density check (0 skips it).
+    #[arg(long, default_value_t = 500)]
+    pub clones: usize,
+    /// Snapshots present when `volume ls` is timed.
+    #[arg(long, default_value_t = 10_000)]
+    pub snapshots: usize,
+}

@@ -1,0 +1,379 @@
+//! One small handler per subcommand: parse references, call the engine, print.
+
+use anyhow::{Context, Result};
+use populous_engine::size::{format_size, parse_size};
+use populous_engine::{
+    BackendKind, CloneSource, Consistency, Engine, FolderPolicy, FolderRef, FsKind, Name, Outcome,
+    SnapRef, VolRef, VolumeInfo, VolumeOptions,
+};
+use serde::Serialize;
+
+use crate::cli::*;
+use crate::output::{self, opt, table, time};
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let json = cli.json;
+    if let Command::Bench(BenchCmd::Clone(args)) = &cli.command {
+        return crate::bench::clone(args, json);
+    }
+    let mut engine = Engine::open(&cli.home)
+        .with_context(|| format!("opening the populous home {}", cli.home.display()))?;
+    match cli.command {
+        Command::Pool(c) => pool(&mut engine, c, json),
+        Command::Folder(c) => folder(&mut engine, c, json),
+        Command::Volume(c) => volume(&mut engine, c, json),
+        Command::Snapshot(c) => snapshot(&mut engine, c, json),
+        Command::Clone(a) => {
+            let src: CloneSource = a.source.parse()?;
+            let dst: VolRef = a.target.parse()?;
+            let opts = VolumeOptions {
+                description: a.description,
+                ..Default::default()
+            };
+            let v = engine.clone_volume(&src, &dst, &opts)?;
+            show_volume(&v, json, &format!("cloned {} to {dst}", v.origin.as_deref().unwrap_or("?")))
+        }
+        Command::Check { repair } => {
+            let report = engine.check(repair)?;
+            if json {
+                output::json(&report)?;
+            } else {
+                println!(
+                    "pools checked: {}; interrupted operations reconciled: {}",
+                    report.pools_checked.len(),
+                    report.reconciled_ops
+                );
+                for p in &report.pools_unavailable {
+                    println!("unavailable: {p}");
+                }
+                for o in &report.orphans {
+                    println!("orphan: {} (remove with --repair)", o.display());
+                }
+                for m in &report.missing {
+                    println!("missing: {m}");
+                }
+                for r in &report.removed {
+                    println!("removed: {}", r.display());
+                }
+                println!("{}", if report.consistent() { "consistent" } else { "NOT consistent" });
+            }
+            if report.consistent() {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
+        }
+        Command::Bench(_) => unreachable!("handled above"),
+    }
+}
+
+fn name(what: &'static str, s: &str) -> Result<Name> {
+    Ok(Name::new(what, s)?)
+}
+
+fn policy(args: PolicyArgs) -> Result<FolderPolicy> {
+    let list = |v: Vec<String>| -> Result<Option<Vec<Name>>> {
+        if v.is_empty() || v.iter().any(|s| s == "*") {
+            return Ok(None);
+        }
+        Ok(Some(v.iter().map(|s| name("folder", s)).collect::<Result<_>>()?))
+    };
+    Ok(FolderPolicy {
+        clone_from: list(args.clone_from)?,
+        import_from: list(args.import_from)?,
+        require_masked: args.require_masked,
+    })
+}
+
+fn policy_text(p: &FolderPolicy) -> String {
+    let l = |v: &Option<Vec<Name>>| match v {
+        None => "any".to_owned(),
+        Some(v) if v.is_empty() => "none".to_owned(),
+        Some(v) => v.iter().map(Name::as_str).collect::<Vec<_>>().join(","),
+    };
+    format!(
+        "clone-from={} import-from={}{}",
+        l(&p.clone_from),
+        l(&p.import_from),
+        if p.require_masked { " require-masked" } else { "" }
+    )
+}
+
+fn done<T: Serialize>(json: bool, value: &T, message: &str) -> Result<()> {
+    if json {
+        output::json(value)
+    } else {
+        println!("{message}");
+        Ok(())
+    }
+}
+
+fn changed<T: Serialize>(json: bool, o: &Outcome<T>, did: &str, already: &str) -> Result<()> {
+    done(json, o, if o.changed { did } else { already })
+}
+
+fn pool(engine: &mut Engine, c: PoolCmd, json: bool) -> Result<()> {
+    match c {
+        PoolCmd::Create(a) => {
+            let n = name("pool", &a.name)?;
+            let backend: Option<BackendKind> = a.backend.as_deref().map(str::parse).transpose()?;
+            let p = match (a.path, a.image) {
+                (Some(path), _) => engine.pool_adopt(&n, &path, backend)?,
+                (None, Some(image)) => {
+                    let size = parse_size(a.size.as_deref().unwrap_or_default())?;
+                    let fs: FsKind = a.fs.parse()?;
+                    engine.pool_create_image(&n, &image, size, fs, backend)?
+                }
+                (None, None) => anyhow::bail!("give --path DIR or --image FILE --size SIZE"),
+            };
+            done(
+                json,
+                &p,
+                &format!("created pool {} at {} ({} backend on {})", p.name, p.root.display(), p.backend, p.fs),
+            )
+        }
+        PoolCmd::Ls => {
+            let pools = engine.pool_list()?;
+            if json {
+                return output::json(&pools);
+            }
+            let rows = pools
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.name.to_string(),
+                        p.backend.to_string(),
+                        p.fs.clone(),
+                        if p.available { "yes".into() } else { "NO".into() },
+                        opt(p.free_bytes.map(format_size)),
+                        opt(p.total_bytes.map(format_size)),
+                        p.folders.to_string(),
+                        p.root.display().to_string(),
+                    ]
+                })
+                .collect::<Vec<_>>();
+            table(&["POOL", "BACKEND", "FS", "AVAILABLE", "FREE", "SIZE", "FOLDERS", "ROOT"], &rows);
+            Ok(())
+        }
+        PoolCmd::Rm { name: n } => {
+            let n = name("pool", &n)?;
+            engine.pool_remove(&n)?;
+            done(json, &serde_json::json!({"removed": n}), &format!("removed pool {n}"))
+        }
+    }
+}
+
+fn folder(engine: &mut Engine, c: FolderCmd, json: bool) -> Result<()> {
+    match c {
+        FolderCmd::Create { folder, policy: p } => {
+            let r: FolderRef = folder.parse()?;
+            let f = engine.folder_create(&r, &policy(p)?)?;
+            done(json, &f, &format!("created folder {} in pool {} ({})", f.name, f.pool, policy_text(&f.policy)))
+        }
+        FolderCmd::Ls => {
+            let folders = engine.folder_list()?;
+            if json {
+                return output::json(&folders);
+            }
+            let rows = folders
+                .iter()
+                .map(|f| {
+                    vec![
+                        f.name.to_string(),
+                        f.pool.to_string(),
+                        f.volumes.to_string(),
+                        policy_text(&f.policy),
+                    ]
+                })
+                .collect::<Vec<_>>();
+            table(&["FOLDER", "POOL", "VOLUMES", "POLICY"], &rows);
+            Ok(())
+        }
+        FolderCmd::Rm { folder } => {
+            let n = name("folder", &folder)?;
+            engine.folder_remove(&n)?;
+            done(json, &serde_json::json!({"removed": n}), &format!("removed folder {n}"))
+        }
+        FolderCmd::Policy { folder, policy: p } => {
+            let n = name("folder", &folder)?;
+            let o = engine.folder_set_policy(&n, &policy(p)?)?;
+            let text = policy_text(&o.value.policy);
+            changed(json, &o, &format!("folder {n}: {text}"), &format!("folder {n} already has {text}"))
+        }
+    }
+}
+
+fn show_volume(v: &VolumeInfo, json: bool, headline: &str) -> Result<()> {
+    if json {
+        return output::json(v);
+    }
+    println!("{headline}");
+    inspect_text(v);
+    Ok(())
+}
+
+fn inspect_text(v: &VolumeInfo) {
+    println!("volume:      {}/{}", v.folder, v.name);
+    println!("pool:        {}", v.pool);
+    println!("state:       {}", v.state.as_str());
+    println!("path:        {}", v.path.display());
+    println!("size:        {}", opt(v.size_bytes.map(format_size)));
+    println!("used:        {}", opt(v.used_bytes.map(format_size)));
+    if let Some(d) = &v.description {
+        println!("description: {d}");
+    }
+    println!("created:     {}", time(v.created_at));
+    println!("origin:      {}", opt(v.origin.as_deref()));
+    for (i, step) in v.lineage.iter().enumerate() {
+        println!(
+            "  {}<- {}{}",
+            "  ".repeat(i),
+            step.snapshot,
+            if step.exists { String::new() } else { " (destroyed)".into() }
+        );
+    }
+    let p = &v.provenance;
+    if p.masked {
+        println!(
+            "provenance:  masked at {} (rules {}, key id {})",
+            opt(p.masked_at.map(time)),
+            opt(p.mask_ruleset.as_deref()),
+            opt(p.mask_key_id.as_deref())
+        );
+    } else {
+        println!("provenance:  not masked");
+    }
+    println!("snapshots:   {}", v.snapshots.len());
+    for s in &v.snapshots {
+        println!(
+            "  @{}  {}  {}-consistent  clones: {}",
+            s.name,
+            time(s.created_at),
+            s.consistency.as_str(),
+            if s.clones.is_empty() { "-".into() } else { s.clones.join(", ") }
+        );
+    }
+}
+
+fn volume(engine: &mut Engine, c: VolumeCmd, json: bool) -> Result<()> {
+    match c {
+        VolumeCmd::Create {
+            volume,
+            size,
+            description,
+        } => {
+            let r: VolRef = volume.parse()?;
+            let opts = VolumeOptions {
+                size: size.as_deref().map(parse_size).transpose()?,
+                description,
+                ..Default::default()
+            };
+            let v = engine.volume_create(&r, &opts)?;
+            show_volume(&v, json, &format!("created volume {r}"))
+        }
+        VolumeCmd::Ls { folder, all } => {
+            let f = folder.as_deref().map(|f| name("folder", f)).transpose()?;
+            let vols = engine.volume_list(f.as_ref(), all)?;
+            if json {
+                return output::json(&vols);
+            }
+            let rows = vols
+                .iter()
+                .map(|v| {
+                    vec![
+                        format!("{}/{}", v.folder, v.name),
+                        v.state.as_str().into(),
+                        opt(v.size_bytes.map(format_size)),
+                        v.snapshots.to_string(),
+                        opt(v.origin.as_deref()),
+                        time(v.created_at),
+                    ]
+                })
+                .collect::<Vec<_>>();
+            table(&["VOLUME", "STATE", "SIZE", "SNAPSHOTS", "ORIGIN", "CREATED"], &rows);
+            Ok(())
+        }
+        VolumeCmd::Inspect { volume } => {
+            let r: VolRef = volume.parse()?;
+            let v = engine.volume_inspect(&r)?;
+            if json {
+                return output::json(&v);
+            }
+            inspect_text(&v);
+            Ok(())
+        }
+        VolumeCmd::Path { volume } => {
+            let r: VolRef = volume.parse()?;
+            let p = engine.volume_path(&r)?;
+            done(json, &serde_json::json!({"path": p}), &p.display().to_string())
+        }
+        VolumeCmd::Offline { volume } => {
+            let r: VolRef = volume.parse()?;
+            let o = engine.volume_set_online(&r, false)?;
+            changed(json, &o, &format!("{r} is now offline"), &format!("{r} was already offline"))
+        }
+        VolumeCmd::Online { volume } => {
+            let r: VolRef = volume.parse()?;
+            let o = engine.volume_set_online(&r, true)?;
+            changed(json, &o, &format!("{r} is now online"), &format!("{r} was already online"))
+        }
+        VolumeCmd::Import { volume, to, rename } => {
+            let r: VolRef = volume.parse()?;
+            let to = name("folder", &to)?;
+            let rename = rename.as_deref().map(|n| name("volume", n)).transpose()?;
+            let v = engine.volume_import(&r, &to, rename.as_ref())?;
+            show_volume(&v, json, &format!("imported {r} as {}/{} (online)", v.folder, v.name))
+        }
+        VolumeCmd::Rm {
+            volume,
+            destroy,
+            recursive,
+        } => {
+            let r: VolRef = volume.parse()?;
+            let o = engine.volume_remove(&r, destroy, recursive)?;
+            let did = if destroy {
+                format!("destroyed {r}")
+            } else {
+                format!("{r} is now offline (kept; destroy it with --destroy)")
+            };
+            changed(json, &o, &did, &format!("{r} was already offline"))
+        }
+    }
+}
+
+fn snapshot(engine: &mut Engine, c: SnapshotCmd, json: bool) -> Result<()> {
+    match c {
+        SnapshotCmd::Create { snapshot } => {
+            let r: SnapRef = snapshot.parse()?;
+            let s = engine.snapshot_create(&r, Consistency::Crash)?;
+            done(json, &s, &format!("created snapshot {r} ({}-consistent)", s.consistency.as_str()))
+        }
+        SnapshotCmd::Ls { volume } => {
+            let r: VolRef = volume.parse()?;
+            let snaps = engine.snapshot_list(&r)?;
+            if json {
+                return output::json(&snaps);
+            }
+            let rows = snaps
+                .iter()
+                .map(|s| {
+                    vec![
+                        format!("{r}@{}", s.name),
+                        time(s.created_at),
+                        s.consistency.as_str().into(),
+                        if s.provenance.masked { "yes".into() } else { "no".into() },
+                        if s.clones.is_empty() { "-".into() } else { s.clones.join(",") },
+                    ]
+                })
+                .collect::<Vec<_>>();
+            table(&["SNAPSHOT", "CREATED", "CONSISTENCY", "MASKED", "CLONES"], &rows);
+            Ok(())
+        }
+        SnapshotCmd::Rm { snapshot } => {
+            let r: SnapRef = snapshot.parse()?;
+            engine.snapshot_remove(&r)?;
+            done(json, &serde_json::json!({"removed": r.to_string()}), &format!("destroyed snapshot {r}"))
+        }
+    }
+}

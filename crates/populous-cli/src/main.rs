@@ -1,0 +1,69 @@
+//! `populous`: the command-line adapter over the volume engine.
+//!
+//! Parsing lives in [`cli`], each subcommand's few lines in [`commands`],
+//! printing in [`output`], and the one mapping from engine errors to exit
+//! codes in [`exit_code`].
+
+mod bench;
+mod cli;
+mod commands;
+mod output;
+
+use clap::Parser;
+use populous_engine::ErrorKind;
+
+/// Exit codes, one per error kind; documented in `docs/cli.md`.
+fn exit_code(kind: ErrorKind) -> i32 {
+    match kind {
+        ErrorKind::Internal => 1,
+        ErrorKind::InvalidInput => 3,
+        ErrorKind::NotFound => 4,
+        ErrorKind::AlreadyExists => 5,
+        ErrorKind::WrongState => 6,
+        ErrorKind::HasDependents => 7,
+        ErrorKind::PolicyDenied => 8,
+        ErrorKind::NoSpace => 9,
+        ErrorKind::Unavailable => 10,
+        ErrorKind::Unsupported => 11,
+        ErrorKind::MissingTool => 12,
+    }
+}
+
+fn init_logging(verbose: u8, json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.without_time().with_target(false).init();
+    }
+}
+
+fn main() {
+    let cli = cli::Cli::parse();
+    init_logging(cli.verbose, cli.log_json);
+    let json = cli.json;
+    if let Err(err) = commands::run(cli) {
+        let kind = err
+            .chain()
+            .find_map(|e| e.downcast_ref::<populous_engine::Error>())
+            .map(|e| e.kind())
+            .unwrap_or(ErrorKind::Internal);
+        let message = format!("{err:#}");
+        if json {
+            let v = serde_json::json!({"error": {"kind": kind, "message": message}});
+            eprintln!("{v}");
+        } else {
+            eprintln!("error: {message}");
+        }
+        std::process::exit(exit_code(kind));
+    }
+}

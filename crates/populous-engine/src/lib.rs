@@ -1,0 +1,33 @@
+//! Populous volume engine.
+//!
+//! Pools hold folders, folders hold volumes, volumes have snapshots, and
+//! clones are writable volumes made from snapshots, all by the kernel's
+//! copy-on-write. The engine is a library with no wire format: the `populous`
+//! CLI and the daemon are thin adapters over [`Engine`].
+//!
+//! Module map:
+//! - [`name`]: validated names and `folder/volume@snapshot` references;
+//! - [`engine`]: the operations and their crash-safety protocol;
+//! - [`store`]: the SQLite metadata store and the writer lock;
+//! - [`backend`]: btrfs, reflink and copy, behind one trait;
+//! - [`sys`]: filesystem detection, image files and loop mounts;
+//! - [`model`]: what operations return;
+//! - [`fault`]: fault-injection points for crash tests;
+//! - [`size`]: parsing and printing byte sizes.
+
+pub mod backend;
+pub mod engine;
+pub mod error;
+pub mod fault;
+pub mod model;
+pub mod name;
+pub mod size;
+pub mod store;
+pub mod sys;
+
+pub use backend::BackendKind;
+pub use engine::Engine;
+pub use error::{Error, ErrorKind, Result};
+pub use model::*;
+pub use name::{CloneSource, FolderRef, Name, SnapRef, VolRef};
+pub use sys::FsKind;

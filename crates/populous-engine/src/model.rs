@@ -1,0 +1,243 @@
+//! What the engine reports: plain data about pools, folders, volumes and snapshots.
+//!
+//! These types derive `Serialize` so adapters can print them, but the engine
+//! itself never encodes anything: the CLI and the daemon choose the format.
+
+use std::path::PathBuf;
+
+use crate::backend::BackendKind;
+use crate::name::Name;
+
+/// Seconds since the Unix epoch.
+pub type Timestamp = i64;
+
+/// The result of an operation that may have had nothing to do.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outcome<T> {
+    /// False when the object was already in the requested state (a safe retry).
+    pub changed: bool,
+    /// The object after the operation.
+    #[serde(flatten)]
+    pub value: T,
+}
+
+/// A pool: one copy-on-write filesystem.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PoolInfo {
+    /// Pool name.
+    pub name: Name,
+    /// The directory the pool's data lives under.
+    pub root: PathBuf,
+    /// How the pool does copy-on-write.
+    pub backend: BackendKind,
+    /// The filesystem under `root`.
+    pub fs: String,
+    /// The image file, for pools Populous formatted and loop-mounts.
+    pub image: Option<PathBuf>,
+    /// Whether the pool's filesystem is mounted and recognised right now.
+    pub available: bool,
+    /// Total bytes of the filesystem, when available.
+    pub total_bytes: Option<u64>,
+    /// Free bytes of the filesystem, when available.
+    pub free_bytes: Option<u64>,
+    /// Number of folders in the pool.
+    pub folders: u64,
+    /// When the pool was created.
+    pub created_at: Timestamp,
+}
+
+/// Which folders a folder may take data from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct FolderPolicy {
+    /// Folders this folder may clone from; `None` means any folder.
+    pub clone_from: Option<Vec<Name>>,
+    /// Folders this folder may import (move) volumes from; `None` means any folder.
+    pub import_from: Option<Vec<Name>>,
+    /// Whether data cloned or imported into this folder must be masked.
+    pub require_masked: bool,
+}
+
+/// A folder: a tenant space inside a pool.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FolderInfo {
+    /// Folder name, unique across pools.
+    pub name: Name,
+    /// The pool that holds it.
+    pub pool: Name,
+    /// What it may receive from other folders.
+    pub policy: FolderPolicy,
+    /// Volumes in the folder, online or offline.
+    pub volumes: u64,
+    /// When the folder was created.
+    pub created_at: Timestamp,
+}
+
+/// Whether consumers can see and mount a volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VolumeState {
+    /// Visible and mountable.
+    Online,
+    /// Kept, invisible to consumers, not mountable, importable.
+    Offline,
+}
+
+impl VolumeState {
+    /// Lowercase name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VolumeState::Online => "online",
+            VolumeState::Offline => "offline",
+        }
+    }
+}
+
+/// How a snapshot's data was captured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Consistency {
+    /// Taken while writers may have been active: recovery runs on first start.
+    Crash,
+    /// Taken while the application was quiesced.
+    App,
+}
+
+impl Consistency {
+    /// Lowercase name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Consistency::Crash => "crash",
+            Consistency::App => "app",
+        }
+    }
+}
+
+/// What a volume or snapshot is made of, beyond its origin.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Provenance {
+    /// Whether the data was masked.
+    pub masked: bool,
+    /// Hash of the masking rule set.
+    pub mask_ruleset: Option<String>,
+    /// Id of the masking key (never the key itself).
+    pub mask_key_id: Option<String>,
+    /// When masking completed.
+    pub masked_at: Option<Timestamp>,
+}
+
+/// Options for a new volume.
+#[derive(Debug, Clone, Default)]
+pub struct VolumeOptions {
+    /// Nominal size in bytes (recorded, shown; not enforced as a quota).
+    pub size: Option<u64>,
+    /// Free-form description.
+    pub description: Option<String>,
+    /// Owner of the volume's root directory.
+    pub owner: Option<(u32, u32)>,
+    /// Mode of the volume's root directory.
+    pub mode: Option<u32>,
+}
+
+/// A volume in a listing.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VolumeSummary {
+    /// Folder name.
+    pub folder: Name,
+    /// Volume name.
+    pub name: Name,
+    /// Online or offline.
+    pub state: VolumeState,
+    /// Nominal size in bytes.
+    pub size_bytes: Option<u64>,
+    /// `folder/volume@snapshot` it was cloned from, if any.
+    pub origin: Option<String>,
+    /// Number of snapshots.
+    pub snapshots: u64,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// One step in a volume's ancestry.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LineageStep {
+    /// `folder/volume@snapshot` at the time of cloning.
+    pub snapshot: String,
+    /// Whether that snapshot still exists.
+    pub exists: bool,
+    /// When it was taken, if it still exists.
+    pub taken_at: Option<Timestamp>,
+}
+
+/// Everything about one volume.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VolumeInfo {
+    /// Folder name.
+    pub folder: Name,
+    /// Volume name.
+    pub name: Name,
+    /// The pool holding it.
+    pub pool: Name,
+    /// Online or offline.
+    pub state: VolumeState,
+    /// The host directory a consumer mounts (shown even when offline; not mountable then).
+    pub path: PathBuf,
+    /// Nominal size in bytes.
+    pub size_bytes: Option<u64>,
+    /// Bytes referenced by the files (shared blocks count in full).
+    pub used_bytes: Option<u64>,
+    /// Free-form description.
+    pub description: Option<String>,
+    /// Direct origin, `folder/volume@snapshot`.
+    pub origin: Option<String>,
+    /// Ancestry, nearest first.
+    pub lineage: Vec<LineageStep>,
+    /// Its snapshots, oldest first.
+    pub snapshots: Vec<SnapshotInfo>,
+    /// Masking provenance.
+    pub provenance: Provenance,
+    /// When it was created.
+    pub created_at: Timestamp,
+}
+
+/// A snapshot.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SnapshotInfo {
+    /// Folder of its volume.
+    pub folder: Name,
+    /// Its volume.
+    pub volume: Name,
+    /// Snapshot name.
+    pub name: Name,
+    /// Crash- or application-consistent.
+    pub consistency: Consistency,
+    /// Masking provenance, inherited from the volume when taken.
+    pub provenance: Provenance,
+    /// Volumes cloned from it that still exist, as `folder/volume`.
+    pub clones: Vec<String>,
+    /// When it was taken.
+    pub created_at: Timestamp,
+}
+
+/// What `check` found.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CheckReport {
+    /// Pools whose filesystem was examined.
+    pub pools_checked: Vec<Name>,
+    /// Pools that could not be examined, with the reason.
+    pub pools_unavailable: Vec<String>,
+    /// Directories in a pool's data area that no record owns.
+    pub orphans: Vec<PathBuf>,
+    /// Records whose directory is missing.
+    pub missing: Vec<String>,
+    /// Operations that were interrupted and have been completed or rolled back.
+    pub reconciled_ops: u64,
+    /// Orphans removed (with `repair`).
+    pub removed: Vec<PathBuf>,
+}
+
+impl CheckReport {
+    /// True when metadata and filesystems agree.
+    pub fn consistent(&self) -> bool {
+        self.orphans.is_empty() && self.missing.is_empty() && self.pools_unavailable.is_empty()
+    }
+}
