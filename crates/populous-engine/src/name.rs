@@ -252,7 +252,8 @@ mod tests {
 
         #[test]
         fn valid_names_roundtrip(s in "[A-Za-z0-9][A-Za-z0-9._-]{0,63}") {
-            prop_assert_eq!(Name::new("volume", &s).expect("valid").as_str(), s.as_str());
+            let n = Name::new("volume", &s).expect("valid");
+            prop_assert_eq!(n.as_str(), s.as_str());
         }
     }
 }

@@ -109,7 +109,13 @@ pub fn can_reflink(dir: &Path) -> Result<bool> {
     let a = dir.join(format!(".populous-probe-{}-a", std::process::id()));
     let b = dir.join(format!(".populous-probe-{}-b", std::process::id()));
     let result = (|| {
-        let mut fa = File::create(&a).map_err(Error::io("creating probe file", &a))?;
+        // The clone source must be open for reading: FICLONE fails with EBADF otherwise.
+        let mut fa = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&a)
+            .map_err(Error::io("creating probe file", &a))?;
         fa.write_all(&[0u8; 4096]).map_err(Error::io("writing probe file", &a))?;
         fa.sync_all().map_err(Error::io("writing probe file", &a))?;
         let fb = File::create(&b).map_err(Error::io("creating probe file", &b))?;
