@@ -16,7 +16,9 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use populous_engine::backend::BackendKind;
 use populous_engine::size::{format_size, parse_size};
-use populous_engine::{CloneSource, Consistency, Engine, FsKind, Name, SnapRef, VolRef, VolumeOptions};
+use populous_engine::{
+    CloneSource, Consistency, Engine, FsKind, Name, SnapRef, VolRef, VolumeOptions,
+};
 use serde::Serialize;
 
 use crate::cli::BenchClone;
@@ -76,12 +78,9 @@ struct Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        let pools = self.dir.join("home").join("pools");
-        if let Ok(rd) = fs::read_dir(&pools) {
-            for e in rd.flatten() {
-                if let Err(err) = populous_engine::sys::unmount(&e.path()) {
-                    eprintln!("warning: could not unmount {}: {err}", e.path().display());
-                }
+        for m in populous_engine::sys::mounts_below(&self.dir).unwrap_or_default() {
+            if let Err(err) = populous_engine::sys::unmount(&m) {
+                eprintln!("warning: could not unmount {}: {err}", m.display());
             }
         }
         let _ = fs::remove_dir_all(&self.dir);
@@ -125,7 +124,8 @@ fn fill(dir: &Path, size: u64, pb: &ProgressBar) -> Result<()> {
                 chunk.copy_from_slice(&state.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
             }
             let k = (this - written).min(buf.len() as u64) as usize;
-            f.write_all(&buf[..k]).with_context(|| format!("writing {}", path.display()))?;
+            f.write_all(&buf[..k])
+                .with_context(|| format!("writing {}", path.display()))?;
             written += k as u64;
             pb.inc(k as u64);
         }
@@ -149,25 +149,38 @@ fn n(what: &'static str, s: &str) -> Result<Name> {
     Ok(Name::new(what, s)?)
 }
 
-fn bench_fs(args: &BenchClone, work: &Path, fs_kind: FsKind, sizes: &[u64], density: bool) -> Result<FsResult> {
+fn bench_fs(
+    args: &BenchClone,
+    work: &Path,
+    fs_kind: FsKind,
+    sizes: &[u64],
+    density: bool,
+) -> Result<FsResult> {
     let home = work.join("home");
     let mut engine = Engine::open(&home)?;
     let largest = sizes.iter().copied().max().unwrap_or(0);
     // Room for every volume, one full copy of the largest, and slack for metadata.
     let pool_size = (sizes.iter().sum::<u64>() + largest) * 5 / 4 + (1 << 30);
     let pool = n("pool", &format!("bench-{}", fs_kind.as_str()))?;
-    let info = engine.pool_create_image(&pool, &work.join(format!("{pool}.img")), pool_size, fs_kind, None)?;
-    let folder = n("folder", &format!("b-{}", fs_kind.as_str()))?;
-    engine.folder_create(
-        &format!("{pool}/{folder}").parse()?,
-        &Default::default(),
+    let info = engine.pool_create_image(
+        &pool,
+        &work.join(format!("{pool}.img")),
+        pool_size,
+        fs_kind,
+        None,
     )?;
+    let folder = n("folder", &format!("b-{}", fs_kind.as_str()))?;
+    engine.folder_create(&format!("{pool}/{folder}").parse()?, &Default::default())?;
     let mut results = Vec::new();
     for &size in sizes {
         let vol: VolRef = format!("{folder}/data-{size}").parse()?;
         engine.volume_create(&vol, &VolumeOptions::default())?;
         let path = engine.volume_path(&vol)?;
-        let pb = bar(size, &format!("fill {} {}", fs_kind.as_str(), format_size(size)), true);
+        let pb = bar(
+            size,
+            &format!("fill {} {}", fs_kind.as_str(), format_size(size)),
+            true,
+        );
         fill(&path, size, &pb)?;
         pb.finish_and_clear();
         syncfs(&path)?;
@@ -177,7 +190,11 @@ fn bench_fs(args: &BenchClone, work: &Path, fs_kind: FsKind, sizes: &[u64], dens
             let clone: VolRef = format!("{folder}/clone-{size}-{run}").parse()?;
             let t = Instant::now();
             engine.snapshot_create(&snap, Consistency::Crash)?;
-            engine.clone_volume(&CloneSource::Snapshot(snap.clone()), &clone, &VolumeOptions::default())?;
+            engine.clone_volume(
+                &CloneSource::Snapshot(snap.clone()),
+                &clone,
+                &VolumeOptions::default(),
+            )?;
             times.push(ms(t.elapsed()));
             engine.volume_remove(&clone, true, false)?;
             engine.snapshot_remove(&snap)?;
@@ -202,7 +219,10 @@ fn bench_fs(args: &BenchClone, work: &Path, fs_kind: FsKind, sizes: &[u64], dens
         });
     }
     let small = results.first().map(|r| r.median_ms).unwrap_or(f64::NAN);
-    let large = results.last().map(|r| (r.median_ms, r.copy_ms)).unwrap_or((f64::NAN, f64::NAN));
+    let large = results
+        .last()
+        .map(|r| (r.median_ms, r.copy_ms))
+        .unwrap_or((f64::NAN, f64::NAN));
     let density = if density && args.clones > 0 {
         Some(density_check(args, &mut engine, &home, &folder, sizes[0])?)
     } else {
@@ -218,7 +238,13 @@ fn bench_fs(args: &BenchClone, work: &Path, fs_kind: FsKind, sizes: &[u64], dens
     })
 }
 
-fn density_check(args: &BenchClone, engine: &mut Engine, home: &Path, folder: &Name, size: u64) -> Result<Density> {
+fn density_check(
+    args: &BenchClone,
+    engine: &mut Engine,
+    home: &Path,
+    folder: &Name,
+    size: u64,
+) -> Result<Density> {
     let src: VolRef = format!("{folder}/data-{size}").parse()?;
     let base: SnapRef = format!("{src}@density").parse()?;
     engine.snapshot_create(&base, Consistency::Crash)?;
@@ -228,7 +254,11 @@ fn density_check(args: &BenchClone, engine: &mut Engine, home: &Path, folder: &N
     let mut clones = Vec::new();
     for i in 0..args.clones {
         let c: VolRef = format!("{folder}/d{i:05}").parse()?;
-        engine.clone_volume(&CloneSource::Snapshot(base.clone()), &c, &VolumeOptions::default())?;
+        engine.clone_volume(
+            &CloneSource::Snapshot(base.clone()),
+            &c,
+            &VolumeOptions::default(),
+        )?;
         clones.push(c);
         pb.inc(1);
     }
@@ -245,7 +275,11 @@ fn density_check(args: &BenchClone, engine: &mut Engine, home: &Path, folder: &N
         let t = Instant::now();
         let v = engine.volume_list(None, true)?;
         inproc.push(ms(t.elapsed()));
-        anyhow::ensure!(v.len() > args.clones, "volume ls returned {} volumes", v.len());
+        anyhow::ensure!(
+            v.len() > args.clones,
+            "volume ls returned {} volumes",
+            v.len()
+        );
     }
     let exe = std::env::current_exe()?;
     let mut cli = Vec::new();
@@ -275,11 +309,17 @@ fn density_check(args: &BenchClone, engine: &mut Engine, home: &Path, folder: &N
 
 /// Runs the clone benchmark and prints the table (or JSON).
 pub fn clone(args: &BenchClone, json: bool) -> Result<()> {
-    let mut sizes = args.sizes.iter().map(|s| parse_size(s)).collect::<Result<Vec<_>, _>>()?;
+    let mut sizes = args
+        .sizes
+        .iter()
+        .map(|s| parse_size(s))
+        .collect::<Result<Vec<_>, _>>()?;
     sizes.sort_unstable();
     anyhow::ensure!(!sizes.is_empty(), "give at least one --sizes value");
     anyhow::ensure!(args.runs > 0, "--runs must be at least 1");
-    let work = args.dir.join(format!("populous-bench-{}", std::process::id()));
+    let work = args
+        .dir
+        .join(format!("populous-bench-{}", std::process::id()));
     fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let _cleanup = Cleanup { dir: work.clone() };
     let mut all = Vec::new();

@@ -21,10 +21,20 @@ use clap::{Args, Parser, Subcommand};
 ///   populous volume inspect dev/db-build-28     # lineage: prod/db@auto-…
 ///   populous volume rm dev/db-build-28          # offline, kept (add --destroy to delete)
 #[derive(Debug, Parser)]
-#[command(name = "populous", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "populous",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// State directory: metadata, locks and image-pool mount points.
-    #[arg(long, global = true, env = "POPULOUS_HOME", default_value = "/var/lib/populous")]
+    #[arg(
+        long,
+        global = true,
+        env = "POPULOUS_HOME",
+        default_value = "/var/lib/populous"
+    )]
     pub home: PathBuf,
 
     /// Print machine-readable JSON on stdout (errors as JSON on stderr).

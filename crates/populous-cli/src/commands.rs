@@ -32,7 +32,11 @@ pub fn run(cli: Cli) -> Result<()> {
                 ..Default::default()
             };
             let v = engine.clone_volume(&src, &dst, &opts)?;
-            show_volume(&v, json, &format!("cloned {} to {dst}", v.origin.as_deref().unwrap_or("?")))
+            show_volume(
+                &v,
+                json,
+                &format!("cloned {} to {dst}", v.origin.as_deref().unwrap_or("?")),
+            )
         }
         Command::Check { repair } => {
             let report = engine.check(repair)?;
@@ -56,7 +60,14 @@ pub fn run(cli: Cli) -> Result<()> {
                 for r in &report.removed {
                     println!("removed: {}", r.display());
                 }
-                println!("{}", if report.consistent() { "consistent" } else { "NOT consistent" });
+                println!(
+                    "{}",
+                    if report.consistent() {
+                        "consistent"
+                    } else {
+                        "NOT consistent"
+                    }
+                );
             }
             if report.consistent() {
                 Ok(())
@@ -77,7 +88,9 @@ fn policy(args: PolicyArgs) -> Result<FolderPolicy> {
         if v.is_empty() || v.iter().any(|s| s == "*") {
             return Ok(None);
         }
-        Ok(Some(v.iter().map(|s| name("folder", s)).collect::<Result<_>>()?))
+        Ok(Some(
+            v.iter().map(|s| name("folder", s)).collect::<Result<_>>()?,
+        ))
     };
     Ok(FolderPolicy {
         clone_from: list(args.clone_from)?,
@@ -96,7 +109,11 @@ fn policy_text(p: &FolderPolicy) -> String {
         "clone-from={} import-from={}{}",
         l(&p.clone_from),
         l(&p.import_from),
-        if p.require_masked { " require-masked" } else { "" }
+        if p.require_masked {
+            " require-masked"
+        } else {
+            ""
+        }
     )
 }
 
@@ -130,7 +147,13 @@ fn pool(engine: &mut Engine, c: PoolCmd, json: bool) -> Result<()> {
             done(
                 json,
                 &p,
-                &format!("created pool {} at {} ({} backend on {})", p.name, p.root.display(), p.backend, p.fs),
+                &format!(
+                    "created pool {} at {} ({} backend on {})",
+                    p.name,
+                    p.root.display(),
+                    p.backend,
+                    p.fs
+                ),
             )
         }
         PoolCmd::Ls => {
@@ -145,7 +168,11 @@ fn pool(engine: &mut Engine, c: PoolCmd, json: bool) -> Result<()> {
                         p.name.to_string(),
                         p.backend.to_string(),
                         p.fs.clone(),
-                        if p.available { "yes".into() } else { "NO".into() },
+                        if p.available {
+                            "yes".into()
+                        } else {
+                            "NO".into()
+                        },
                         opt(p.free_bytes.map(format_size)),
                         opt(p.total_bytes.map(format_size)),
                         p.folders.to_string(),
@@ -153,13 +180,29 @@ fn pool(engine: &mut Engine, c: PoolCmd, json: bool) -> Result<()> {
                     ]
                 })
                 .collect::<Vec<_>>();
-            table(&["POOL", "BACKEND", "FS", "AVAILABLE", "FREE", "SIZE", "FOLDERS", "ROOT"], &rows);
+            table(
+                &[
+                    "POOL",
+                    "BACKEND",
+                    "FS",
+                    "AVAILABLE",
+                    "FREE",
+                    "SIZE",
+                    "FOLDERS",
+                    "ROOT",
+                ],
+                &rows,
+            );
             Ok(())
         }
         PoolCmd::Rm { name: n } => {
             let n = name("pool", &n)?;
             engine.pool_remove(&n)?;
-            done(json, &serde_json::json!({"removed": n}), &format!("removed pool {n}"))
+            done(
+                json,
+                &serde_json::json!({"removed": n}),
+                &format!("removed pool {n}"),
+            )
         }
     }
 }
@@ -169,7 +212,16 @@ fn folder(engine: &mut Engine, c: FolderCmd, json: bool) -> Result<()> {
         FolderCmd::Create { folder, policy: p } => {
             let r: FolderRef = folder.parse()?;
             let f = engine.folder_create(&r, &policy(p)?)?;
-            done(json, &f, &format!("created folder {} in pool {} ({})", f.name, f.pool, policy_text(&f.policy)))
+            done(
+                json,
+                &f,
+                &format!(
+                    "created folder {} in pool {} ({})",
+                    f.name,
+                    f.pool,
+                    policy_text(&f.policy)
+                ),
+            )
         }
         FolderCmd::Ls => {
             let folders = engine.folder_list()?;
@@ -193,13 +245,22 @@ fn folder(engine: &mut Engine, c: FolderCmd, json: bool) -> Result<()> {
         FolderCmd::Rm { folder } => {
             let n = name("folder", &folder)?;
             engine.folder_remove(&n)?;
-            done(json, &serde_json::json!({"removed": n}), &format!("removed folder {n}"))
+            done(
+                json,
+                &serde_json::json!({"removed": n}),
+                &format!("removed folder {n}"),
+            )
         }
         FolderCmd::Policy { folder, policy: p } => {
             let n = name("folder", &folder)?;
             let o = engine.folder_set_policy(&n, &policy(p)?)?;
             let text = policy_text(&o.value.policy);
-            changed(json, &o, &format!("folder {n}: {text}"), &format!("folder {n} already has {text}"))
+            changed(
+                json,
+                &o,
+                &format!("folder {n}: {text}"),
+                &format!("folder {n} already has {text}"),
+            )
         }
     }
 }
@@ -230,7 +291,11 @@ fn inspect_text(v: &VolumeInfo) {
             "  {}<- {}{}",
             "  ".repeat(i),
             step.snapshot,
-            if step.exists { String::new() } else { " (destroyed)".into() }
+            if step.exists {
+                String::new()
+            } else {
+                " (destroyed)".into()
+            }
         );
     }
     let p = &v.provenance;
@@ -251,7 +316,11 @@ fn inspect_text(v: &VolumeInfo) {
             s.name,
             time(s.created_at),
             s.consistency.as_str(),
-            if s.clones.is_empty() { "-".into() } else { s.clones.join(", ") }
+            if s.clones.is_empty() {
+                "-".into()
+            } else {
+                s.clones.join(", ")
+            }
         );
     }
 }
@@ -291,7 +360,10 @@ fn volume(engine: &mut Engine, c: VolumeCmd, json: bool) -> Result<()> {
                     ]
                 })
                 .collect::<Vec<_>>();
-            table(&["VOLUME", "STATE", "SIZE", "SNAPSHOTS", "ORIGIN", "CREATED"], &rows);
+            table(
+                &["VOLUME", "STATE", "SIZE", "SNAPSHOTS", "ORIGIN", "CREATED"],
+                &rows,
+            );
             Ok(())
         }
         VolumeCmd::Inspect { volume } => {
@@ -306,24 +378,42 @@ fn volume(engine: &mut Engine, c: VolumeCmd, json: bool) -> Result<()> {
         VolumeCmd::Path { volume } => {
             let r: VolRef = volume.parse()?;
             let p = engine.volume_path(&r)?;
-            done(json, &serde_json::json!({"path": p}), &p.display().to_string())
+            done(
+                json,
+                &serde_json::json!({"path": p}),
+                &p.display().to_string(),
+            )
         }
         VolumeCmd::Offline { volume } => {
             let r: VolRef = volume.parse()?;
             let o = engine.volume_set_online(&r, false)?;
-            changed(json, &o, &format!("{r} is now offline"), &format!("{r} was already offline"))
+            changed(
+                json,
+                &o,
+                &format!("{r} is now offline"),
+                &format!("{r} was already offline"),
+            )
         }
         VolumeCmd::Online { volume } => {
             let r: VolRef = volume.parse()?;
             let o = engine.volume_set_online(&r, true)?;
-            changed(json, &o, &format!("{r} is now online"), &format!("{r} was already online"))
+            changed(
+                json,
+                &o,
+                &format!("{r} is now online"),
+                &format!("{r} was already online"),
+            )
         }
         VolumeCmd::Import { volume, to, rename } => {
             let r: VolRef = volume.parse()?;
             let to = name("folder", &to)?;
             let rename = rename.as_deref().map(|n| name("volume", n)).transpose()?;
             let v = engine.volume_import(&r, &to, rename.as_ref())?;
-            show_volume(&v, json, &format!("imported {r} as {}/{} (online)", v.folder, v.name))
+            show_volume(
+                &v,
+                json,
+                &format!("imported {r} as {}/{} (online)", v.folder, v.name),
+            )
         }
         VolumeCmd::Rm {
             volume,
@@ -347,7 +437,14 @@ fn snapshot(engine: &mut Engine, c: SnapshotCmd, json: bool) -> Result<()> {
         SnapshotCmd::Create { snapshot } => {
             let r: SnapRef = snapshot.parse()?;
             let s = engine.snapshot_create(&r, Consistency::Crash)?;
-            done(json, &s, &format!("created snapshot {r} ({}-consistent)", s.consistency.as_str()))
+            done(
+                json,
+                &s,
+                &format!(
+                    "created snapshot {r} ({}-consistent)",
+                    s.consistency.as_str()
+                ),
+            )
         }
         SnapshotCmd::Ls { volume } => {
             let r: VolRef = volume.parse()?;
@@ -362,18 +459,33 @@ fn snapshot(engine: &mut Engine, c: SnapshotCmd, json: bool) -> Result<()> {
                         format!("{r}@{}", s.name),
                         time(s.created_at),
                         s.consistency.as_str().into(),
-                        if s.provenance.masked { "yes".into() } else { "no".into() },
-                        if s.clones.is_empty() { "-".into() } else { s.clones.join(",") },
+                        if s.provenance.masked {
+                            "yes".into()
+                        } else {
+                            "no".into()
+                        },
+                        if s.clones.is_empty() {
+                            "-".into()
+                        } else {
+                            s.clones.join(",")
+                        },
                     ]
                 })
                 .collect::<Vec<_>>();
-            table(&["SNAPSHOT", "CREATED", "CONSISTENCY", "MASKED", "CLONES"], &rows);
+            table(
+                &["SNAPSHOT", "CREATED", "CONSISTENCY", "MASKED", "CLONES"],
+                &rows,
+            );
             Ok(())
         }
         SnapshotCmd::Rm { snapshot } => {
             let r: SnapRef = snapshot.parse()?;
             engine.snapshot_remove(&r)?;
-            done(json, &serde_json::json!({"removed": r.to_string()}), &format!("destroyed snapshot {r}"))
+            done(
+                json,
+                &serde_json::json!({"removed": r.to_string()}),
+                &format!("destroyed snapshot {r}"),
+            )
         }
     }
 }

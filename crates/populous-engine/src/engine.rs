@@ -104,11 +104,7 @@ fn snap_path(root: &Path, id: i64) -> PathBuf {
 }
 
 fn name_unchecked(s: String) -> Name {
-    // Names in the store were validated on the way in; a corrupted row still
-    // must not panic, so fall back to showing it rather than failing.
-    Name::new("stored", &s).unwrap_or_else(|_| {
-        Name::new("stored", "invalid-stored-name").expect("constant is a valid name")
-    })
+    Name::from_stored(s)
 }
 
 fn policy_list(s: Option<String>) -> Option<Vec<Name>> {
@@ -221,7 +217,12 @@ fn space_error(e: Error, pool: &str, doing: &str) -> Error {
 
 fn list_names(items: &[String]) -> String {
     const MAX: usize = 10;
-    let mut s = items.iter().take(MAX).cloned().collect::<Vec<_>>().join(", ");
+    let mut s = items
+        .iter()
+        .take(MAX)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     if items.len() > MAX {
         s.push_str(&format!(" and {} more", items.len() - MAX));
     }
@@ -307,7 +308,10 @@ impl Engine {
             .ok_or_else(|| Error::NotFound {
                 what: "volume",
                 name: r.to_string(),
-                hint: format!(": list volumes with `populous volume ls {} --all`", r.folder),
+                hint: format!(
+                    ": list volumes with `populous volume ls {} --all`",
+                    r.folder
+                ),
             })
     }
 
@@ -429,7 +433,9 @@ impl Engine {
     }
 
     fn tx(&mut self) -> Result<rusqlite::Transaction<'_>> {
-        Ok(self.db.transaction_with_behavior(TransactionBehavior::Immediate)?)
+        Ok(self
+            .db
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
     }
 
     /// Removes everything tagged with `op` (filesystem first, then rows) and the intent.
@@ -442,7 +448,9 @@ impl Engine {
                  UNION ALL \
                  SELECT 0, v.id, f.pool_id FROM volumes v JOIN folders f ON f.id = v.folder_id WHERE v.op_id = ?1",
             )?;
-            let rows = st.query_map([op], |r| Ok((r.get::<_, i64>(0)? == 1, r.get(1)?, r.get(2)?)))?;
+            let rows = st.query_map([op], |r| {
+                Ok((r.get::<_, i64>(0)? == 1, r.get(1)?, r.get(2)?))
+            })?;
             for row in rows {
                 targets.push(row?);
             }
@@ -483,7 +491,9 @@ impl Engine {
     /// Returns how many there were. Runs under the home lock.
     fn reconcile(&mut self) -> Result<u64> {
         let ops: Vec<(i64, String, String)> = {
-            let mut st = self.db.prepare("SELECT id, kind, detail FROM ops ORDER BY id")?;
+            let mut st = self
+                .db
+                .prepare("SELECT id, kind, detail FROM ops ORDER BY id")?;
             let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
             rows.collect::<rusqlite::Result<_>>()?
         };
@@ -580,7 +590,8 @@ impl Engine {
             return Err(Error::AlreadyExists {
                 what: "image file",
                 name: image.display().to_string(),
-                hint: ": choose another --image path, or adopt an existing mount with --path".into(),
+                hint: ": choose another --image path, or adopt an existing mount with --path"
+                    .into(),
             });
         }
         let mount_dir = self.home.join("pools").join(name.as_str());
@@ -661,7 +672,12 @@ impl Engine {
     }
 
     /// Adopts an existing directory on a btrfs or reflink-capable filesystem as a pool.
-    pub fn pool_adopt(&mut self, name: &Name, path: &Path, backend: Option<BackendKind>) -> Result<PoolInfo> {
+    pub fn pool_adopt(
+        &mut self,
+        name: &Name,
+        path: &Path,
+        backend: Option<BackendKind>,
+    ) -> Result<PoolInfo> {
         let _lock = self.begin()?;
         self.check_pool_name_free(name)?;
         let root = fs::canonicalize(path).map_err(Error::io("resolving pool path", path))?;
@@ -675,7 +691,9 @@ impl Engine {
         let dd = data_dir(&root);
         for sub in ["vol", "snap"] {
             let p = dd.join(sub);
-            let busy = fs::read_dir(&p).map(|mut d| d.next().is_some()).unwrap_or(false);
+            let busy = fs::read_dir(&p)
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(false);
             if busy {
                 return Err(Error::AlreadyExists {
                     what: "pool data at",
@@ -695,9 +713,11 @@ impl Engine {
     }
 
     fn pool_info(&self, p: &PoolRow) -> Result<PoolInfo> {
-        let folders: i64 = self
-            .db
-            .query_row("SELECT count(*) FROM folders WHERE pool_id = ?1", [p.id], |r| r.get(0))?;
+        let folders: i64 = self.db.query_row(
+            "SELECT count(*) FROM folders WHERE pool_id = ?1",
+            [p.id],
+            |r| r.get(0),
+        )?;
         let root = self.pool_root(p);
         let space = root.as_ref().ok().and_then(|r| sys::space(r).ok());
         Ok(PoolInfo {
@@ -749,7 +769,8 @@ impl Engine {
                             return Err(Error::HasDependents {
                                 name: format!("pool {name}"),
                                 dependents: format!("{} is not empty ({e})", p.display()),
-                                hint: "run `populous check --repair` to remove orphans, then retry".into(),
+                                hint: "run `populous check --repair` to remove orphans, then retry"
+                                    .into(),
                             })
                         }
                         _ => {}
@@ -758,7 +779,8 @@ impl Engine {
                 let _ = fs::remove_file(dd.join(TOKEN_FILE));
                 let _ = fs::remove_dir(&dd);
             }
-            self.db.execute("DELETE FROM pools WHERE id = ?1", [pool.id])?;
+            self.db
+                .execute("DELETE FROM pools WHERE id = ?1", [pool.id])?;
             return Ok(());
         }
         let detail = teardown_detail(pool.image.as_deref(), &pool.root);
@@ -775,9 +797,11 @@ impl Engine {
     // ----- folders -------------------------------------------------------------
 
     fn folder_info(&self, f: &FolderRow) -> Result<FolderInfo> {
-        let pool: String = self
-            .db
-            .query_row("SELECT name FROM pools WHERE id = ?1", [f.pool_id], |r| r.get(0))?;
+        let pool: String =
+            self.db
+                .query_row("SELECT name FROM pools WHERE id = ?1", [f.pool_id], |r| {
+                    r.get(0)
+                })?;
         let volumes: i64 = self.db.query_row(
             "SELECT count(*) FROM volumes WHERE folder_id = ?1 AND state IN ('online','offline')",
             [f.id],
@@ -818,7 +842,11 @@ impl Engine {
     }
 
     /// Replaces a folder's policy.
-    pub fn folder_set_policy(&mut self, name: &Name, policy: &FolderPolicy) -> Result<Outcome<FolderInfo>> {
+    pub fn folder_set_policy(
+        &mut self,
+        name: &Name,
+        policy: &FolderPolicy,
+    ) -> Result<Outcome<FolderInfo>> {
         let _lock = self.begin()?;
         let f = self.folder(name)?;
         let changed = f.policy != *policy;
@@ -876,7 +904,8 @@ impl Engine {
                 ),
             });
         }
-        self.db.execute("DELETE FROM folders WHERE id = ?1", [f.id])?;
+        self.db
+            .execute("DELETE FROM folders WHERE id = ?1", [f.id])?;
         Ok(())
     }
 
@@ -930,7 +959,11 @@ impl Engine {
             Some(f) => Some(self.folder(f)?.id),
             None => None,
         };
-        let states = if all { "('online','offline')" } else { "('online')" };
+        let states = if all {
+            "('online','offline')"
+        } else {
+            "('online')"
+        };
         let mut st = self.db.prepare_cached(&format!(
             "SELECT f.name, v.name, v.state, v.size_bytes, v.origin, v.created_at, \
                (SELECT count(*) FROM snapshots s WHERE s.volume_id = v.id AND s.state = 'ready') \
@@ -976,7 +1009,9 @@ impl Engine {
         let mut seen = HashSet::new();
         let mut cur = vol.clone();
         while seen.insert(cur.id) {
-            let Some(origin) = cur.origin.clone() else { break };
+            let Some(origin) = cur.origin.clone() else {
+                break;
+            };
             let Some(snap_id) = cur.origin_snapshot_id else {
                 steps.push(LineageStep {
                     snapshot: origin,
@@ -1052,8 +1087,10 @@ impl Engine {
         let want = if online { "online" } else { "offline" };
         let changed = vol.state != want;
         if changed {
-            self.db
-                .execute("UPDATE volumes SET state = ?2 WHERE id = ?1", params![vol.id, want])?;
+            self.db.execute(
+                "UPDATE volumes SET state = ?2 WHERE id = ?1",
+                params![vol.id, want],
+            )?;
         }
         Ok(Outcome {
             changed,
@@ -1076,7 +1113,13 @@ impl Engine {
     }
 
     /// Checks the folder policy of `to` for data coming from `from`.
-    fn check_policy(to: &FolderRow, from: &FolderRow, clone: bool, masked: bool, what: &str) -> Result<()> {
+    fn check_policy(
+        to: &FolderRow,
+        from: &FolderRow,
+        clone: bool,
+        masked: bool,
+        what: &str,
+    ) -> Result<()> {
         if to.id != from.id {
             let (list, verb, flag) = if clone {
                 (&to.policy.clone_from, "clone from", "--clone-from")
@@ -1107,7 +1150,12 @@ impl Engine {
 
     /// Moves an offline volume, with its snapshots, into another folder of the same pool,
     /// and brings it online there. `rename` gives it a new name on the way.
-    pub fn volume_import(&mut self, r: &VolRef, to: &Name, rename: Option<&Name>) -> Result<VolumeInfo> {
+    pub fn volume_import(
+        &mut self,
+        r: &VolRef,
+        to: &Name,
+        rename: Option<&Name>,
+    ) -> Result<VolumeInfo> {
         let _lock = self.begin()?;
         let vol = self.volume(r)?;
         let from = self.folder(&r.folder)?;
@@ -1145,7 +1193,12 @@ impl Engine {
 
     /// Takes a volume offline (`destroy` false), or destroys it. With `recursive`,
     /// its snapshots go too; clones made from them are independent and stay.
-    pub fn volume_remove(&mut self, r: &VolRef, destroy: bool, recursive: bool) -> Result<Outcome<()>> {
+    pub fn volume_remove(
+        &mut self,
+        r: &VolRef,
+        destroy: bool,
+        recursive: bool,
+    ) -> Result<Outcome<()>> {
         if !destroy {
             let o = self.volume_set_online(r, false)?;
             return Ok(Outcome {
@@ -1198,7 +1251,11 @@ impl Engine {
 
     /// Takes a snapshot. The caller says how consistent it is: `App` only if it
     /// quiesced the application for the duration of this call.
-    pub fn snapshot_create(&mut self, r: &SnapRef, consistency: Consistency) -> Result<SnapshotInfo> {
+    pub fn snapshot_create(
+        &mut self,
+        r: &SnapRef,
+        consistency: Consistency,
+    ) -> Result<SnapshotInfo> {
         let _lock = self.begin()?;
         let vol = self.volume(&r.vol)?;
         if self.snapshot_name_taken(vol.id, r.snapshot.as_str())? {
@@ -1270,7 +1327,12 @@ impl Engine {
 
     /// Clones a snapshot (or a volume, through a new snapshot named `auto-…`)
     /// into a new online volume, possibly in another folder of the same pool.
-    pub fn clone_volume(&mut self, src: &CloneSource, dst: &VolRef, opts: &VolumeOptions) -> Result<VolumeInfo> {
+    pub fn clone_volume(
+        &mut self,
+        src: &CloneSource,
+        dst: &VolRef,
+        opts: &VolumeOptions,
+    ) -> Result<VolumeInfo> {
         let _lock = self.begin()?;
         let (src_vol_ref, existing) = match src {
             CloneSource::Volume(v) => (v.clone(), None),
@@ -1282,9 +1344,21 @@ impl Engine {
         let src_vol = self.volume(&src_vol_ref)?;
         let from = self.folder(&src_vol_ref.folder)?;
         let to = self.folder(&dst.folder)?;
-        self.check_same_pool(&from, &to, &format!("clone {src_vol_ref} into {}", dst.folder))?;
-        let masked = existing.as_ref().map_or(src_vol.prov.masked, |s| s.prov.masked);
-        Self::check_policy(&to, &from, true, masked, &format!("the source {src_vol_ref}"))?;
+        self.check_same_pool(
+            &from,
+            &to,
+            &format!("clone {src_vol_ref} into {}", dst.folder),
+        )?;
+        let masked = existing
+            .as_ref()
+            .map_or(src_vol.prov.masked, |s| s.prov.masked);
+        Self::check_policy(
+            &to,
+            &from,
+            true,
+            masked,
+            &format!("the source {src_vol_ref}"),
+        )?;
         if self.volume_name_taken(to.id, &dst.volume)? {
             return Err(Error::AlreadyExists {
                 what: "volume",
@@ -1344,7 +1418,11 @@ impl Engine {
         })();
         if let Err(e) = made {
             self.undo_op(op)?;
-            return Err(space_error(e, &pool.name, &format!("cloning {origin} to {dst}")));
+            return Err(space_error(
+                e,
+                &pool.name,
+                &format!("cloning {origin} to {dst}"),
+            ));
         }
         fault::point("clone.after_fs");
         let tx = self.tx()?;
@@ -1371,7 +1449,12 @@ impl Engine {
 
     /// Records that a volume's data was masked. Snapshots taken later and
     /// clones of them inherit the record.
-    pub fn volume_mark_masked(&mut self, r: &VolRef, ruleset: &str, key_id: &str) -> Result<VolumeInfo> {
+    pub fn volume_mark_masked(
+        &mut self,
+        r: &VolRef,
+        ruleset: &str,
+        key_id: &str,
+    ) -> Result<VolumeInfo> {
         let _lock = self.begin()?;
         let vol = self.volume(r)?;
         self.db.execute(
@@ -1391,11 +1474,13 @@ impl Engine {
             reconciled_ops: self.reconcile()?,
             ..Default::default()
         };
-        let pending: i64 = self.db.query_row("SELECT count(*) FROM ops", [], |r| r.get(0))?;
+        let pending: i64 = self
+            .db
+            .query_row("SELECT count(*) FROM ops", [], |r| r.get(0))?;
         if pending > 0 {
-            report
-                .missing
-                .push(format!("{pending} interrupted operation(s) could not be reconciled yet"));
+            report.missing.push(format!(
+                "{pending} interrupted operation(s) could not be reconciled yet"
+            ));
         }
         for pool in self.pools()? {
             let root = match self.pool_root(&pool) {
@@ -1430,7 +1515,11 @@ impl Engine {
                     }
                 }
                 for id in known.difference(&on_disk) {
-                    report.missing.push(format!("{} {id} of pool {} has no directory", &table[..table.len() - 1], pool.name));
+                    report.missing.push(format!(
+                        "{} {id} of pool {} has no directory",
+                        &table[..table.len() - 1],
+                        pool.name
+                    ));
                 }
             }
             if repair {
@@ -1477,17 +1566,22 @@ fn insert_snapshot(
 
 fn apply_owner_mode(path: &Path, opts: &VolumeOptions) -> Result<()> {
     if let Some((uid, gid)) = opts.owner {
-        std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(Error::io("changing owner", path))?;
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))
+            .map_err(Error::io("changing owner", path))?;
     }
     if let Some(mode) = opts.mode {
         use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(Error::io("changing mode", path))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .map_err(Error::io("changing mode", path))?;
     }
     Ok(())
 }
 
 fn absolute(p: &Path) -> Result<PathBuf> {
-    let parent = p.parent().filter(|x| !x.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = p
+        .parent()
+        .filter(|x| !x.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = p.file_name().ok_or_else(|| Error::InvalidInput {
         what: "image path",
         detail: format!("{} has no file name", p.display()),
@@ -1499,7 +1593,9 @@ fn absolute(p: &Path) -> Result<PathBuf> {
 fn teardown_detail(image: Option<&Path>, mount_dir: &Path) -> String {
     format!(
         "{}\n{}",
-        image.map(|p| p.to_string_lossy().into_owned()).unwrap_or_default(),
+        image
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         mount_dir.to_string_lossy()
     )
 }

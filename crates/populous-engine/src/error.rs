@@ -114,9 +114,9 @@ impl Error {
     /// The stable class of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Error::InvalidName { .. } | Error::InvalidReference { .. } | Error::InvalidInput { .. } => {
-                ErrorKind::InvalidInput
-            }
+            Error::InvalidName { .. }
+            | Error::InvalidReference { .. }
+            | Error::InvalidInput { .. } => ErrorKind::InvalidInput,
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
             Error::WrongState { .. } => ErrorKind::WrongState,
@@ -134,15 +134,23 @@ impl Error {
             {
                 ErrorKind::NoSpace
             }
-            Error::Io { .. } | Error::Command { .. } | Error::Store(_) | Error::SchemaTooNew { .. } => {
-                ErrorKind::Internal
-            }
+            Error::Io { .. }
+            | Error::Command { .. }
+            | Error::Store(_)
+            | Error::SchemaTooNew { .. } => ErrorKind::Internal,
         }
     }
 
-    pub(crate) fn io(doing: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+    pub(crate) fn io(
+        doing: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
-        move |source| Error::Io { doing, path, source }
+        move |source| Error::Io {
+            doing,
+            path,
+            source,
+        }
     }
 
     /// True when the underlying cause is a full filesystem.

@@ -33,6 +33,12 @@ impl Name {
         Ok(Name(s.to_owned()))
     }
 
+    /// Wraps a name read back from the metadata store, which only ever holds
+    /// names that passed [`Name::new`] on the way in.
+    pub(crate) fn from_stored(s: String) -> Self {
+        Name(s)
+    }
+
     /// The name as a string slice.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -15,7 +15,9 @@ pub fn parse_size(s: &str) -> Result<u64> {
     if digits_end == 0 {
         return Err(bad("it must start with a number"));
     }
-    let n: u64 = t[..digits_end].parse().map_err(|_| bad("the number is too large"))?;
+    let n: u64 = t[..digits_end]
+        .parse()
+        .map_err(|_| bad("the number is too large"))?;
     let unit = t[digits_end..].trim();
     let shift = match unit.to_ascii_uppercase().as_str() {
         "" | "B" => 0,

@@ -61,16 +61,19 @@ pub struct Space {
 }
 
 fn statfs(path: &Path) -> Result<libc::statfs> {
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::InvalidInput {
-        what: "path",
-        detail: format!("{} contains a NUL byte", path.display()),
-    })?;
+    let c =
+        std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::InvalidInput {
+            what: "path",
+            detail: format!("{} contains a NUL byte", path.display()),
+        })?;
     // SAFETY: zeroed statfs is a valid out-parameter; `c` is a valid C string.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: see above.
     let rc = unsafe { libc::statfs(c.as_ptr(), &mut st) };
     if rc != 0 {
-        return Err(Error::io("reading filesystem type", path)(std::io::Error::last_os_error()));
+        return Err(Error::io("reading filesystem type", path)(
+            std::io::Error::last_os_error(),
+        ));
     }
     Ok(st)
 }
@@ -116,7 +119,8 @@ pub fn can_reflink(dir: &Path) -> Result<bool> {
             .create_new(true)
             .open(&a)
             .map_err(Error::io("creating probe file", &a))?;
-        fa.write_all(&[0u8; 4096]).map_err(Error::io("writing probe file", &a))?;
+        fa.write_all(&[0u8; 4096])
+            .map_err(Error::io("writing probe file", &a))?;
         fa.sync_all().map_err(Error::io("writing probe file", &a))?;
         let fb = File::create(&b).map_err(Error::io("creating probe file", &b))?;
         match reflink_file(&fa, &fb, &b) {
@@ -134,17 +138,22 @@ pub fn can_reflink(dir: &Path) -> Result<bool> {
 ///
 /// Copy is only ever chosen when asked for: a filesystem that cannot do
 /// copy-on-write is refused with an error that names `--backend copy`.
-pub fn choose_backend(root: &Path, requested: Option<BackendKind>) -> Result<(BackendKind, String)> {
+pub fn choose_backend(
+    root: &Path,
+    requested: Option<BackendKind>,
+) -> Result<(BackendKind, String)> {
     let fs = detect_fs(root)?;
     let fs_name = match &fs {
         Ok(k) => k.as_str().to_owned(),
         Err(other) => other.clone(),
     };
-    let refuse = |why: String| Error::Unsupported {
+    let refuse = |why: String| {
+        Error::Unsupported {
         detail: format!(
             "{} is on {fs_name}, which {why}: use a btrfs or reflink-capable XFS filesystem, or pass --backend copy to accept slow full copies",
             root.display()
         ),
+    }
     };
     let kind = match (requested, &fs) {
         (Some(BackendKind::Copy), _) => BackendKind::Copy,
@@ -216,11 +225,14 @@ pub fn make_image(image: &Path, size: u64, fs: FsKind) -> Result<()> {
                 Error::io("creating image file", image)(e)
             }
         })?;
-    f.set_len(size).map_err(Error::io("sizing image file", image))?;
+    f.set_len(size)
+        .map_err(Error::io("sizing image file", image))?;
     drop(f);
     let formatted = match fs {
         FsKind::Btrfs => run(
-            Command::new("mkfs.btrfs").args([OsStr::new("-q"), OsStr::new("-f")]).arg(image),
+            Command::new("mkfs.btrfs")
+                .args([OsStr::new("-q"), OsStr::new("-f")])
+                .arg(image),
             "mkfs.btrfs",
             "btrfs-progs",
         ),
@@ -243,7 +255,10 @@ pub fn make_image(image: &Path, size: u64, fs: FsKind) -> Result<()> {
 pub fn mount_image(image: &Path, dir: &Path) -> Result<()> {
     fs::create_dir_all(dir).map_err(Error::io("creating mount point", dir))?;
     run(
-        Command::new("mount").args(["-o", "loop,noatime"]).arg(image).arg(dir),
+        Command::new("mount")
+            .args(["-o", "loop,noatime"])
+            .arg(image)
+            .arg(dir),
         "mount",
         "mount",
     )?;
@@ -273,13 +288,34 @@ pub fn is_mountpoint(dir: &Path) -> Result<bool> {
     }))
 }
 
+/// Mount points at or below `dir`, deepest first.
+pub fn mounts_below(dir: &Path) -> Result<Vec<PathBuf>> {
+    let Ok(canon) = fs::canonicalize(dir) else {
+        return Ok(Vec::new());
+    };
+    let info = fs::read_to_string("/proc/self/mountinfo")
+        .map_err(Error::io("reading", "/proc/self/mountinfo"))?;
+    let mut found: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|mp| PathBuf::from(unescape_mount(mp)))
+        .filter(|p| p.starts_with(&canon))
+        .collect();
+    found.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    found.dedup();
+    Ok(found)
+}
+
 /// Undoes the octal escapes (`\040` for a space) of /proc/self/mountinfo.
 fn unescape_mount(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -296,7 +332,9 @@ pub fn random_token() -> Result<String> {
     // SAFETY: `buf` is a writable buffer of the given length.
     let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
     if n != buf.len() as isize {
-        return Err(Error::io("reading random bytes", "getrandom")(std::io::Error::last_os_error()));
+        return Err(Error::io("reading random bytes", "getrandom")(
+            std::io::Error::last_os_error(),
+        ));
     }
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }

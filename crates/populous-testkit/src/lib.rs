@@ -53,7 +53,10 @@ impl Lab {
         run(Command::new(mkfs).args(args).arg(&image));
         let mnt = self.dir.path().join("mnt").join(name);
         fs::create_dir_all(&mnt).expect("creating mount point");
-        run(Command::new("mount").args(["-o", "loop"]).arg(&image).arg(&mnt));
+        run(Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&image)
+            .arg(&mnt));
         mnt
     }
 
@@ -112,7 +115,9 @@ impl Drop for Lab {
 
 /// Runs a command and panics with its stderr if it fails.
 pub fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed: {}",
@@ -123,7 +128,9 @@ pub fn run(cmd: &mut Command) -> String {
 
 /// Writes `len` bytes of a pattern derived from `seed` to `path`.
 pub fn write_pattern(path: &Path, len: usize, seed: u8) {
-    let data: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
+    let data: Vec<u8> = (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect();
     fs::write(path, data).expect("writing test data");
 }
 

@@ -124,7 +124,13 @@ impl Backend for Btrfs {
             name: [0; BTRFS_PATH_NAME_MAX + 1],
         };
         copy_name(&mut args.name, &name)?;
-        ioctl(&dir, BTRFS_IOC_SUBVOL_CREATE, &mut args, "creating subvolume", dst)
+        ioctl(
+            &dir,
+            BTRFS_IOC_SUBVOL_CREATE,
+            &mut args,
+            "creating subvolume",
+            dst,
+        )
     }
 
     fn snapshot(&self, src: &Path, dst: &Path) -> Result<()> {
@@ -149,13 +155,25 @@ impl Backend for Btrfs {
             name: [0; BTRFS_PATH_NAME_MAX + 1],
         };
         copy_name(&mut args.name, &name)?;
-        match ioctl(&dir, BTRFS_IOC_SNAP_DESTROY, &mut args, "destroying subvolume", path) {
+        match ioctl(
+            &dir,
+            BTRFS_IOC_SNAP_DESTROY,
+            &mut args,
+            "destroying subvolume",
+            path,
+        ) {
             Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::ENOENT) => Ok(()),
             // Read-only snapshots can be destroyed by root directly; EPERM here means a
             // kernel that insists the subvolume be writable first.
             Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::EPERM) => {
                 set_readonly(path, false)?;
-                ioctl(&dir, BTRFS_IOC_SNAP_DESTROY, &mut args, "destroying subvolume", path)
+                ioctl(
+                    &dir,
+                    BTRFS_IOC_SNAP_DESTROY,
+                    &mut args,
+                    "destroying subvolume",
+                    path,
+                )
             }
             other => other,
         }
@@ -169,13 +187,25 @@ const BTRFS_IOC_SUBVOL_SETFLAGS: u64 = (1 << 30) | (8 << 16) | (0x94 << 8) | 26;
 fn set_readonly(path: &Path, ro: bool) -> Result<()> {
     let f = File::open(path).map_err(Error::io("opening subvolume", path))?;
     let mut flags: u64 = 0;
-    ioctl(&f, BTRFS_IOC_SUBVOL_GETFLAGS, &mut flags, "reading subvolume flags", path)?;
+    ioctl(
+        &f,
+        BTRFS_IOC_SUBVOL_GETFLAGS,
+        &mut flags,
+        "reading subvolume flags",
+        path,
+    )?;
     if ro {
         flags |= BTRFS_SUBVOL_RDONLY;
     } else {
         flags &= !BTRFS_SUBVOL_RDONLY;
     }
-    ioctl(&f, BTRFS_IOC_SUBVOL_SETFLAGS, &mut flags, "setting subvolume flags", path)
+    ioctl(
+        &f,
+        BTRFS_IOC_SUBVOL_SETFLAGS,
+        &mut flags,
+        "setting subvolume flags",
+        path,
+    )
 }
 
 #[cfg(test)]

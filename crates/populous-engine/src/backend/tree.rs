@@ -117,7 +117,8 @@ fn copy_bytes(mut src: &File, mut dst: &File, dst_path: &Path) -> Result<()> {
         if n == 0 {
             return Ok(());
         }
-        dst.write_all(&buf[..n]).map_err(Error::io("writing", dst_path))?;
+        dst.write_all(&buf[..n])
+            .map_err(Error::io("writing", dst_path))?;
     }
 }
 
@@ -134,11 +135,16 @@ fn copy_attrs(dst: &Path, md: &fs::Metadata) -> Result<()> {
     // SAFETY: `c` is a valid NUL-terminated path; the calls do not retain it.
     let rc = unsafe { libc::lchown(c.as_ptr(), md.uid(), md.gid()) };
     if rc != 0 {
-        return Err(Error::io("changing owner", dst)(std::io::Error::last_os_error()));
+        return Err(Error::io("changing owner", dst)(
+            std::io::Error::last_os_error(),
+        ));
     }
     if !md.file_type().is_symlink() {
-        fs::set_permissions(dst, std::os::unix::fs::PermissionsExt::from_mode(md.mode() & 0o7777))
-            .map_err(Error::io("changing mode", dst))?;
+        fs::set_permissions(
+            dst,
+            std::os::unix::fs::PermissionsExt::from_mode(md.mode() & 0o7777),
+        )
+        .map_err(Error::io("changing mode", dst))?;
     }
     let times = [
         libc::timespec {
@@ -160,7 +166,9 @@ fn copy_attrs(dst: &Path, md: &fs::Metadata) -> Result<()> {
         )
     };
     if rc != 0 {
-        return Err(Error::io("setting times", dst)(std::io::Error::last_os_error()));
+        return Err(Error::io("setting times", dst)(
+            std::io::Error::last_os_error(),
+        ));
     }
     Ok(())
 }
@@ -184,9 +192,17 @@ fn copy_file(src: &Path, dst: &Path, md: &fs::Metadata, how: Contents) -> Result
 fn make_special(dst: &Path, md: &fs::Metadata) -> Result<()> {
     let c = cstring(dst)?;
     // SAFETY: valid path; mode and rdev come from the source's own metadata.
-    let rc = unsafe { libc::mknod(c.as_ptr(), md.mode() as libc::mode_t, md.rdev() as libc::dev_t) };
+    let rc = unsafe {
+        libc::mknod(
+            c.as_ptr(),
+            md.mode() as libc::mode_t,
+            md.rdev() as libc::dev_t,
+        )
+    };
     if rc != 0 {
-        return Err(Error::io("creating special file", dst)(std::io::Error::last_os_error()));
+        return Err(Error::io("creating special file", dst)(
+            std::io::Error::last_os_error(),
+        ));
     }
     copy_attrs(dst, md)
 }

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what Populous and its tests need on a fresh Debian machine (run as root).
+# Idempotent: it only calls apt-get when a package is missing.
+set -euo pipefail
+
+pkgs=(
+  btrfs-progs xfsprogs e2fsprogs   # pool filesystems (mkfs.btrfs, mkfs.xfs; ext4 for the "no copy-on-write" test)
+  util-linux mount                 # mount -o loop, umount, losetup
+  mariadb-server mariadb-client    # real MariaDB for databases on clones
+)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "error: cargo is not installed: install a Rust toolchain (rustup) and retry" >&2
+  exit 1
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "error: Populous manages loop devices and mounts: run this as root" >&2
+  exit 1
+fi
