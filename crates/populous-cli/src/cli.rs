@@ -85,6 +85,27 @@ pub enum Command {
         #[arg(long)]
         repair: bool,
     },
+    /// Run the daemon: the REST API and the Docker volume plugins.
+    ///
+    /// Configuration comes from --config (TOML; default <home>/populous.toml, optional).
+    /// Each [[plugin]] there is a Docker volume driver locked to one folder:
+    ///
+    ///   [[plugin]]
+    ///   driver = "populous-dev"     # docker volume create -d populous-dev ...
+    ///   folder = "dev"
+    ///   token_file = "/etc/populous/dev.token"   # lets it clone from the folders its token covers
+    ///
+    /// Stops cleanly on SIGTERM or Ctrl-C, finishing requests in flight.
+    Serve(ServeArgs),
+    /// Access tokens for the REST API and the plugins, scoped to folders.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Show the audit log: who changed what, and when.
+    Audit {
+        /// How many entries, newest last.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// Benchmarks that compare against a baseline in the same run.
     #[command(subcommand)]
     Bench(BenchCmd),
@@ -273,6 +294,41 @@ pub struct CloneArgs {
     /// Free-form description of the clone.
     #[arg(long)]
     pub description: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (default: <home>/populous.toml, if it exists).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Listen address of the REST API, overriding the configuration ("" turns it off).
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Create a token and print its secret (shown once; only a hash is stored).
+    ///
+    ///   populous token create ci-dev --folder dev --folder prod > dev.token
+    ///   populous token create ops --admin
+    Create {
+        /// Token name (for people and the audit log).
+        name: String,
+        /// A folder the token covers (repeat, or comma-separate).
+        #[arg(long, value_delimiter = ',')]
+        folder: Vec<String>,
+        /// Cover every folder and allow pool and folder administration.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List tokens (names and folders, never secrets).
+    Ls,
+    /// Revoke a token.
+    Rm {
+        /// Token name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -75,7 +75,140 @@ pub fn run(cli: Cli) -> Result<()> {
                 std::process::exit(1)
             }
         }
+        Command::Serve(a) => serve(engine, a, json),
+        Command::Token(c) => token(&mut engine, c, json),
+        Command::Audit { limit } => {
+            let entries = engine.audit_list(limit)?;
+            if json {
+                return output::json(&entries);
+            }
+            let rows = entries
+                .iter()
+                .map(|a| {
+                    vec![
+                        time(a.at),
+                        a.actor.clone(),
+                        a.action.clone(),
+                        a.target.clone(),
+                        a.outcome.clone(),
+                    ]
+                })
+                .collect::<Vec<_>>();
+            table(&["TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME"], &rows);
+            Ok(())
+        }
         Command::Bench(_) => unreachable!("handled above"),
+    }
+}
+
+fn serve(engine: Engine, a: ServeArgs, json: bool) -> Result<()> {
+    let home = engine.home().to_owned();
+    drop(engine);
+    let (path, required) = match a.config {
+        Some(p) => (p, true),
+        None => (home.join("populous.toml"), false),
+    };
+    let mut config = populous_daemon::Config::load(&path, required)?;
+    if let Some(l) = a.listen {
+        config.listen = l;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let daemon = populous_daemon::Daemon::open(&home)?;
+        let shutdown = async {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("installing the SIGTERM handler");
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        };
+        populous_daemon::serve(daemon, config, shutdown, |b| {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"api": b.api_addr, "sockets": b.sockets})
+                );
+            } else {
+                if let Some(a) = b.api_addr {
+                    println!("REST API on http://{a} (OpenAPI at /v1/openapi.json)");
+                }
+                for s in &b.sockets {
+                    println!("docker volume plugin on {}", s.display());
+                }
+            }
+        })
+        .await?;
+        Ok(())
+    })
+}
+
+fn token(engine: &mut Engine, c: TokenCmd, json: bool) -> Result<()> {
+    match c {
+        TokenCmd::Create {
+            name: n,
+            folder,
+            admin,
+        } => {
+            let n = name("token", &n)?;
+            let folders = folder
+                .iter()
+                .map(|f| name("folder", f))
+                .collect::<Result<Vec<_>>>()?;
+            let (info, secret) = engine.token_create(&n, &folders, admin)?;
+            if json {
+                return output::json(&serde_json::json!({"token": info, "secret": secret}));
+            }
+            // The secret alone on stdout, so `> file` captures exactly it; the rest on stderr.
+            println!("{secret}");
+            eprintln!(
+                "created token {} for {} (the secret above is shown only once)",
+                info.name,
+                if info.admin {
+                    "all folders (admin)".to_owned()
+                } else {
+                    format!("folders {}", folder.join(", "))
+                }
+            );
+            Ok(())
+        }
+        TokenCmd::Ls => {
+            let tokens = engine.token_list()?;
+            if json {
+                return output::json(&tokens);
+            }
+            let rows = tokens
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.name.to_string(),
+                        if t.admin { "yes".into() } else { "no".into() },
+                        t.folders
+                            .iter()
+                            .map(Name::as_str)
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        time(t.created_at),
+                    ]
+                })
+                .collect::<Vec<_>>();
+            table(&["TOKEN", "ADMIN", "FOLDERS", "CREATED"], &rows);
+            Ok(())
+        }
+        TokenCmd::Rm { name: n } => {
+            let n = name("token", &n)?;
+            engine.token_remove(&n)?;
+            done(
+                json,
+                &serde_json::json!({"removed": n}),
+                &format!("revoked token {n}"),
+            )
+        }
     }
 }
 

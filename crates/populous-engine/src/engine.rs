@@ -86,7 +86,7 @@ struct SnapRow {
     created_at: i64,
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -243,6 +243,10 @@ impl Engine {
     /// The home directory.
     pub fn home(&self) -> &Path {
         &self.home
+    }
+
+    pub(crate) fn db(&self) -> &Connection {
+        &self.db
     }
 
     /// Takes the writer lock and finishes whatever a dead process left half done.
@@ -932,6 +936,7 @@ impl Engine {
                 params![folder.id, r.volume.as_str(), opts.size.map(|s| s as i64), opts.description, op, now()],
             )?;
             let id = tx.last_insert_rowid();
+            insert_labels(&tx, id, &opts.labels)?;
             tx.commit()?;
             (op, id)
         };
@@ -1061,7 +1066,85 @@ impl Engine {
             lineage: self.lineage(&vol)?,
             snapshots,
             provenance: vol.prov.clone(),
+            labels: self.labels_of(vol.id)?,
+            mounts: self.mounts_of(vol.id)?,
             created_at: vol.created_at,
+        })
+    }
+
+    fn labels_of(&self, volume_id: i64) -> Result<std::collections::BTreeMap<String, String>> {
+        let mut st = self
+            .db
+            .prepare_cached("SELECT key, value FROM labels WHERE volume_id = ?1")?;
+        let rows = st.query_map([volume_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn mounts_of(&self, volume_id: i64) -> Result<Vec<String>> {
+        let mut st = self.db.prepare_cached(
+            "SELECT mount_id FROM mounts WHERE volume_id = ?1 ORDER BY created_at, mount_id",
+        )?;
+        let rows = st.query_map([volume_id], |r| r.get(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Refuses to change a volume that consumers have mounted.
+    fn check_unmounted(&self, r: &VolRef, volume_id: i64, doing: &str) -> Result<()> {
+        let mounts = self.mounts_of(volume_id)?;
+        if mounts.is_empty() {
+            return Ok(());
+        }
+        Err(Error::WrongState {
+            name: r.to_string(),
+            state: format!("in use by {} mount(s)", mounts.len()),
+            detail: format!(
+                "cannot {doing} while it is mounted ({}); stop its consumers first",
+                list_names(&mounts)
+            ),
+        })
+    }
+
+    /// Sets (or replaces) labels on a volume.
+    pub fn volume_set_labels(
+        &mut self,
+        r: &VolRef,
+        labels: &[(String, String)],
+    ) -> Result<VolumeInfo> {
+        let _lock = self.begin()?;
+        let vol = self.volume(r)?;
+        let tx = self.tx()?;
+        insert_labels(&tx, vol.id, labels)?;
+        tx.commit()?;
+        self.volume_inspect(r)
+    }
+
+    /// Records that consumer `mount_id` mounts the volume; returns the path to
+    /// mount and whether this id was new. Only online volumes can be mounted.
+    pub fn mount_add(&mut self, r: &VolRef, mount_id: &str) -> Result<Outcome<std::path::PathBuf>> {
+        let _lock = self.begin()?;
+        let path = self.volume_path(r)?;
+        let vol = self.volume(r)?;
+        let n = self.db.execute(
+            "INSERT OR IGNORE INTO mounts (volume_id, mount_id, created_at) VALUES (?1, ?2, ?3)",
+            params![vol.id, mount_id, now()],
+        )?;
+        Ok(Outcome {
+            changed: n > 0,
+            value: path,
+        })
+    }
+
+    /// Forgets consumer `mount_id`; returns how many mounts remain.
+    pub fn mount_remove(&mut self, r: &VolRef, mount_id: &str) -> Result<Outcome<usize>> {
+        let _lock = self.begin()?;
+        let vol = self.volume(r)?;
+        let n = self.db.execute(
+            "DELETE FROM mounts WHERE volume_id = ?1 AND mount_id = ?2",
+            params![vol.id, mount_id],
+        )?;
+        Ok(Outcome {
+            changed: n > 0,
+            value: self.mounts_of(vol.id)?.len(),
         })
     }
 
@@ -1086,6 +1169,9 @@ impl Engine {
         let vol = self.volume(r)?;
         let want = if online { "online" } else { "offline" };
         let changed = vol.state != want;
+        if changed && !online {
+            self.check_unmounted(r, vol.id, "take it offline")?;
+        }
         if changed {
             self.db.execute(
                 "UPDATE volumes SET state = ?2 WHERE id = ?1",
@@ -1208,6 +1294,7 @@ impl Engine {
         }
         let _lock = self.begin()?;
         let vol = self.volume(r)?;
+        self.check_unmounted(r, vol.id, "destroy it")?;
         let snaps = self.snapshots_of(vol.id)?;
         if !snaps.is_empty() && !recursive {
             let names: Vec<String> = snaps.iter().map(|s| format!("{r}@{}", s.name)).collect();
@@ -1402,6 +1489,7 @@ impl Engine {
                 ],
             )?;
             let new_id = tx.last_insert_rowid();
+            insert_labels(&tx, new_id, &opts.labels)?;
             tx.commit()?;
             (op, snap_id, new_id, prov)
         };
@@ -1562,6 +1650,33 @@ fn insert_snapshot(
         ],
     )?;
     Ok(tx.last_insert_rowid())
+}
+
+fn insert_labels(
+    tx: &rusqlite::Transaction<'_>,
+    volume_id: i64,
+    labels: &[(String, String)],
+) -> Result<()> {
+    for (k, v) in labels {
+        let key_ok = !k.is_empty()
+            && k.len() <= 128
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'));
+        if !key_ok || v.len() > 4096 {
+            return Err(Error::InvalidInput {
+                what: "label",
+                detail: format!(
+                    "{k:?}: keys are 1-128 of [A-Za-z0-9._/-], values at most 4096 bytes"
+                ),
+            });
+        }
+        tx.execute(
+            "INSERT INTO labels (volume_id, key, value) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (volume_id, key) DO UPDATE SET value = excluded.value",
+            params![volume_id, k, v],
+        )?;
+    }
+    Ok(())
 }
 
 fn apply_owner_mode(path: &Path, opts: &VolumeOptions) -> Result<()> {

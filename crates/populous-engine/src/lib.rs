@@ -7,6 +7,7 @@
 //!
 //! Module map:
 //! - [`name`]: validated names and `folder/volume@snapshot` references;
+//! - [`access`]: access tokens and the audit log;
 //! - [`engine`]: the operations and their crash-safety protocol;
 //! - [`store`]: the SQLite metadata store and the writer lock;
 //! - [`backend`]: btrfs, reflink and copy, behind one trait;
@@ -15,6 +16,7 @@
 //! - [`fault`]: fault-injection points for crash tests;
 //! - [`size`]: parsing and printing byte sizes.
 
+pub mod access;
 pub mod backend;
 pub mod engine;
 pub mod error;
@@ -25,6 +27,7 @@ pub mod size;
 pub mod store;
 pub mod sys;
 
+pub use access::{AuditEntry, TokenInfo};
 pub use backend::BackendKind;
 pub use engine::Engine;
 pub use error::{Error, ErrorKind, Result};

@@ -11,6 +11,28 @@ use crate::name::Name;
 /// Seconds since the Unix epoch.
 pub type Timestamp = i64;
 
+/// Formats a timestamp as RFC 3339 in UTC, `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn rfc3339(secs: Timestamp) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 /// The result of an operation that may have had nothing to do.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Outcome<T> {
@@ -136,6 +158,8 @@ pub struct VolumeOptions {
     pub owner: Option<(u32, u32)>,
     /// Mode of the volume's root directory.
     pub mode: Option<u32>,
+    /// Labels to attach (free-form key/value metadata, e.g. a consumer's options).
+    pub labels: Vec<(String, String)>,
 }
 
 /// A volume in a listing.
@@ -195,6 +219,10 @@ pub struct VolumeInfo {
     pub snapshots: Vec<SnapshotInfo>,
     /// Masking provenance.
     pub provenance: Provenance,
+    /// Labels: free-form key/value metadata.
+    pub labels: std::collections::BTreeMap<String, String>,
+    /// Consumers that have it mounted now (their mount ids).
+    pub mounts: Vec<String>,
     /// When it was created.
     pub created_at: Timestamp,
 }

@@ -20,7 +20,7 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE pools (
@@ -87,27 +87,67 @@ CREATE INDEX volumes_op ON volumes(op_id);
 CREATE INDEX snapshots_op ON snapshots(op_id);
 "#;
 
+/// Version 2: volume labels, consumer mounts, access tokens and the audit log.
+const SCHEMA_V2: &str = r#"
+CREATE TABLE labels (
+    volume_id   INTEGER NOT NULL REFERENCES volumes(id) ON DELETE CASCADE,
+    key         TEXT NOT NULL,
+    value       TEXT NOT NULL,
+    PRIMARY KEY (volume_id, key)
+);
+-- Who has a volume mounted right now (e.g. one row per Docker container mount ID).
+CREATE TABLE mounts (
+    volume_id   INTEGER NOT NULL REFERENCES volumes(id) ON DELETE CASCADE,
+    mount_id    TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    PRIMARY KEY (volume_id, mount_id)
+);
+CREATE TABLE tokens (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    name        TEXT NOT NULL UNIQUE,
+    hash        TEXT NOT NULL UNIQUE,   -- SHA-256 of the secret; the secret itself is never stored
+    folders     TEXT NOT NULL,          -- comma-separated folder names
+    admin       INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE TABLE audit (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    at          INTEGER NOT NULL,
+    actor       TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    target      TEXT NOT NULL,
+    outcome     TEXT NOT NULL
+);
+"#;
+
 /// Opens (creating if needed) the database at `path` and brings its schema up to date.
 pub fn open(path: &Path) -> Result<Connection> {
-    let conn = Connection::open(path)?;
+    let mut conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // FULL: a committed transaction survives power loss, not only a process crash.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version > SCHEMA_VERSION {
-        return Err(Error::SchemaTooNew {
-            path: path.to_owned(),
-            found: version,
-            supported: SCHEMA_VERSION,
-        });
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current == SCHEMA_VERSION {
+        return Ok(conn);
     }
-    if version < 1 {
-        // The whole schema and its version in one transaction: a crash leaves version 0 and no tables.
-        conn.execute_batch(&format!(
-            "BEGIN IMMEDIATE; {SCHEMA_V1} PRAGMA user_version = 1; COMMIT;"
-        ))?;
+    // Read the version again inside the write transaction, so two processes opening a
+    // new home at once do not both migrate. Each step commits with its version.
+    for (v, sql) in [(1, SCHEMA_V1), (2, SCHEMA_V2)] {
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::SchemaTooNew {
+                path: path.to_owned(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if version < v {
+            tx.execute_batch(&format!("{sql} PRAGMA user_version = {v};"))?;
+        }
+        tx.commit()?;
     }
     Ok(conn)
 }

@@ -1,0 +1,23 @@
+//! `populous serve`: the REST API and the Docker volume plugin.
+//!
+//! - [`config`]: the TOML configuration (listeners, plugin instances);
+//! - [`state`]: the shared engine (a writer and a reader connection) and the audit trail;
+//! - [`api`]: REST handlers behind folder-scoped bearer tokens;
+//! - [`plugin`]: Docker's volume plugin protocol, one driver per folder;
+//! - [`options`]: the Nimble plugin's create options, parsed;
+//! - [`error`]: the one mapping from engine error kinds to HTTP statuses;
+//! - [`metrics`]: Prometheus metrics;
+//! - [`server`]: binding listeners and graceful shutdown.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod metrics;
+pub mod options;
+pub mod plugin;
+pub mod server;
+pub mod state;
+
+pub use config::Config;
+pub use server::{serve, Bound, ServeError};
+pub use state::Daemon;

@@ -1,0 +1,464 @@
+//! The Docker volume plugin protocol (v1), one router per configured driver.
+//!
+//! Every call is a POST with a JSON body (sometimes empty) and answers
+//! `application/vnd.docker.plugins.v1+json`. A refusal Docker should show the
+//! user is a 200 with `Err` set: Docker prints it as is, where a non-200
+//! status would be prefixed with the method name. Protocol errors (malformed
+//! JSON, a body too large, an unknown endpoint) are 4xx, also with `Err`.
+//!
+//! Each driver is locked to one folder. Docker volume names map to volumes of
+//! that folder by stripping the driver's `name_suffix`; a name without the
+//! suffix is refused, so two environments on one Docker engine cannot collide.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use populous_engine::{CloneSource, Name, SnapRef, TokenInfo, VolRef, VolumeInfo, VolumeOptions};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::config::PluginConfig;
+use crate::options::{self, CreatePlan, Source};
+use crate::state::Daemon;
+
+const CONTENT_TYPE: &str = "application/vnd.docker.plugins.v1+json";
+const LABEL_DESTROY_ON_RM: &str = "docker.destroyOnRm";
+const LABEL_DESTROY_ON_DETACH: &str = "docker.destroyOnDetach";
+const LABEL_DRIVER: &str = "docker.driver";
+
+/// One driver's state.
+#[derive(Debug)]
+pub struct Plugin {
+    /// The daemon.
+    pub daemon: Arc<Daemon>,
+    /// This driver's configuration.
+    pub config: PluginConfig,
+    /// The folder it is locked to (validated from the configuration).
+    pub folder: Name,
+    /// The token that extends its reach beyond its folder, if configured.
+    pub token: Option<TokenInfo>,
+}
+
+type P = State<Arc<Plugin>>;
+
+fn reply(status: StatusCode, body: &Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// A successful answer.
+struct Reply(Value);
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        reply(StatusCode::OK, &self.0)
+    }
+}
+
+/// Why a call failed.
+#[derive(Debug)]
+enum Failure {
+    /// A refusal for the user: 200 with `Err`, as Docker expects.
+    Refuse(String),
+    /// A malformed request: 400 with `Err`.
+    Malformed(String),
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        match self {
+            Failure::Refuse(m) => reply(StatusCode::OK, &json!({ "Err": m })),
+            Failure::Malformed(m) => reply(StatusCode::BAD_REQUEST, &json!({ "Err": m })),
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(m: String) -> Self {
+        Failure::Refuse(m)
+    }
+}
+
+impl From<crate::error::ApiError> for Failure {
+    fn from(e: crate::error::ApiError) -> Self {
+        Failure::Refuse(e.message)
+    }
+}
+
+type Answer = Result<Reply, Failure>;
+
+fn done() -> Answer {
+    Ok(Reply(json!({ "Err": "" })))
+}
+
+/// Parses a request body; an empty body is `{}`.
+fn body<T: for<'de> Deserialize<'de>>(bytes: &Bytes) -> Result<T, Failure> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
+    serde_json::from_slice(bytes)
+        .map_err(|e| Failure::Malformed(format!("malformed request JSON: {e}")))
+}
+
+#[derive(Debug, Deserialize)]
+struct NameReq {
+    #[serde(rename = "Name")]
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct CreateReq {
+    #[serde(rename = "Name")]
+    name: String,
+    #[serde(rename = "Opts", default)]
+    opts: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MountReq {
+    #[serde(rename = "Name")]
+    name: String,
+    #[serde(rename = "ID", default)]
+    id: String,
+}
+
+/// The router for one driver.
+pub fn router(plugin: Arc<Plugin>) -> Router {
+    Router::new()
+        .route(
+            "/Plugin.Activate",
+            post(|| async { Reply(json!({"Implements": ["VolumeDriver"]})) }),
+        )
+        .route(
+            "/VolumeDriver.Capabilities",
+            post(|| async { Reply(json!({"Capabilities": {"Scope": "local"}})) }),
+        )
+        .route("/VolumeDriver.Create", post(create))
+        .route("/VolumeDriver.Remove", post(remove))
+        .route("/VolumeDriver.Mount", post(mount))
+        .route("/VolumeDriver.Unmount", post(unmount))
+        .route("/VolumeDriver.Path", post(path))
+        .route("/VolumeDriver.Get", post(get))
+        .route("/VolumeDriver.List", post(list))
+        .fallback(|| async {
+            reply(
+                StatusCode::NOT_FOUND,
+                &json!({"Err": "unknown plugin endpoint: Populous implements VolumeDriver"}),
+            )
+        })
+        .with_state(plugin)
+}
+
+impl Plugin {
+    fn actor(&self) -> String {
+        format!("plugin:{}", self.config.driver)
+    }
+
+    fn folder(&self) -> Name {
+        self.folder.clone()
+    }
+
+    /// Docker name -> volume of this driver's folder.
+    fn vol(&self, docker_name: &str) -> Result<VolRef, String> {
+        let suffix = &self.config.name_suffix;
+        let base = docker_name
+            .strip_suffix(suffix.as_str())
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| {
+                format!(
+                    "volume names on driver {} must end in {suffix:?} (e.g. mydata{suffix})",
+                    self.config.driver
+                )
+            })?;
+        Ok(VolRef {
+            folder: self.folder(),
+            volume: Name::new("volume", base).map_err(|e| e.to_string())?,
+        })
+    }
+
+    fn docker_name(&self, volume: &Name) -> String {
+        format!("{volume}{}", self.config.name_suffix)
+    }
+
+    /// May this driver read `folder` (for cross-folder clones and imports)?
+    fn may_read(&self, folder: &str) -> Result<(), String> {
+        if folder == self.config.folder || self.token.as_ref().is_some_and(|t| t.covers(folder)) {
+            Ok(())
+        } else {
+            Err(format!(
+                "driver {} may not read folder {folder}: give it a token_file whose token covers {folder} (`populous token create NAME --folder {} --folder {folder}`)",
+                self.config.driver, self.config.folder
+            ))
+        }
+    }
+
+    fn status(&self, v: &VolumeInfo) -> Value {
+        json!({
+            "folder": v.folder,
+            "volume": v.name,
+            "state": v.state,
+            "origin": v.origin,
+            "snapshots": v.snapshots.iter().map(|s| s.name.to_string()).collect::<Vec<_>>(),
+            "masked": v.provenance.masked,
+            "mounts": v.mounts.len(),
+        })
+    }
+}
+
+async fn create(State(p): P, bytes: Bytes) -> Answer {
+    let req: CreateReq = body(&bytes)?;
+    let user = req.opts.unwrap_or_default();
+    let plan = options::parse(&options::merge(
+        &user,
+        &p.config.defaults,
+        &p.config.overrides,
+    ))?;
+    if let Some(f) = &plan.folder {
+        if f != &p.config.folder {
+            return Err(Failure::Refuse(format!(
+                "driver {} is locked to folder {}; it cannot create in folder {f}",
+                p.config.driver, p.config.folder
+            )));
+        }
+    }
+    do_create(&p, p.vol(&req.name)?, plan).await?;
+    done()
+}
+
+async fn do_create(p: &Arc<Plugin>, vol: VolRef, plan: CreatePlan) -> Result<(), String> {
+    let d = &p.daemon;
+    // Create of an existing name is reuse (Docker calls it again, e.g. after a restart).
+    let existing = {
+        let r = vol.clone();
+        d.read(move |e| e.volume_inspect(&r)).await
+    };
+    if let Ok(v) = existing {
+        if v.state == populous_engine::VolumeState::Offline {
+            let r = vol.clone();
+            d.write(&p.actor(), "volume online", r.to_string(), move |e| {
+                e.volume_set_online(&r, true)
+            })
+            .await
+            .map_err(|e| e.message)?;
+        }
+        return Ok(());
+    }
+    let mut labels = vec![(LABEL_DRIVER.to_owned(), p.config.driver.clone())];
+    if plan.destroy_on_rm {
+        labels.push((LABEL_DESTROY_ON_RM.into(), "true".into()));
+    }
+    if plan.destroy_on_detach {
+        labels.push((LABEL_DESTROY_ON_DETACH.into(), "true".into()));
+    }
+    let opts = VolumeOptions {
+        size: plan.size,
+        description: plan.description.clone(),
+        owner: plan.owner,
+        mode: plan.mode,
+        labels: labels.clone(),
+    };
+    let actor = p.actor();
+    let target = vol.to_string();
+    let snap_source =
+        |folder: Name, volume: Name, snapshot: Option<String>| -> Result<CloneSource, String> {
+            let v = VolRef { folder, volume };
+            Ok(match snapshot {
+                None => CloneSource::Volume(v),
+                Some(s) => CloneSource::Snapshot(SnapRef {
+                    vol: v,
+                    snapshot: Name::new("snapshot", &s).map_err(|e| e.to_string())?,
+                }),
+            })
+        };
+    let result = match plan.source {
+        Source::Empty => {
+            d.write(&actor, "volume create", target, move |e| {
+                e.volume_create(&vol, &opts)
+            })
+            .await
+        }
+        Source::CloneOf { volume, snapshot } => {
+            let src_vol = p.vol(&volume).or_else(|_| {
+                // cloneOf may also give the plain volume name without the suffix.
+                Name::new("volume", &volume)
+                    .map(|n| VolRef {
+                        folder: p.folder(),
+                        volume: n,
+                    })
+                    .map_err(|e| e.to_string())
+            })?;
+            let src = snap_source(src_vol.folder, src_vol.volume, snapshot)?;
+            d.write(&actor, "clone", target, move |e| {
+                e.clone_volume(&src, &vol, &opts)
+            })
+            .await
+        }
+        Source::ImportAsClone {
+            folder,
+            volume,
+            snapshot,
+        } => {
+            p.may_read(&folder)?;
+            let folder = Name::new("folder", &folder).map_err(|e| e.to_string())?;
+            let volume = Name::new("volume", &volume).map_err(|e| e.to_string())?;
+            let src = snap_source(folder, volume, snapshot)?;
+            d.write(&actor, "clone", target, move |e| {
+                e.clone_volume(&src, &vol, &opts)
+            })
+            .await
+        }
+        Source::Import {
+            folder,
+            volume,
+            force,
+        } => {
+            p.may_read(&folder)?;
+            let src = VolRef {
+                folder: Name::new("folder", &folder).map_err(|e| e.to_string())?,
+                volume: Name::new("volume", &volume).map_err(|e| e.to_string())?,
+            };
+            d.write(&actor, "volume import", target, move |e| {
+                if force {
+                    e.volume_set_online(&src, false)?;
+                }
+                e.volume_import(&src, &vol.folder, Some(&vol.volume))?;
+                e.volume_set_labels(&vol, &labels)
+            })
+            .await
+        }
+    };
+    result.map(|_| ()).map_err(|e| e.message)
+}
+
+async fn remove(State(p): P, bytes: Bytes) -> Answer {
+    let req: NameReq = body(&bytes)?;
+    let vol = p.vol(&req.name)?;
+    let d = &p.daemon;
+    let r = vol.clone();
+    let info = match d.read(move |e| e.volume_inspect(&r)).await {
+        Ok(i) => i,
+        // Already gone: removing it again is not an error.
+        Err(e) if e.code == "not_found" => return done(),
+        Err(e) => return Err(e.into()),
+    };
+    let destroy = info
+        .labels
+        .get(LABEL_DESTROY_ON_RM)
+        .is_some_and(|v| v == "true");
+    let action = if destroy {
+        "volume destroy"
+    } else {
+        "volume offline"
+    };
+    d.write(&p.actor(), action, vol.to_string(), move |e| {
+        e.volume_remove(&vol, destroy, destroy)
+    })
+    .await?;
+    done()
+}
+
+async fn mount(State(p): P, bytes: Bytes) -> Answer {
+    let req: MountReq = body(&bytes)?;
+    let vol = p.vol(&req.name)?;
+    let id = if req.id.is_empty() {
+        "anonymous".to_owned()
+    } else {
+        req.id
+    };
+    let o = p
+        .daemon
+        .write(&p.actor(), "mount", format!("{vol} ({id})"), move |e| {
+            e.mount_add(&vol, &id)
+        })
+        .await?;
+    Ok(Reply(json!({"Mountpoint": o.value, "Err": ""})))
+}
+
+async fn unmount(State(p): P, bytes: Bytes) -> Answer {
+    let req: MountReq = body(&bytes)?;
+    let vol = p.vol(&req.name)?;
+    let id = if req.id.is_empty() {
+        "anonymous".to_owned()
+    } else {
+        req.id
+    };
+    let r = vol.clone();
+    p.daemon
+        .write(&p.actor(), "unmount", format!("{vol} ({id})"), move |e| {
+            let left = e.mount_remove(&r, &id)?.value;
+            let info = e.volume_inspect(&r)?;
+            if left == 0
+                && info
+                    .labels
+                    .get(LABEL_DESTROY_ON_DETACH)
+                    .is_some_and(|v| v == "true")
+            {
+                e.volume_remove(&r, true, true)?;
+            }
+            Ok(())
+        })
+        .await?;
+    done()
+}
+
+async fn path(State(p): P, bytes: Bytes) -> Answer {
+    let req: NameReq = body(&bytes)?;
+    let vol = p.vol(&req.name)?;
+    let path = p.daemon.read(move |e| e.volume_path(&vol)).await?;
+    Ok(Reply(json!({"Mountpoint": path, "Err": ""})))
+}
+
+async fn get(State(p): P, bytes: Bytes) -> Answer {
+    let req: NameReq = body(&bytes)?;
+    let vol = p.vol(&req.name)?;
+    let name = req.name;
+    match p.daemon.read(move |e| e.volume_inspect(&vol)).await {
+        // Offline volumes are invisible to consumers.
+        Ok(v) if v.state == populous_engine::VolumeState::Online => Ok(Reply(json!({
+            "Volume": {
+                "Name": name,
+                "Mountpoint": v.path,
+                "CreatedAt": populous_engine::model::rfc3339(v.created_at),
+                "Status": p.status(&v),
+            },
+            "Err": ""
+        }))),
+        Ok(_) => Err(Failure::Refuse(format!(
+            "no such volume: {name} (it is offline)"
+        ))),
+        Err(e) if e.code == "not_found" => Err(Failure::Refuse(format!("no such volume: {name}"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn list(State(p): P) -> Answer {
+    let folder = p.folder();
+    match p
+        .daemon
+        .read(move |e| e.volume_list(Some(&folder), false))
+        .await
+    {
+        Ok(vols) => {
+            let list: Vec<Value> = vols
+                .iter()
+                .map(|v| json!({"Name": p.docker_name(&v.name)}))
+                .collect();
+            Ok(Reply(json!({"Volumes": list, "Err": ""})))
+        }
+        // A folder that does not exist yet simply has no volumes.
+        Err(e) if e.code == "not_found" => Ok(Reply(json!({"Volumes": [], "Err": ""}))),
+        Err(e) => Err(e.into()),
+    }
+}
