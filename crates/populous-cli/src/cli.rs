@@ -106,6 +106,14 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Sample the app's /_ping at a fixed rate and record every answer (the seed's InfluxDB + Grafana).
+    ///
+    ///   populous probe --url http://127.0.0.1:8080/_ping --interval 5s --duration 10m --out prod.csv
+    ///   populous probe --url http://…/_ping --interval 100ms --out run.jsonl --events-listen 127.0.0.1:9999
+    ///   populous probe report prod.csv --chart prod.png
+    ///
+    /// Events (--mark clone@30s, or POST /event to --events-listen) split the run into phases.
+    Probe(ProbeCmd),
     /// Benchmarks that compare against a baseline in the same run.
     #[command(subcommand)]
     Bench(BenchCmd),
@@ -294,6 +302,22 @@ pub struct CloneArgs {
     /// Free-form description of the clone.
     #[arg(long)]
     pub description: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ProbeCmd {
+    /// `report FILE`: per-phase statistics and a latency chart from a probe file.
+    #[command(subcommand)]
+    pub report: Option<ProbeSub>,
+    #[command(flatten)]
+    pub args: populous_probe::cli::ProbeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProbeSub {
+    /// Per-phase p50/p95/p99/max and errors, and a PNG/SVG chart with the phases shaded.
+    Report(populous_probe::cli::ReportArgs),
 }
 
 #[derive(Debug, Args)]

@@ -17,6 +17,9 @@ pub fn run(cli: Cli) -> Result<()> {
     if let Command::Bench(BenchCmd::Clone(args)) = &cli.command {
         return crate::bench::clone(args, json);
     }
+    if let Command::Probe(p) = &cli.command {
+        return probe(p);
+    }
     let mut engine = Engine::open(&cli.home)
         .with_context(|| format!("opening the populous home {}", cli.home.display()))?;
     match cli.command {
@@ -97,7 +100,7 @@ pub fn run(cli: Cli) -> Result<()> {
             table(&["TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME"], &rows);
             Ok(())
         }
-        Command::Bench(_) => unreachable!("handled above"),
+        Command::Bench(_) | Command::Probe(_) => unreachable!("handled above"),
     }
 }
 
@@ -208,6 +211,29 @@ fn token(engine: &mut Engine, c: TokenCmd, json: bool) -> Result<()> {
                 &serde_json::json!({"removed": n}),
                 &format!("revoked token {n}"),
             )
+        }
+    }
+}
+
+fn probe(p: &ProbeCmd) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match &p.report {
+        Some(ProbeSub::Report(args)) => populous_probe::cli::run_report(args, &mut out)
+            .with_context(|| format!("report {}", args.file.display())),
+        None => {
+            populous_probe::cli::run_probe(
+                &p.args,
+                |ctl| {
+                    // Ctrl-C ends the schedule; requests in flight finish and the summary prints.
+                    if let Err(e) = ctrlc::set_handler(move || ctl.stop()) {
+                        tracing::warn!(error = %e, "could not install the Ctrl-C handler");
+                    }
+                },
+                &mut out,
+                Box::new(std::io::stderr()),
+            )?;
+            Ok(())
         }
     }
 }
