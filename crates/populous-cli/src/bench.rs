@@ -185,6 +185,7 @@ fn bench_fs(
         pb.finish_and_clear();
         syncfs(&path)?;
         let mut times = Vec::new();
+        let mut made = Vec::new();
         for run in 0..args.runs {
             let snap: SnapRef = format!("{vol}@run{run}").parse()?;
             let clone: VolRef = format!("{folder}/clone-{size}-{run}").parse()?;
@@ -196,6 +197,11 @@ fn bench_fs(
                 &VolumeOptions::default(),
             )?;
             times.push(ms(t.elapsed()));
+            made.push((clone, snap));
+        }
+        // Destroyed only after timing: btrfs drops deleted subvolumes in the
+        // background, and that work would otherwise land in the next run.
+        for (clone, snap) in made {
             engine.volume_remove(&clone, true, false)?;
             engine.snapshot_remove(&snap)?;
         }
