@@ -51,7 +51,12 @@ mod loopdev {
                 });
             });
             let (api, sockets) = rx.recv().expect("server thread").expect("server started");
-            Server { stop: Some(stop_tx), thread: Some(thread), api, sockets }
+            Server {
+                stop: Some(stop_tx),
+                thread: Some(thread),
+                api,
+                sockets,
+            }
         }
 
         fn api(&self) -> SocketAddr {
@@ -71,7 +76,13 @@ mod loopdev {
     }
 
     /// One HTTP/1.1 exchange on any stream; returns status and parsed JSON (or the raw text as a string).
-    fn exchange(mut s: impl Read + Write, method: &str, path: &str, token: Option<&str>, body: &[u8]) -> (u16, Value) {
+    fn exchange(
+        mut s: impl Read + Write,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &[u8],
+    ) -> (u16, Value) {
         let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
         if !body.is_empty() {
             req.push_str("Content-Type: application/json\r\n");
@@ -91,14 +102,24 @@ mod loopdev {
                 Ok(0) => break,
                 Ok(k) => raw.extend_from_slice(&buf[..k]),
                 // The answer came before the reset; a reset with nothing read is a failure below.
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !raw.is_empty() => break,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !raw.is_empty() => {
+                    break
+                }
                 Err(e) => panic!("read response: {e}"),
             }
         }
         let text = String::from_utf8_lossy(&raw).into_owned();
         let (head, rest) = text.split_once("\r\n\r\n").expect("HTTP response");
-        let status: u16 = head.split(' ').nth(1).expect("status").parse().expect("numeric status");
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        let status: u16 = head
+            .split(' ')
+            .nth(1)
+            .expect("status")
+            .parse()
+            .expect("numeric status");
+        let body = if head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked")
+        {
             dechunk(rest)
         } else {
             rest.to_owned()
@@ -120,9 +141,19 @@ mod loopdev {
         out
     }
 
-    fn api(srv: &Server, method: &str, path: &str, token: Option<&str>, body: Value) -> (u16, Value) {
+    fn api(
+        srv: &Server,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> (u16, Value) {
         let s = std::net::TcpStream::connect(srv.api()).expect("connect api");
-        let bytes = if body.is_null() { Vec::new() } else { body.to_string().into_bytes() };
+        let bytes = if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        };
         exchange(s, method, path, token, &bytes)
     }
 
@@ -145,22 +176,54 @@ mod loopdev {
     /// prod/db holding a file, and tokens: admin, dev (dev), devprod (dev+prod).
     fn setup(lab: &Lab) -> BTreeMap<&'static str, String> {
         let mut e = Engine::open(&lab.home()).expect("engine");
-        e.pool_create_image(&n("p"), &lab.path().join("p.img"), 512 << 20, FsKind::Btrfs, None).expect("pool");
+        e.pool_create_image(
+            &n("p"),
+            &lab.path().join("p.img"),
+            512 << 20,
+            FsKind::Btrfs,
+            None,
+        )
+        .expect("pool");
         let pol = |clone: Option<&str>, import: Option<&str>| FolderPolicy {
             clone_from: clone.map(|c| vec![n(c)]),
             import_from: import.map(|c| vec![n(c)]),
             require_masked: false,
         };
-        e.folder_create(&"p/prod".parse().expect("ref"), &FolderPolicy::default()).expect("prod");
-        e.folder_create(&"p/dev".parse().expect("ref"), &pol(Some("prod"), Some("prod"))).expect("dev");
-        e.folder_create(&"p/stage".parse().expect("ref"), &pol(Some("stage"), Some("dev"))).expect("stage");
-        e.volume_create(&"prod/db".parse().expect("ref"), &VolumeOptions::default()).expect("db");
-        let p = e.volume_path(&"prod/db".parse().expect("ref")).expect("path");
+        e.folder_create(&"p/prod".parse().expect("ref"), &FolderPolicy::default())
+            .expect("prod");
+        e.folder_create(
+            &"p/dev".parse().expect("ref"),
+            &pol(Some("prod"), Some("prod")),
+        )
+        .expect("dev");
+        e.folder_create(
+            &"p/stage".parse().expect("ref"),
+            &pol(Some("stage"), Some("dev")),
+        )
+        .expect("stage");
+        e.volume_create(&"prod/db".parse().expect("ref"), &VolumeOptions::default())
+            .expect("db");
+        let p = e
+            .volume_path(&"prod/db".parse().expect("ref"))
+            .expect("path");
         std::fs::write(p.join("hello"), "prod data").expect("write");
         let mut tokens = BTreeMap::new();
-        tokens.insert("admin", e.token_create(&n("admin"), &[], true).expect("token").1);
-        tokens.insert("dev", e.token_create(&n("dev"), &[n("dev")], false).expect("token").1);
-        tokens.insert("devprod", e.token_create(&n("devprod"), &[n("dev"), n("prod")], false).expect("token").1);
+        tokens.insert(
+            "admin",
+            e.token_create(&n("admin"), &[], true).expect("token").1,
+        );
+        tokens.insert(
+            "dev",
+            e.token_create(&n("dev"), &[n("dev")], false)
+                .expect("token")
+                .1,
+        );
+        tokens.insert(
+            "devprod",
+            e.token_create(&n("devprod"), &[n("dev"), n("prod")], false)
+                .expect("token")
+                .1,
+        );
         tokens
     }
 
@@ -177,15 +240,27 @@ mod loopdev {
         let lab = Lab::new();
         let t = setup(&lab);
         let srv = Server::start(&lab.home(), api_config());
-        let (dev, devprod, admin) = (Some(t["dev"].as_str()), Some(t["devprod"].as_str()), Some(t["admin"].as_str()));
+        let (dev, devprod, admin) = (
+            Some(t["dev"].as_str()),
+            Some(t["devprod"].as_str()),
+            Some(t["admin"].as_str()),
+        );
 
         // No token, a wrong token: 401.
         assert_eq!(api(&srv, "GET", "/v1/folders", None, Value::Null).0, 401);
-        assert_eq!(api(&srv, "GET", "/v1/folders", Some("pop_nope"), Value::Null).0, 401);
+        assert_eq!(
+            api(&srv, "GET", "/v1/folders", Some("pop_nope"), Value::Null).0,
+            401
+        );
         // A token sees only its folders.
         let (s, v) = api(&srv, "GET", "/v1/folders", dev, Value::Null);
         assert_eq!(s, 200);
-        let names: Vec<&str> = v.as_array().expect("array").iter().filter_map(|f| f["name"].as_str()).collect();
+        let names: Vec<&str> = v
+            .as_array()
+            .expect("array")
+            .iter()
+            .filter_map(|f| f["name"].as_str())
+            .collect();
         assert_eq!(names, ["dev"]);
         // Prod's volumes by name, by crafted name, by path traversal: nothing.
         for path in [
@@ -196,7 +271,13 @@ mod loopdev {
         ] {
             let (s, v) = api(&srv, "GET", path, dev, Value::Null);
             assert_eq!(s, 404, "{path}: {v}");
-            assert!(v["error"]["message"].as_str().expect("msg").contains("cannot see"), "{v}");
+            assert!(
+                v["error"]["message"]
+                    .as_str()
+                    .expect("msg")
+                    .contains("cannot see"),
+                "{v}"
+            );
         }
         for path in [
             "/v1/folders/..%2Fprod/volumes",
@@ -208,36 +289,108 @@ mod loopdev {
             assert!(s == 400 || s == 404, "{path}: {s} {v}");
             assert!(v.to_string().contains("error"), "{path}: {v}");
         }
-        let (s, _) = api(&srv, "POST", "/v1/clone", dev, json!({"source": "prod/db", "target": "dev/x"}));
+        let (s, _) = api(
+            &srv,
+            "POST",
+            "/v1/clone",
+            dev,
+            json!({"source": "prod/db", "target": "dev/x"}),
+        );
         assert_eq!(s, 404, "a dev-only token cannot read prod");
         // Admin-only endpoints.
         assert_eq!(api(&srv, "GET", "/v1/pools", dev, Value::Null).0, 403);
-        assert_eq!(api(&srv, "POST", "/v1/folders", dev, json!({"pool": "p", "name": "x"})).0, 403);
+        assert_eq!(
+            api(
+                &srv,
+                "POST",
+                "/v1/folders",
+                dev,
+                json!({"pool": "p", "name": "x"})
+            )
+            .0,
+            403
+        );
 
         // A token covering dev and prod clones, because dev's policy allows it.
-        let (s, v) = api(&srv, "POST", "/v1/clone", devprod, json!({"source": "prod/db", "target": "dev/x"}));
+        let (s, v) = api(
+            &srv,
+            "POST",
+            "/v1/clone",
+            devprod,
+            json!({"source": "prod/db", "target": "dev/x"}),
+        );
         assert_eq!(s, 201, "{v}");
-        assert!(v["origin"].as_str().expect("origin").starts_with("prod/db@auto-"));
+        assert!(v["origin"]
+            .as_str()
+            .expect("origin")
+            .starts_with("prod/db@auto-"));
         // ... but not into prod from dev: prod's policy allows any, the token covers both: OK;
         // stage's policy forbids cloning from prod, and the admin token does not override policy.
-        let (s, v) = api(&srv, "POST", "/v1/clone", admin, json!({"source": "prod/db", "target": "stage/x"}));
+        let (s, v) = api(
+            &srv,
+            "POST",
+            "/v1/clone",
+            admin,
+            json!({"source": "prod/db", "target": "stage/x"}),
+        );
         assert_eq!(s, 403, "{v}");
         assert_eq!(v["error"]["code"], "policy_denied");
         // Offline is idempotent; import needs both folders in the token.
-        let off = api(&srv, "POST", "/v1/folders/dev/volumes/x/offline", devprod, Value::Null).1;
+        let off = api(
+            &srv,
+            "POST",
+            "/v1/folders/dev/volumes/x/offline",
+            devprod,
+            Value::Null,
+        )
+        .1;
         assert_eq!(off["changed"], true);
-        let off = api(&srv, "POST", "/v1/folders/dev/volumes/x/offline", devprod, Value::Null).1;
+        let off = api(
+            &srv,
+            "POST",
+            "/v1/folders/dev/volumes/x/offline",
+            devprod,
+            Value::Null,
+        )
+        .1;
         assert_eq!(off["changed"], false);
-        assert_eq!(api(&srv, "POST", "/v1/folders/dev/volumes/x/import", devprod, json!({"to": "stage"})).0, 404);
-        let (s, v) = api(&srv, "POST", "/v1/folders/dev/volumes/x/import", admin, json!({"to": "stage"}));
+        assert_eq!(
+            api(
+                &srv,
+                "POST",
+                "/v1/folders/dev/volumes/x/import",
+                devprod,
+                json!({"to": "stage"})
+            )
+            .0,
+            404
+        );
+        let (s, v) = api(
+            &srv,
+            "POST",
+            "/v1/folders/dev/volumes/x/import",
+            admin,
+            json!({"to": "stage"}),
+        );
         assert_eq!((s, v["folder"].as_str()), (200, Some("stage")), "{v}");
 
         // The audit log has who did what.
         let (s, v) = api(&srv, "GET", "/v1/audit", admin, Value::Null);
         assert_eq!(s, 200);
         let entries = v.as_array().expect("array");
-        assert!(entries.iter().any(|e| e["actor"] == "token:devprod" && e["action"] == "clone" && e["outcome"] == "ok"), "{v}");
-        assert!(entries.iter().any(|e| e["actor"] == "token:admin" && e["outcome"].as_str().is_some_and(|o| o.contains("PolicyDenied"))), "{v}");
+        assert!(
+            entries.iter().any(|e| e["actor"] == "token:devprod"
+                && e["action"] == "clone"
+                && e["outcome"] == "ok"),
+            "{v}"
+        );
+        assert!(
+            entries.iter().any(|e| e["actor"] == "token:admin"
+                && e["outcome"]
+                    .as_str()
+                    .is_some_and(|o| o.contains("PolicyDenied"))),
+            "{v}"
+        );
     }
 
     #[test]
@@ -254,30 +407,60 @@ mod loopdev {
             (&b"{not json"[..], 400, "invalid_json"),
             (&b"[1,2,3]"[..], 400, "invalid_json"),
             (&br#"{"source": 5}"#[..], 400, "invalid_json"),
-            (&br#"{"source": "prod/db", "target": "dev/y", "extra": 1}"#[..], 400, "invalid_json"),
-            (&br#"{"source": "prod/../db", "target": "dev/y"}"#[..], 400, "invalid_input"),
+            (
+                &br#"{"source": "prod/db", "target": "dev/y", "extra": 1}"#[..],
+                400,
+                "invalid_json",
+            ),
+            (
+                &br#"{"source": "prod/../db", "target": "dev/y"}"#[..],
+                400,
+                "invalid_input",
+            ),
         ] {
             let (s, v) = raw("/v1/clone", body);
-            assert_eq!((s, v["error"]["code"].as_str()), (status, Some(code)), "{}: {v}", String::from_utf8_lossy(body));
+            assert_eq!(
+                (s, v["error"]["code"].as_str()),
+                (status, Some(code)),
+                "{}: {v}",
+                String::from_utf8_lossy(body)
+            );
         }
-        let big = format!(r#"{{"source": "prod/db", "target": "dev/y", "description": "{}"}}"#, "x".repeat(10_000));
+        let big = format!(
+            r#"{{"source": "prod/db", "target": "dev/y", "description": "{}"}}"#,
+            "x".repeat(10_000)
+        );
         let (s, _) = raw("/v1/clone", big.as_bytes());
         assert_eq!(s, 413);
         let (s, v) = api(&srv, "GET", "/v1/nothing-here", admin, Value::Null);
-        assert_eq!((s, v["error"]["code"].as_str()), (404, Some("unknown_endpoint")));
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (404, Some("unknown_endpoint"))
+        );
         assert_eq!(api(&srv, "DELETE", "/v1/clone", admin, Value::Null).0, 405);
         // The daemon is still healthy, and counted all of it.
         assert_eq!(api(&srv, "GET", "/healthz", None, Value::Null).0, 200);
         let (s, m) = api(&srv, "GET", "/metrics", None, Value::Null);
         assert_eq!(s, 200);
         let m = m.as_str().expect("text");
-        assert!(m.contains(r#"populous_requests_total{surface="api",route="/v1/clone",status="400"} 5"#), "{m}");
+        assert!(
+            m.contains(
+                r#"populous_requests_total{surface="api",route="/v1/clone",status="400"} 5"#
+            ),
+            "{m}"
+        );
         let (s, doc) = api(&srv, "GET", "/v1/openapi.json", None, Value::Null);
         assert_eq!(s, 200);
         assert!(doc["paths"]["/v1/clone"]["post"].is_object());
     }
 
-    fn plugin_config(lab: &Lab, driver: &str, folder: &str, suffix: &str, token: Option<&str>) -> PluginConfig {
+    fn plugin_config(
+        lab: &Lab,
+        driver: &str,
+        folder: &str,
+        suffix: &str,
+        token: Option<&str>,
+    ) -> PluginConfig {
         let token_file = token.map(|t| {
             let f = lab.path().join(format!("{driver}.token"));
             std::fs::write(&f, t).expect("token file");
@@ -313,42 +496,103 @@ mod loopdev {
         let sock = srv.sockets[0].clone();
         let other = srv.sockets[1].clone();
 
-        assert_eq!(call(&sock, "Plugin.Activate", Value::Null)["Implements"][0], "VolumeDriver");
-        assert_eq!(plug(&sock, "Plugin.Activate", b"").0, 200, "an empty body is fine");
-        assert_eq!(call(&sock, "VolumeDriver.Capabilities", json!({}))["Capabilities"]["Scope"], "local");
-        assert_eq!(call(&sock, "VolumeDriver.List", json!({}))["Volumes"], json!([]));
+        assert_eq!(
+            call(&sock, "Plugin.Activate", Value::Null)["Implements"][0],
+            "VolumeDriver"
+        );
+        assert_eq!(
+            plug(&sock, "Plugin.Activate", b"").0,
+            200,
+            "an empty body is fine"
+        );
+        assert_eq!(
+            call(&sock, "VolumeDriver.Capabilities", json!({}))["Capabilities"]["Scope"],
+            "local"
+        );
+        assert_eq!(
+            call(&sock, "VolumeDriver.List", json!({}))["Volumes"],
+            json!([])
+        );
 
         // Create: empty, clone across folders (policy + token), help, refusals.
-        assert_eq!(call(&sock, "VolumeDriver.Create", json!({"Name": "a.dev"}))["Err"], "");
-        let v = call(&sock, "VolumeDriver.Create", json!({"Name": "c.dev", "Opts": {"importVolAsClone": "prod/db", "destroyOnRm": "true"}}));
+        assert_eq!(
+            call(&sock, "VolumeDriver.Create", json!({"Name": "a.dev"}))["Err"],
+            ""
+        );
+        let v = call(
+            &sock,
+            "VolumeDriver.Create",
+            json!({"Name": "c.dev", "Opts": {"importVolAsClone": "prod/db", "destroyOnRm": "true"}}),
+        );
         assert_eq!(v["Err"], "", "{v}");
         for (opts, needle) in [
             (json!({"help": ""}), "Populous volume options"),
             (json!({"perfPolicy": "x"}), "not supported"),
             (json!({"bogus": "1"}), "unknown option"),
-            (json!({"importVolAsClone": "stage/x"}), "may not read folder stage"),
+            (
+                json!({"importVolAsClone": "stage/x"}),
+                "may not read folder stage",
+            ),
             (json!({"folder": "prod"}), "locked to folder dev"),
             (json!({"cloneOf": "nope.dev"}), "does not exist"),
         ] {
-            let v = call(&sock, "VolumeDriver.Create", json!({"Name": "z.dev", "Opts": opts}));
-            assert!(v["Err"].as_str().expect("Err").contains(needle), "{opts}: {v}");
+            let v = call(
+                &sock,
+                "VolumeDriver.Create",
+                json!({"Name": "z.dev", "Opts": opts}),
+            );
+            assert!(
+                v["Err"].as_str().expect("Err").contains(needle),
+                "{opts}: {v}"
+            );
         }
         let v = call(&sock, "VolumeDriver.Create", json!({"Name": "nosuffix"}));
-        assert!(v["Err"].as_str().expect("Err").contains("must end in \".dev\""), "{v}");
+        assert!(
+            v["Err"]
+                .as_str()
+                .expect("Err")
+                .contains("must end in \".dev\""),
+            "{v}"
+        );
         let v = call(&sock, "VolumeDriver.Create", json!({"Name": "../x.dev"}));
-        assert!(v["Err"].as_str().expect("Err").contains("invalid volume name"), "{v}");
+        assert!(
+            v["Err"]
+                .as_str()
+                .expect("Err")
+                .contains("invalid volume name"),
+            "{v}"
+        );
         // Without a token, the same driver config cannot read prod.
-        let v = call(&other, "VolumeDriver.Create", json!({"Name": "c2.dev", "Opts": {"importVolAsClone": "prod/db"}}));
-        assert!(v["Err"].as_str().expect("Err").contains("may not read folder prod"), "{v}");
+        let v = call(
+            &other,
+            "VolumeDriver.Create",
+            json!({"Name": "c2.dev", "Opts": {"importVolAsClone": "prod/db"}}),
+        );
+        assert!(
+            v["Err"]
+                .as_str()
+                .expect("Err")
+                .contains("may not read folder prod"),
+            "{v}"
+        );
         // Create of an existing name is reuse.
-        assert_eq!(call(&sock, "VolumeDriver.Create", json!({"Name": "c.dev"}))["Err"], "");
+        assert_eq!(
+            call(&sock, "VolumeDriver.Create", json!({"Name": "c.dev"}))["Err"],
+            ""
+        );
 
         // Get, List, Path.
         let g = call(&sock, "VolumeDriver.Get", json!({"Name": "c.dev"}));
         assert_eq!(g["Volume"]["Status"]["folder"], "dev");
-        assert!(g["Volume"]["Status"]["origin"].as_str().expect("origin").starts_with("prod/db@"));
+        assert!(g["Volume"]["Status"]["origin"]
+            .as_str()
+            .expect("origin")
+            .starts_with("prod/db@"));
         let mp = PathBuf::from(g["Volume"]["Mountpoint"].as_str().expect("mountpoint"));
-        assert_eq!(std::fs::read_to_string(mp.join("hello")).expect("cloned data"), "prod data");
+        assert_eq!(
+            std::fs::read_to_string(mp.join("hello")).expect("cloned data"),
+            "prod data"
+        );
         let names: Vec<String> = call(&sock, "VolumeDriver.List", json!({}))["Volumes"]
             .as_array()
             .expect("array")
@@ -356,32 +600,80 @@ mod loopdev {
             .map(|v| v["Name"].as_str().expect("name").to_owned())
             .collect();
         assert_eq!(names, ["a.dev", "c.dev"]);
-        assert_eq!(call(&sock, "VolumeDriver.Path", json!({"Name": "c.dev"}))["Mountpoint"], g["Volume"]["Mountpoint"]);
+        assert_eq!(
+            call(&sock, "VolumeDriver.Path", json!({"Name": "c.dev"}))["Mountpoint"],
+            g["Volume"]["Mountpoint"]
+        );
 
         // Mount counting per ID: the volume stays busy until the last unmount.
         for id in ["ctr1", "ctr2", "ctr1"] {
-            let m = call(&sock, "VolumeDriver.Mount", json!({"Name": "c.dev", "ID": id}));
+            let m = call(
+                &sock,
+                "VolumeDriver.Mount",
+                json!({"Name": "c.dev", "ID": id}),
+            );
             assert_eq!(m["Mountpoint"], g["Volume"]["Mountpoint"]);
         }
-        assert_eq!(call(&sock, "VolumeDriver.Get", json!({"Name": "c.dev"}))["Volume"]["Status"]["mounts"], 2);
+        assert_eq!(
+            call(&sock, "VolumeDriver.Get", json!({"Name": "c.dev"}))["Volume"]["Status"]["mounts"],
+            2
+        );
         let r = call(&sock, "VolumeDriver.Remove", json!({"Name": "c.dev"}));
         assert!(r["Err"].as_str().expect("Err").contains("mounted"), "{r}");
-        call(&sock, "VolumeDriver.Unmount", json!({"Name": "c.dev", "ID": "ctr1"}));
-        assert_eq!(call(&sock, "VolumeDriver.Get", json!({"Name": "c.dev"}))["Volume"]["Status"]["mounts"], 1);
-        call(&sock, "VolumeDriver.Unmount", json!({"Name": "c.dev", "ID": "ctr2"}));
+        call(
+            &sock,
+            "VolumeDriver.Unmount",
+            json!({"Name": "c.dev", "ID": "ctr1"}),
+        );
+        assert_eq!(
+            call(&sock, "VolumeDriver.Get", json!({"Name": "c.dev"}))["Volume"]["Status"]["mounts"],
+            1
+        );
+        call(
+            &sock,
+            "VolumeDriver.Unmount",
+            json!({"Name": "c.dev", "ID": "ctr2"}),
+        );
 
         // Remove: offline by default (kept, invisible), destroyed with destroyOnRm.
-        assert_eq!(call(&sock, "VolumeDriver.Remove", json!({"Name": "a.dev"}))["Err"], "");
+        assert_eq!(
+            call(&sock, "VolumeDriver.Remove", json!({"Name": "a.dev"}))["Err"],
+            ""
+        );
         let g = call(&sock, "VolumeDriver.Get", json!({"Name": "a.dev"}));
-        assert!(g["Err"].as_str().expect("Err").contains("no such volume"), "{g}");
+        assert!(
+            g["Err"].as_str().expect("Err").contains("no such volume"),
+            "{g}"
+        );
         let e = Engine::open(&lab.home()).expect("engine");
-        assert_eq!(e.volume_inspect(&"dev/a".parse().expect("ref")).expect("kept").state, populous_engine::VolumeState::Offline);
-        assert_eq!(call(&sock, "VolumeDriver.Remove", json!({"Name": "c.dev"}))["Err"], "");
-        assert!(e.volume_inspect(&"dev/c".parse().expect("ref")).is_err(), "destroyOnRm destroyed it");
-        assert_eq!(call(&sock, "VolumeDriver.Remove", json!({"Name": "c.dev"}))["Err"], "", "removing twice is fine");
+        assert_eq!(
+            e.volume_inspect(&"dev/a".parse().expect("ref"))
+                .expect("kept")
+                .state,
+            populous_engine::VolumeState::Offline
+        );
+        assert_eq!(
+            call(&sock, "VolumeDriver.Remove", json!({"Name": "c.dev"}))["Err"],
+            ""
+        );
+        assert!(
+            e.volume_inspect(&"dev/c".parse().expect("ref")).is_err(),
+            "destroyOnRm destroyed it"
+        );
+        assert_eq!(
+            call(&sock, "VolumeDriver.Remove", json!({"Name": "c.dev"}))["Err"],
+            "",
+            "removing twice is fine"
+        );
         // Create of an offline name brings it back.
-        assert_eq!(call(&sock, "VolumeDriver.Create", json!({"Name": "a.dev"}))["Err"], "");
-        assert_eq!(call(&sock, "VolumeDriver.Get", json!({"Name": "a.dev"}))["Err"], "");
+        assert_eq!(
+            call(&sock, "VolumeDriver.Create", json!({"Name": "a.dev"}))["Err"],
+            ""
+        );
+        assert_eq!(
+            call(&sock, "VolumeDriver.Get", json!({"Name": "a.dev"}))["Err"],
+            ""
+        );
 
         // Protocol errors: 4xx with Err, never a crash.
         let (s, v) = plug(&sock, "VolumeDriver.Create", b"{\"Name\": ");
@@ -389,8 +681,14 @@ mod loopdev {
         assert!(v["Err"].as_str().expect("Err").contains("malformed"), "{v}");
         assert_eq!(plug(&sock, "VolumeDriver.Mount", b"[]").0, 400);
         assert_eq!(plug(&sock, "VolumeDriver.Nope", b"{}").0, 404);
-        assert_eq!(plug(&sock, "VolumeDriver.Create", &vec![b' '; 10_000]).0, 413);
-        assert_eq!(call(&sock, "Plugin.Activate", json!({}))["Implements"][0], "VolumeDriver");
+        assert_eq!(
+            plug(&sock, "VolumeDriver.Create", &vec![b' '; 10_000]).0,
+            413
+        );
+        assert_eq!(
+            call(&sock, "Plugin.Activate", json!({}))["Implements"][0],
+            "VolumeDriver"
+        );
     }
 
     #[test]
@@ -400,18 +698,41 @@ mod loopdev {
         let cfg = plugins_config(&lab, &t);
         let srv = Server::start(&lab.home(), cfg.clone());
         let sock = srv.sockets[0].clone();
-        call(&sock, "VolumeDriver.Create", json!({"Name": "m.dev", "Opts": {"cloneOf": "nothing.dev"}}));
-        assert_eq!(call(&sock, "VolumeDriver.Create", json!({"Name": "m.dev"}))["Err"], "");
-        call(&sock, "VolumeDriver.Mount", json!({"Name": "m.dev", "ID": "running-container"}));
+        call(
+            &sock,
+            "VolumeDriver.Create",
+            json!({"Name": "m.dev", "Opts": {"cloneOf": "nothing.dev"}}),
+        );
+        assert_eq!(
+            call(&sock, "VolumeDriver.Create", json!({"Name": "m.dev"}))["Err"],
+            ""
+        );
+        call(
+            &sock,
+            "VolumeDriver.Mount",
+            json!({"Name": "m.dev", "ID": "running-container"}),
+        );
         drop(srv);
         assert!(!sock.exists(), "a clean stop removes the socket");
         let srv = Server::start(&lab.home(), cfg);
         let sock = srv.sockets[0].clone();
         let g = call(&sock, "VolumeDriver.Get", json!({"Name": "m.dev"}));
         assert_eq!(g["Volume"]["Status"]["mounts"], 1, "{g}");
-        assert!(call(&sock, "VolumeDriver.Remove", json!({"Name": "m.dev"}))["Err"].as_str().expect("Err").contains("mounted"));
-        call(&sock, "VolumeDriver.Unmount", json!({"Name": "m.dev", "ID": "running-container"}));
-        assert_eq!(call(&sock, "VolumeDriver.Remove", json!({"Name": "m.dev"}))["Err"], "");
+        assert!(
+            call(&sock, "VolumeDriver.Remove", json!({"Name": "m.dev"}))["Err"]
+                .as_str()
+                .expect("Err")
+                .contains("mounted")
+        );
+        call(
+            &sock,
+            "VolumeDriver.Unmount",
+            json!({"Name": "m.dev", "ID": "running-container"}),
+        );
+        assert_eq!(
+            call(&sock, "VolumeDriver.Remove", json!({"Name": "m.dev"}))["Err"],
+            ""
+        );
     }
 
     /// Whatever the body, every endpoint answers (no 5xx, no dropped connection).
@@ -434,8 +755,11 @@ mod loopdev {
         ];
         // Random bytes, and JSON-looking bodies with random names and options.
         let garbage = proptest::collection::vec(any::<u8>(), 0..300);
-        let jsonish = ("\\PC{0,40}", "\\PC{0,20}", "\\PC{0,20}")
-            .prop_map(|(name, k, v)| json!({"Name": name, "ID": k, "Opts": {k: v}}).to_string().into_bytes());
+        let jsonish = ("\\PC{0,40}", "\\PC{0,20}", "\\PC{0,20}").prop_map(|(name, k, v)| {
+            json!({"Name": name, "ID": k, "Opts": {k: v}})
+                .to_string()
+                .into_bytes()
+        });
         let bodies = prop_oneof![garbage, jsonish];
         let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
             cases: 200,
@@ -444,11 +768,19 @@ mod loopdev {
         runner
             .run(&(bodies, 0usize..eps.len()), |(body, which)| {
                 let (s, _) = plug(&sock, eps[which], &body);
-                prop_assert!(s < 500, "status {} for {:?}", s, String::from_utf8_lossy(&body));
+                prop_assert!(
+                    s < 500,
+                    "status {} for {:?}",
+                    s,
+                    String::from_utf8_lossy(&body)
+                );
                 Ok(())
             })
             .expect("no request makes the plugin fail");
         // Still serving normally afterwards.
-        assert_eq!(call(&sock, "Plugin.Activate", json!({}))["Implements"][0], "VolumeDriver");
+        assert_eq!(
+            call(&sock, "Plugin.Activate", json!({}))["Implements"][0],
+            "VolumeDriver"
+        );
     }
 }
