@@ -2,6 +2,9 @@
 //! protocol over a unix socket, spoken as raw HTTP/1.1 the way dockerd does,
 //! on a real image pool. Tests needing root and loop devices are `loopdev::…`.
 
+// Helpers take `json!` literals by value: clearer call sites in tests.
+#![allow(clippy::needless_pass_by_value)]
+
 mod loopdev {
     use std::collections::BTreeMap;
     use std::io::{Read, Write};
