@@ -363,6 +363,32 @@ pub enum BenchCmd {
     /// data, and prints medians and ratios. It also measures density: many
     /// clones in one pool and `volume ls` with many snapshots.
     Clone(BenchClone),
+    /// The daemon under load: plugin clone time against size, API latency with many volumes, RSS.
+    ///
+    /// Starts `populous serve` as a child process on throw-away pools, times the
+    /// plugin's Create with cloneOf on a small and a large volume (over the plugin
+    /// socket, and through `docker volume create` with --docker), the REST API's
+    /// clone and list with --volumes volumes present, and reads the daemon's RSS.
+    Daemon(BenchDaemon),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchDaemon {
+    /// Where to put the throw-away pool image.
+    #[arg(long, default_value = "/var/tmp")]
+    pub dir: PathBuf,
+    /// Small and large volume sizes.
+    #[arg(long, value_delimiter = ',', default_value = "64M,2G")]
+    pub sizes: Vec<String>,
+    /// Timed runs per measurement.
+    #[arg(long, default_value_t = 9)]
+    pub runs: usize,
+    /// Volumes present when the API is timed.
+    #[arg(long, default_value_t = 1000)]
+    pub volumes: usize,
+    /// Also time `docker volume create` through the real Docker engine.
+    #[arg(long)]
+    pub docker: bool,
 }
 
 #[derive(Debug, Args)]

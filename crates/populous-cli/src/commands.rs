@@ -17,6 +17,9 @@ pub fn run(cli: Cli) -> Result<()> {
     if let Command::Bench(BenchCmd::Clone(args)) = &cli.command {
         return crate::bench::clone(args, json);
     }
+    if let Command::Bench(BenchCmd::Daemon(args)) = &cli.command {
+        return crate::bench::daemon(args, json);
+    }
     if let Command::Probe(p) = &cli.command {
         return probe(p);
     }

@@ -1,5 +1,6 @@
 //! `populous serve`: the REST API and the Docker volume plugin.
 //!
+//! - [`client`]: a minimal HTTP/1.1 client for the daemon's sockets (tests, benchmarks, CLI);
 //! - [`config`]: the TOML configuration (listeners, plugin instances);
 //! - [`state`]: the shared engine (a writer and a reader connection) and the audit trail;
 //! - [`api`]: REST handlers behind folder-scoped bearer tokens;
@@ -10,6 +11,7 @@
 //! - [`server`]: binding listeners and graceful shutdown.
 
 pub mod api;
+pub mod client;
 pub mod config;
 pub mod error;
 pub mod metrics;

@@ -78,70 +78,16 @@ mod loopdev {
         }
     }
 
-    /// One HTTP/1.1 exchange on any stream; returns status and parsed JSON (or the raw text as a string).
     fn exchange(
-        mut s: impl Read + Write,
+        s: impl Read + Write,
         method: &str,
         path: &str,
         token: Option<&str>,
         body: &[u8],
     ) -> (u16, Value) {
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
-        if !body.is_empty() {
-            req.push_str("Content-Type: application/json\r\n");
-        }
-        if let Some(t) = token {
-            req.push_str(&format!("Authorization: Bearer {t}\r\n"));
-        }
-        req.push_str("\r\n");
-        // One write: a server that answers without reading the body (e.g. Activate) may close early.
-        let mut all = req.into_bytes();
-        all.extend_from_slice(body);
-        s.write_all(&all).expect("write request");
-        let mut raw = Vec::new();
-        let mut buf = [0u8; 8192];
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) => break,
-                Ok(k) => raw.extend_from_slice(&buf[..k]),
-                // The answer came before the reset; a reset with nothing read is a failure below.
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !raw.is_empty() => {
-                    break
-                }
-                Err(e) => panic!("read response: {e}"),
-            }
-        }
-        let text = String::from_utf8_lossy(&raw).into_owned();
-        let (head, rest) = text.split_once("\r\n\r\n").expect("HTTP response");
-        let status: u16 = head
-            .split(' ')
-            .nth(1)
-            .expect("status")
-            .parse()
-            .expect("numeric status");
-        let body = if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            dechunk(rest)
-        } else {
-            rest.to_owned()
-        };
-        let value = serde_json::from_str(&body).unwrap_or(Value::String(body));
-        (status, value)
-    }
-
-    fn dechunk(mut s: &str) -> String {
-        let mut out = String::new();
-        while let Some((len, rest)) = s.split_once("\r\n") {
-            let n = usize::from_str_radix(len.trim(), 16).unwrap_or(0);
-            if n == 0 {
-                break;
-            }
-            out.push_str(&rest[..n]);
-            s = &rest[n + 2..];
-        }
-        out
+        let a =
+            populous_daemon::client::exchange(s, method, path, token, body).expect("HTTP exchange");
+        (a.status, a.body)
     }
 
     fn api(
