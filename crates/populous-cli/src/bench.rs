@@ -28,6 +28,9 @@ struct SizeResult {
     size_bytes: u64,
     snapshot_clone_ms: Vec<f64>,
     median_ms: f64,
+    /// the two steps apart: median snapshot, median clone of that snapshot
+    snapshot_median_ms: f64,
+    clone_median_ms: f64,
     copy_ms: f64,
 }
 
@@ -171,7 +174,10 @@ fn bench_fs(
     )?;
     let folder = n("folder", &format!("b-{}", fs_kind.as_str()))?;
     engine.folder_create(&format!("{pool}/{folder}").parse()?, &Default::default())?;
-    let mut results = Vec::new();
+    // Fill every size first, then interleave the timed runs across sizes, so
+    // that background work after a large write (writeback, btrfs cleanup)
+    // cannot bias one size against the other.
+    let mut vols = Vec::new();
     for &size in sizes {
         let vol: VolRef = format!("{folder}/data-{size}").parse()?;
         engine.volume_create(&vol, &VolumeOptions::default())?;
@@ -184,43 +190,56 @@ fn bench_fs(
         fill(&path, size, &pb)?;
         pb.finish_and_clear();
         syncfs(&path)?;
-        let mut times = Vec::new();
-        let mut made = Vec::new();
-        for run in 0..args.runs {
+        vols.push((size, vol, path));
+    }
+    let mut times = vec![Vec::new(); sizes.len()];
+    let mut snap_times = vec![Vec::new(); sizes.len()];
+    let mut clone_times = vec![Vec::new(); sizes.len()];
+    let mut made = Vec::new();
+    for run in 0..args.runs {
+        for (k, (size, vol, _)) in vols.iter().enumerate() {
             let snap: SnapRef = format!("{vol}@run{run}").parse()?;
             let clone: VolRef = format!("{folder}/clone-{size}-{run}").parse()?;
             let t = Instant::now();
             engine.snapshot_create(&snap, Consistency::Crash)?;
+            let t_snap = t.elapsed();
             engine.clone_volume(
                 &CloneSource::Snapshot(snap.clone()),
                 &clone,
                 &VolumeOptions::default(),
             )?;
-            times.push(ms(t.elapsed()));
+            snap_times[k].push(ms(t_snap));
+            clone_times[k].push(ms(t.elapsed() - t_snap));
+            times[k].push(ms(t.elapsed()));
             made.push((clone, snap));
         }
-        // Destroyed only after timing: btrfs drops deleted subvolumes in the
-        // background, and that work would otherwise land in the next run.
-        for (clone, snap) in made {
-            engine.volume_remove(&clone, true, false)?;
-            engine.snapshot_remove(&snap)?;
-        }
+    }
+    // Destroyed only after timing: btrfs drops deleted subvolumes in the
+    // background, and that work would otherwise land in the next run.
+    for (clone, snap) in made {
+        engine.volume_remove(&clone, true, false)?;
+        engine.snapshot_remove(&snap)?;
+    }
+    let mut results = Vec::new();
+    for (k, (size, _, path)) in vols.iter().enumerate() {
         let dst = path.with_file_name(format!("copy-{size}"));
         let t = Instant::now();
-        BackendKind::Copy.backend().clone_from(&path, &dst)?;
+        BackendKind::Copy.backend().clone_from(path, &dst)?;
         syncfs(&dst)?;
         let copy_ms = ms(t.elapsed());
         BackendKind::Copy.backend().destroy(&dst)?;
-        let median_ms = median(&mut times.clone());
+        let median_ms = median(&mut times[k].clone());
         eprintln!(
             "{:>6} {:>9}: snapshot+clone median {median_ms:8.2} ms, full copy {copy_ms:10.1} ms",
             fs_kind.as_str(),
-            format_size(size)
+            format_size(*size)
         );
         results.push(SizeResult {
-            size_bytes: size,
-            snapshot_clone_ms: times,
+            size_bytes: *size,
+            snapshot_clone_ms: times[k].clone(),
             median_ms,
+            snapshot_median_ms: median(&mut snap_times[k]),
+            clone_median_ms: median(&mut clone_times[k]),
             copy_ms,
         });
     }

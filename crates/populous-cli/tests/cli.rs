@@ -540,14 +540,33 @@ fn loopdev_bench_clone_reports_ratios() {
 fn loopdev_bench_daemon_reports_figures() {
     let lab = Lab::new();
     let out = Command::new(env!("CARGO_BIN_EXE_populous"))
-        .args(["--json", "bench", "daemon", "--sizes", "8M,32M", "--runs", "2", "--volumes", "20"])
+        .args([
+            "--json",
+            "bench",
+            "daemon",
+            "--sizes",
+            "8M,32M",
+            "--runs",
+            "2",
+            "--volumes",
+            "20",
+        ])
         .arg("--dir")
         .arg(lab.path())
         .output()
         .expect("run bench");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).expect("bench JSON");
-    for key in ["plugin_clone_small_ms", "plugin_clone_large_ms", "api_clone_ms", "api_list_ms"] {
+    for key in [
+        "plugin_clone_small_ms",
+        "plugin_clone_large_ms",
+        "api_clone_ms",
+        "api_list_ms",
+    ] {
         assert!(v[key].as_f64().expect(key) > 0.0, "{key}: {v}");
     }
     assert!(v["rss_idle_start_kib"].as_u64().expect("rss") > 0);
