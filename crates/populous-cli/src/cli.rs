@@ -76,6 +76,18 @@ pub enum Command {
     ///   populous clone prod/db@nightly dev/db-pr-42
     ///   populous clone prod/db dev/db-build-28
     Clone(CloneArgs),
+    /// Databases on volumes: MariaDB started on a volume (or a clone), its own socket and port.
+    #[command(subcommand)]
+    Db(DbCmd),
+    /// Fill the seed's table with deterministic, realistic rows (the seed's "generatedata").
+    ///
+    ///   populous db start prod/db
+    ///   populous generate --volume prod/db --size 2G
+    ///   populous generate --db-url mysql://root@127.0.0.1:3306/populous --rows 100000 --seed 7
+    ///
+    /// The same seed gives the same rows whatever --threads is. A table that already has
+    /// rows is refused unless --resume continues an earlier run with the same seed.
+    Generate(GenerateArgs),
     /// Check that metadata and filesystems agree; finish interrupted operations.
     ///
     /// Exits 0 when consistent, 1 otherwise. With --repair, removes directories in
@@ -304,6 +316,89 @@ pub struct CloneArgs {
     pub description: Option<String>,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum DbCmd {
+    /// Start MariaDB on a volume: initialise the datadir if the volume is empty, or serve
+    /// the data already there (a clone). Waits until it answers, then prints the URL.
+    ///
+    ///   populous db start prod/db
+    ///   populous db start dev/db-build-28 --port 3307
+    Start {
+        /// FOLDER/VOL (online).
+        volume: String,
+        /// TCP port on 127.0.0.1 (default: a free one).
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Stop the server on a volume (SIGTERM; it flushes and exits).
+    Stop {
+        /// FOLDER/VOL.
+        volume: String,
+    },
+    /// List databases on volumes, with their state, port and URL.
+    Ls,
+}
+
+/// Where the database is: a URL, or a volume with a running `populous db`.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct DbTarget {
+    /// Database URL, e.g. mysql://root@127.0.0.1:3306/populous (the path names the database).
+    #[arg(long, env = "POPULOUS_DB_URL")]
+    pub db_url: Option<String>,
+    /// A volume with a running `populous db start`; its database `populous` is used.
+    #[arg(long)]
+    pub volume: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub target: DbTarget,
+    /// Rows the table should hold when done.
+    #[arg(long, conflicts_with = "size", required_unless_present = "size")]
+    pub rows: Option<u64>,
+    /// Approximate data size instead of a row count (e.g. 2G).
+    #[arg(long)]
+    pub size: Option<String>,
+    /// Parallel connections.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Seed: the same seed gives the same rows.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Size of each row's imprint blob (e.g. 64K).
+    #[arg(long, default_value = "64K")]
+    pub blob_size: String,
+    /// Continue an earlier run with the same seed and blob size.
+    #[arg(long)]
+    pub resume: bool,
+    /// insert (multi-row prepared INSERT, the faster here) or load-data (LOAD DATA LOCAL INFILE).
+    #[arg(long, default_value = "insert")]
+    pub method: populous_app::LoadMethod,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchGenerate {
+    #[command(flatten)]
+    pub target: DbTarget,
+    /// Rows per phase.
+    #[arg(long, default_value_t = 4000)]
+    pub rows: u64,
+    /// Blob size (e.g. 64K).
+    #[arg(long, default_value = "64K")]
+    pub blob_size: String,
+    /// Generator connections.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Generator method: insert or load-data.
+    #[arg(long, default_value = "insert")]
+    pub method: populous_app::LoadMethod,
+    /// Rounds of (ceiling, generator); medians are reported.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+}
+
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ProbeCmd {
@@ -311,7 +406,7 @@ pub struct ProbeCmd {
     #[command(subcommand)]
     pub report: Option<ProbeSub>,
     #[command(flatten)]
-    pub args: populous_probe::cli::ProbeArgs,
+    pub args: Option<populous_probe::cli::ProbeArgs>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -370,6 +465,10 @@ pub enum BenchCmd {
     /// socket, and through `docker volume create` with --docker), the REST API's
     /// clone and list with --volumes volumes present, and reads the daemon's RSS.
     Daemon(BenchDaemon),
+    /// Generation throughput against the server-side `INSERT … SELECT FROM seq_1_to_N` ceiling.
+    ///
+    /// Uses (and drops) a scratch database `populous_bench` on the target server.
+    Generate(BenchGenerate),
 }
 
 #[derive(Debug, Args)]

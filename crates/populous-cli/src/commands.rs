@@ -3,8 +3,8 @@
 use anyhow::{Context, Result};
 use populous_engine::size::{format_size, parse_size};
 use populous_engine::{
-    BackendKind, CloneSource, Consistency, Engine, FolderPolicy, FolderRef, FsKind, Name, Outcome,
-    SnapRef, VolRef, VolumeInfo, VolumeOptions,
+    BackendKind, CloneSource, Engine, FolderPolicy, FolderRef, FsKind, Name, Outcome, SnapRef,
+    VolRef, VolumeInfo, VolumeOptions,
 };
 use serde::Serialize;
 
@@ -37,7 +37,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 description: a.description,
                 ..Default::default()
             };
-            let v = engine.clone_volume(&src, &dst, &opts)?;
+            let v = populous_db::volume::clone(&mut engine, &src, &dst, &opts)?;
             show_volume(
                 &v,
                 json,
@@ -82,6 +82,8 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Serve(a) => serve(engine, a, json),
+        Command::Db(c) => crate::db::db(&mut engine, c, json),
+        Command::Generate(a) => crate::db::generate(&engine, &a, json),
         Command::Token(c) => token(&mut engine, c, json),
         Command::Audit { limit } => {
             let entries = engine.audit_list(limit)?;
@@ -103,6 +105,7 @@ pub fn run(cli: Cli) -> Result<()> {
             table(&["TIME", "ACTOR", "ACTION", "TARGET", "OUTCOME"], &rows);
             Ok(())
         }
+        Command::Bench(BenchCmd::Generate(a)) => crate::db::bench_generate(&engine, &a, json),
         Command::Bench(_) | Command::Probe(_) => unreachable!("handled above"),
     }
 }
@@ -225,8 +228,12 @@ fn probe(p: &ProbeCmd) -> Result<()> {
         Some(ProbeSub::Report(args)) => populous_probe::cli::run_report(args, &mut out)
             .with_context(|| format!("report {}", args.file.display())),
         None => {
+            let args = p
+                .args
+                .as_ref()
+                .context("give --url URL --out FILE, or `report FILE`")?;
             populous_probe::cli::run_probe(
-                &p.args,
+                args,
                 |ctl| {
                     // Ctrl-C ends the schedule; requests in flight finish and the summary prints.
                     if let Err(e) = ctrlc::set_handler(move || ctl.stop()) {
@@ -598,7 +605,7 @@ fn snapshot(engine: &mut Engine, c: SnapshotCmd, json: bool) -> Result<()> {
     match c {
         SnapshotCmd::Create { snapshot } => {
             let r: SnapRef = snapshot.parse()?;
-            let s = engine.snapshot_create(&r, Consistency::Crash)?;
+            let s = populous_db::volume::snapshot(engine, &r)?;
             done(
                 json,
                 &s,

@@ -7,6 +7,7 @@
 mod bench;
 mod cli;
 mod commands;
+mod db;
 mod output;
 
 use clap::Parser;
@@ -54,8 +55,23 @@ fn main() {
     if let Err(err) = commands::run(cli) {
         let kind = err
             .chain()
-            .find_map(|e| e.downcast_ref::<populous_engine::Error>())
-            .map(|e| e.kind())
+            .find_map(|e| {
+                e.downcast_ref::<populous_engine::Error>()
+                    .map(|e| e.kind())
+                    .or_else(|| {
+                        use populous_db::{volume::VolumeDbError, DbError};
+                        let db = match e.downcast_ref::<VolumeDbError>() {
+                            Some(VolumeDbError::Engine(e)) => return Some(e.kind()),
+                            Some(VolumeDbError::Db(d)) => Some(d),
+                            None => e.downcast_ref::<DbError>(),
+                        };
+                        match db {
+                            Some(DbError::NotInstalled { .. }) => Some(ErrorKind::MissingTool),
+                            Some(_) => Some(ErrorKind::Internal),
+                            None => None,
+                        }
+                    })
+            })
             .unwrap_or(ErrorKind::Internal);
         let message = format!("{err:#}");
         if json {

@@ -1378,6 +1378,21 @@ impl Engine {
         self.snapshot_info(&vol, &snap)
     }
 
+    /// Takes a snapshot named `auto-<unix time>[-n]`, as `clone` does for a volume source.
+    pub fn snapshot_create_auto(
+        &mut self,
+        vol: &VolRef,
+        consistency: Consistency,
+    ) -> Result<SnapshotInfo> {
+        let id = self.volume(vol)?.id;
+        let name = self.auto_snapshot_name(id)?;
+        let r = SnapRef {
+            vol: vol.clone(),
+            snapshot: Name::from_stored(name),
+        };
+        self.snapshot_create(&r, consistency)
+    }
+
     /// Snapshots of one volume, oldest first.
     pub fn snapshot_list(&self, r: &VolRef) -> Result<Vec<SnapshotInfo>> {
         let vol = self.volume(r)?;

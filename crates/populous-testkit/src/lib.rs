@@ -30,6 +30,9 @@ impl Lab {
             .prefix("populous-test-")
             .tempdir_in("/var/tmp")
             .expect("creating a scratch directory under /var/tmp");
+        // Traversable by other users: mariadbd runs as `mysql` on volumes inside the lab.
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod lab");
         Lab { dir }
     }
 

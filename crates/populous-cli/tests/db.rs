@@ -1,0 +1,328 @@
+//! Databases on volumes with real MariaDB: a server on a volume, an
+//! application-consistent snapshot taken while a writer runs, a clone started
+//! as its own server with exactly the rows of the snapshot point, the app
+//! serving `/_ping` from the clone, the generator's determinism, and the probe
+//! recording, reporting and drawing. Named `loopdev_…`: root and loop devices.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use populous_testkit::Lab;
+use serde_json::Value;
+
+fn populous(home: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_populous"))
+        .arg("--home")
+        .arg(home)
+        .args(args)
+        .output()
+        .expect("run populous")
+}
+
+fn ok(home: &Path, args: &[&str]) -> String {
+    let out = populous(home, args);
+    assert!(
+        out.status.success(),
+        "populous {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn json(home: &Path, args: &[&str]) -> Value {
+    let mut a = vec!["--json"];
+    a.extend_from_slice(args);
+    serde_json::from_str(&ok(home, &a)).expect("JSON")
+}
+
+/// SQL through the `mariadb` client on a server's socket; returns tab-separated output.
+fn sql(socket: &str, query: &str) -> String {
+    let out = Command::new("mariadb")
+        .args([
+            "--socket", socket, "-u", "root", "-N", "-B", "populous", "-e", query,
+        ])
+        .output()
+        .expect("mariadb client");
+    assert!(
+        out.status.success(),
+        "{query}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Stops every server the test started, even when it panics.
+struct Servers {
+    home: PathBuf,
+    volumes: Vec<String>,
+}
+
+impl Servers {
+    fn start(&mut self, volume: &str) -> Value {
+        let v = json(&self.home, &["db", "start", volume]);
+        self.volumes.push(volume.to_owned());
+        v
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for v in &self.volumes {
+            let _ = populous(&self.home, &["db", "stop", v]);
+        }
+    }
+}
+
+/// Count and checksum of table `main` up to `max_id`.
+fn digest(socket: &str, max_id: u64) -> String {
+    sql(
+        socket,
+        &format!(
+            "SELECT COUNT(*), SUM(CRC32(CONCAT_WS('|', id, BINARY guid, pid, BINARY street, BINARY zip, \
+               BINARY city, BINARY email, BINARY name, MD5(imprint)))) FROM main WHERE id <= {max_id}"
+        ),
+    )
+}
+
+#[test]
+fn loopdev_db_snapshot_clone_app_and_probe() {
+    let lab = Lab::new();
+    let home = lab.home();
+    let h = home.as_path();
+    let img = lab.path().join("pool.img");
+    ok(
+        h,
+        &[
+            "pool",
+            "create",
+            "p",
+            "--image",
+            img.to_str().expect("utf-8"),
+            "--size",
+            "2G",
+        ],
+    );
+    ok(h, &["folder", "create", "p/prod"]);
+    ok(h, &["folder", "create", "p/dev", "--clone-from", "prod"]);
+    ok(h, &["volume", "create", "prod/db"]);
+    let mut servers = Servers {
+        home: home.clone(),
+        volumes: Vec::new(),
+    };
+    let prod = servers.start("prod/db");
+    let prod_sock = prod["socket"].as_str().expect("socket").to_owned();
+    // Starting again is a no-op that says so.
+    assert_eq!(json(h, &["db", "start", "prod/db"])["changed"], false);
+    // A volume with a running server cannot be taken offline under it.
+    let out = populous(h, &["volume", "offline", "prod/db"]);
+    assert_eq!(
+        out.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Generate, then keep a writer running: transactions of 5 rows each.
+    let gen = json(
+        h,
+        &[
+            "generate",
+            "--volume",
+            "prod/db",
+            "--rows",
+            "300",
+            "--blob-size",
+            "4K",
+            "--seed",
+            "7",
+        ],
+    );
+    assert_eq!(gen["rows_total"], 300);
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = Arc::clone(&stop);
+        let sock = prod_sock.clone();
+        std::thread::spawn(move || {
+            let mut batches = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let values = (0..5)
+                    .map(|k| format!("(UUID(), {}, 'w', '00000', 'w', 'w@example.com', 'writer', REPEAT('x', 4096))", batches * 5 + k))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                sql(&sock, &format!("BEGIN; INSERT INTO main (guid, pid, street, zip, city, email, name, imprint) VALUES {values}; COMMIT;"));
+                batches += 1;
+            }
+            batches
+        })
+    };
+    // Wait until the writer has committed something (a condition, not a delay).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sql(&prod_sock, "SELECT COUNT(*) FROM main")
+        .parse::<u64>()
+        .expect("count")
+        <= 300
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the writer never committed"
+        );
+    }
+    let snap = json(h, &["snapshot", "create", "prod/db@s1"]);
+    assert_eq!(
+        snap["consistency"], "app",
+        "a snapshot of a volume with a running server is quiesced"
+    );
+    let clone = json(h, &["clone", "prod/db@s1", "dev/c1"]);
+    assert_eq!(clone["origin"], "prod/db@s1");
+    let dev = servers.start("dev/c1");
+    let dev_sock = dev["socket"].as_str().expect("socket").to_owned();
+    assert_ne!(dev["port"], prod["port"]);
+    // The original kept serving (the writer is still going), then stop it.
+    stop.store(true, Ordering::Relaxed);
+    let batches = writer.join().expect("writer");
+    assert!(batches > 0);
+
+    // The clone holds exactly a prefix of whole transactions, identical to prod's rows up to it.
+    let clone_count: u64 = sql(&dev_sock, "SELECT COUNT(*) FROM main")
+        .parse()
+        .expect("count");
+    assert!(clone_count > 300, "the clone has the writer's early rows");
+    assert_eq!(
+        (clone_count - 300) % 5,
+        0,
+        "no torn transaction in the clone"
+    );
+    let max_id: u64 = sql(&dev_sock, "SELECT MAX(id) FROM main")
+        .parse()
+        .expect("max");
+    assert_eq!(
+        digest(&dev_sock, max_id),
+        digest(&prod_sock, max_id),
+        "same rows at the snapshot point"
+    );
+    let prod_count: u64 = sql(&prod_sock, "SELECT COUNT(*) FROM main")
+        .parse()
+        .expect("count");
+    assert!(prod_count >= clone_count);
+    let ls = json(h, &["db", "ls"]);
+    assert_eq!(
+        ls.as_array()
+            .expect("array")
+            .iter()
+            .filter(|d| d["running"] == true)
+            .count(),
+        2
+    );
+
+    // The generator is deterministic: the clone's first 300 rows equal a fresh run with the same seed.
+    ok(h, &["volume", "create", "dev/fresh"]);
+    let fresh = servers.start("dev/fresh");
+    let fresh_sock = fresh["socket"].as_str().expect("socket").to_owned();
+    ok(
+        h,
+        &[
+            "generate",
+            "--volume",
+            "dev/fresh",
+            "--rows",
+            "300",
+            "--blob-size",
+            "4K",
+            "--seed",
+            "7",
+            "--threads",
+            "1",
+        ],
+    );
+    assert_eq!(
+        digest(&fresh_sock, 10_000_299),
+        digest(&dev_sock, 10_000_299)
+    );
+    let out = populous(
+        h,
+        &[
+            "generate",
+            "--volume",
+            "dev/fresh",
+            "--rows",
+            "300",
+            "--blob-size",
+            "4K",
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "a non-empty table is refused without --resume"
+    );
+
+    // The app serves /_ping from the clone, and the probe records, reports and draws.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let config = populous_app::ServeConfig::new(
+        format!("{}populous", dev["url"].as_str().expect("url")),
+        "1.0.1-28",
+    );
+    let (stop_app, stopped) = tokio::sync::oneshot::channel::<()>();
+    let app = rt.spawn(populous_app::serve(listener, config, async move {
+        let _ = stopped.await;
+    }));
+    let csv = lab.path().join("probe.csv");
+    let chart = lab.path().join("probe.png");
+    let url = format!("http://{addr}/_ping");
+    let out = ok(
+        h,
+        &[
+            "probe",
+            "--url",
+            &url,
+            "--interval",
+            "50ms",
+            "--count",
+            "20",
+            "--mark",
+            "half@500ms",
+            "--out",
+            csv.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(out.contains("20 samples, 20 ok, 0 errors"), "{out}");
+    let report = json(
+        h,
+        &[
+            "probe",
+            "report",
+            csv.to_str().expect("utf-8"),
+            "--chart",
+            chart.to_str().expect("utf-8"),
+            "--json",
+        ],
+    );
+    assert_eq!(report["phases"][1]["name"], "half");
+    assert_eq!(
+        report["phases"][0]["versions"][0]["value"], "1.0.1-28",
+        "{report}"
+    );
+    assert!(std::fs::metadata(&chart).expect("chart").len() > 10_000);
+    let _ = stop_app.send(());
+    rt.block_on(app).expect("app task").expect("app served");
+
+    drop(servers);
+    assert_eq!(
+        json(h, &["db", "ls"])
+            .as_array()
+            .expect("array")
+            .iter()
+            .filter(|d| d["running"] == true)
+            .count(),
+        0
+    );
+    ok(h, &["volume", "offline", "prod/db"]);
+}

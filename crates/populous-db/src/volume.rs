@@ -1,0 +1,194 @@
+//! Databases on Populous volumes: one MariaDB instance per volume.
+//!
+//! The volume's root is the datadir, as it is when the same volume is mounted
+//! at `/var/lib/mysql` in a container. Each instance's socket, pid file,
+//! error log and a record of the instance live under
+//! `<home>/db/<folder>/<volume>/`. A running instance holds a mount on its
+//! volume (mount id `populous-db`), so the engine refuses to take the volume
+//! offline, import or destroy it under the server's feet.
+//!
+//! Snapshots and clones of a volume with a running server are taken under
+//! [`quiesce`](crate::quiesce) and recorded as application-consistent; without
+//! a server they are crash-consistent, and InnoDB recovers them at start.
+
+use std::path::{Path, PathBuf};
+
+use populous_engine::{
+    CloneSource, Consistency, Engine, Outcome, SnapRef, SnapshotInfo, VolRef, VolumeInfo,
+    VolumeOptions,
+};
+
+use crate::{
+    init_datadir, is_running, start, stop_pid_file, DbError, InitOutcome, Instance, InstanceSpec,
+};
+
+/// The mount id a running instance holds on its volume.
+pub const MOUNT_ID: &str = "populous-db";
+const RECORD: &str = "instance.json";
+
+/// Errors of databases on volumes: the engine's or the server's.
+#[derive(Debug, thiserror::Error)]
+pub enum VolumeDbError {
+    /// The volume engine refused or failed.
+    #[error(transparent)]
+    Engine(#[from] populous_engine::Error),
+    /// MariaDB refused or failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// One database instance on a volume.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VolumeDb {
+    /// `folder/volume`.
+    pub volume: String,
+    /// Whether `mariadbd` is running now.
+    pub running: bool,
+    /// The instance as last started.
+    pub instance: Instance,
+}
+
+/// Where an instance's run files live.
+pub fn run_dir(home: &Path, r: &VolRef) -> PathBuf {
+    home.join("db")
+        .join(r.folder.as_str())
+        .join(r.volume.as_str())
+}
+
+fn read_record(dir: &Path) -> Option<Instance> {
+    let text = std::fs::read_to_string(dir.join(RECORD)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+/// The running instance on a volume, if any.
+pub fn running(home: &Path, r: &VolRef) -> Option<Instance> {
+    read_record(&run_dir(home, r)).filter(|i| is_running(&i.pid_file))
+}
+
+/// Starts MariaDB on a volume, initialising the datadir if the volume is empty.
+/// Already running: `changed` is false and the running instance is returned.
+pub fn start_on_volume(
+    engine: &mut Engine,
+    r: &VolRef,
+    port: Option<u16>,
+) -> Result<Outcome<Instance>, VolumeDbError> {
+    let home = engine.home().to_owned();
+    if let Some(i) = running(&home, r) {
+        return Ok(Outcome {
+            changed: false,
+            value: i,
+        });
+    }
+    let datadir = engine.volume_path(r)?;
+    // Hold the volume first, so it cannot go offline while the server starts.
+    engine.mount_add(r, MOUNT_ID)?;
+    let started = (|| {
+        if init_datadir(&datadir, "mysql")? == InitOutcome::Created {
+            tracing::info!(volume = %r, "initialised a new MariaDB datadir");
+        }
+        let dir = run_dir(&home, r);
+        let mut spec = InstanceSpec::new(&datadir, &dir);
+        spec.port = port;
+        let instance = start(&spec)?;
+        let json = serde_json::to_string_pretty(&instance).unwrap_or_default();
+        std::fs::write(dir.join(RECORD), json)
+            .map_err(|e| DbError::io("writing", dir.join(RECORD), e))?;
+        Ok::<_, DbError>(instance)
+    })();
+    match started {
+        Ok(instance) => Ok(Outcome {
+            changed: true,
+            value: instance,
+        }),
+        Err(e) => {
+            let _ = engine.mount_remove(r, MOUNT_ID);
+            Err(e.into())
+        }
+    }
+}
+
+/// Stops the instance on a volume and releases its mount. Not running: `changed` is false.
+pub fn stop_on_volume(engine: &mut Engine, r: &VolRef) -> Result<Outcome<()>, VolumeDbError> {
+    let dir = run_dir(engine.home(), r);
+    let pid_file = read_record(&dir)
+        .map(|i| i.pid_file)
+        .unwrap_or_else(|| dir.join("mariadbd.pid"));
+    let outcome = stop_pid_file(&pid_file, crate::DEFAULT_STOP_TIMEOUT)?;
+    let _ = std::fs::remove_file(dir.join(RECORD));
+    // The volume may be gone (destroyed by someone else); then there is no mount to release.
+    let released = match engine.mount_remove(r, MOUNT_ID) {
+        Ok(o) => o.changed,
+        Err(e) if e.kind() == populous_engine::ErrorKind::NotFound => false,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Outcome {
+        changed: released || outcome != crate::StopOutcome::NotRunning,
+        value: (),
+    })
+}
+
+/// Every instance recorded under the home, running or not.
+pub fn list(home: &Path) -> Vec<VolumeDb> {
+    let mut out = Vec::new();
+    let Ok(folders) = std::fs::read_dir(home.join("db")) else {
+        return out;
+    };
+    for f in folders.flatten() {
+        let Ok(vols) = std::fs::read_dir(f.path()) else {
+            continue;
+        };
+        for v in vols.flatten() {
+            if let Some(instance) = read_record(&v.path()) {
+                out.push(VolumeDb {
+                    volume: format!(
+                        "{}/{}",
+                        f.file_name().to_string_lossy(),
+                        v.file_name().to_string_lossy()
+                    ),
+                    running: is_running(&instance.pid_file),
+                    instance,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.volume.cmp(&b.volume));
+    out
+}
+
+/// Takes a snapshot; application-consistent when a server runs on the volume.
+pub fn snapshot(engine: &mut Engine, r: &SnapRef) -> Result<SnapshotInfo, VolumeDbError> {
+    match running(engine.home(), &r.vol) {
+        None => Ok(engine.snapshot_create(r, Consistency::Crash)?),
+        Some(i) => {
+            let guard = crate::quiesce(&i.url)?;
+            let taken = engine.snapshot_create(r, Consistency::App);
+            guard.release()?;
+            Ok(taken?)
+        }
+    }
+}
+
+/// Clones; a clone of a volume (no `@snap`) with a running server is taken
+/// from a new application-consistent snapshot.
+pub fn clone(
+    engine: &mut Engine,
+    src: &CloneSource,
+    dst: &VolRef,
+    opts: &VolumeOptions,
+) -> Result<VolumeInfo, VolumeDbError> {
+    let CloneSource::Volume(v) = src else {
+        return Ok(engine.clone_volume(src, dst, opts)?);
+    };
+    let Some(i) = running(engine.home(), v) else {
+        return Ok(engine.clone_volume(src, dst, opts)?);
+    };
+    let guard = crate::quiesce(&i.url)?;
+    let snap = engine.snapshot_create_auto(v, Consistency::App);
+    guard.release()?;
+    let snap = snap?;
+    let snap_ref = SnapRef {
+        vol: v.clone(),
+        snapshot: snap.name,
+    };
+    Ok(engine.clone_volume(&CloneSource::Snapshot(snap_ref), dst, opts)?)
+}
