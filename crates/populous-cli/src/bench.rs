@@ -75,8 +75,15 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// Removes the bench's pools (unmounting them) even when the bench fails or panics.
-struct Cleanup {
+pub struct Cleanup {
     dir: PathBuf,
+}
+
+impl Cleanup {
+    /// Guards `dir`: everything mounted below it is unmounted, then it is deleted.
+    pub fn new(dir: PathBuf) -> Self {
+        Cleanup { dir }
+    }
 }
 
 impl Drop for Cleanup {
@@ -346,7 +353,7 @@ pub fn clone(args: &BenchClone, json: bool) -> Result<()> {
         .dir
         .join(format!("populous-bench-{}", std::process::id()));
     fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
-    let _cleanup = Cleanup { dir: work.clone() };
+    let _cleanup = Cleanup::new(work.clone());
     let mut all = Vec::new();
     for (i, f) in args.fs.iter().enumerate() {
         let kind: FsKind = f.parse()?;
@@ -459,7 +466,7 @@ pub fn daemon(args: &BenchDaemon, json: bool) -> Result<()> {
         .dir
         .join(format!("populous-bench-daemon-{}", std::process::id()));
     fs::create_dir_all(&work)?;
-    let _cleanup = Cleanup { dir: work.clone() };
+    let _cleanup = Cleanup::new(work.clone());
     let home = work.join("home");
     let mut engine = Engine::open(&home)?;
     engine.pool_create_image(

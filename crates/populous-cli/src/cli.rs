@@ -469,6 +469,26 @@ pub enum BenchCmd {
     ///
     /// Uses (and drops) a scratch database `populous_bench` on the target server.
     Generate(BenchGenerate),
+    /// A database clone against a full `mariadb-dump | mariadb` copy, at a small and a large size.
+    ///
+    /// For each size: a MariaDB on a throw-away pool is filled by the generator;
+    /// then (1) application-consistent snapshot + clone + server start on the clone
+    /// + first query, against (2) `mariadb-dump --single-transaction | mariadb` into
+    /// a fresh server. Prints both times and their ratio.
+    Db(BenchDb),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchDb {
+    /// Where to put the throw-away pool image.
+    #[arg(long, default_value = "/var/tmp")]
+    pub dir: PathBuf,
+    /// Database sizes (data generated with 64 KiB blobs).
+    #[arg(long, value_delimiter = ',', default_value = "256M,2G")]
+    pub sizes: Vec<String>,
+    /// Skip the full-copy baseline (it takes minutes at large sizes).
+    #[arg(long)]
+    pub no_baseline: bool,
 }
 
 #[derive(Debug, Args)]

@@ -17,6 +17,9 @@ pub fn run(cli: Cli) -> Result<()> {
     if let Command::Bench(BenchCmd::Clone(args)) = &cli.command {
         return crate::bench::clone(args, json);
     }
+    if let Command::Bench(BenchCmd::Db(args)) = &cli.command {
+        return crate::db::bench_db(args, json);
+    }
     if let Command::Bench(BenchCmd::Daemon(args)) = &cli.command {
         return crate::bench::daemon(args, json);
     }
