@@ -472,9 +472,9 @@ pub enum BenchCmd {
     /// A database clone against a full `mariadb-dump | mariadb` copy, at a small and a large size.
     ///
     /// For each size: a MariaDB on a throw-away pool is filled by the generator;
-    /// then (1) application-consistent snapshot + clone + server start on the clone
-    /// + first query, against (2) `mariadb-dump --single-transaction | mariadb` into
-    /// a fresh server. Prints both times and their ratio.
+    /// then an application-consistent snapshot, a clone, a server started on the
+    /// clone and its first query are timed against `mariadb-dump
+    /// --single-transaction | mariadb` into a fresh server. Prints both and their ratio.
     Db(BenchDb),
 }
 

@@ -251,7 +251,15 @@ fn ms(d: std::time::Duration) -> f64 {
 fn dump_restore(from_socket: &std::path::Path, to_socket: &std::path::Path) -> Result<()> {
     use std::process::{Command, Stdio};
     let mut dump = Command::new("mariadb-dump")
-        .args(["-u", "root", "--single-transaction", "--quick", "--databases", "populous", "--socket"])
+        .args([
+            "-u",
+            "root",
+            "--single-transaction",
+            "--quick",
+            "--databases",
+            "populous",
+            "--socket",
+        ])
         .arg(from_socket)
         .stdout(Stdio::piped())
         .spawn()
@@ -264,7 +272,10 @@ fn dump_restore(from_socket: &std::path::Path, to_socket: &std::path::Path) -> R
         .status()
         .context("starting mariadb")?;
     let dumped = dump.wait()?;
-    anyhow::ensure!(dumped.success() && restore.success(), "mariadb-dump | mariadb failed");
+    anyhow::ensure!(
+        dumped.success() && restore.success(),
+        "mariadb-dump | mariadb failed"
+    );
     Ok(())
 }
 
@@ -279,7 +290,9 @@ pub fn bench_db(args: &BenchDb, json: bool) -> Result<()> {
         .map(|s| populous_engine::size::parse_size(s))
         .collect::<Result<Vec<_>, _>>()?;
     sizes.sort_unstable();
-    let work = args.dir.join(format!("populous-bench-db-{}", std::process::id()));
+    let work = args
+        .dir
+        .join(format!("populous-bench-db-{}", std::process::id()));
     std::fs::create_dir_all(&work)?;
     {
         use std::os::unix::fs::PermissionsExt;
@@ -288,13 +301,24 @@ pub fn bench_db(args: &BenchDb, json: bool) -> Result<()> {
     }
     let cleanup = crate::bench::Cleanup::new(work.clone());
     let engine = Engine::open(&work.join("home"))?;
-    let mut g = BenchGuard { engine, started: Vec::new(), _cleanup: cleanup };
+    let mut g = BenchGuard {
+        engine,
+        started: Vec::new(),
+        _cleanup: cleanup,
+    };
     let total: u64 = sizes.iter().sum();
     let pool_size = total * 4 + (2 << 30);
+    g.engine.pool_create_image(
+        &Name::new("pool", "benchdb")?,
+        &work.join("benchdb.img"),
+        pool_size,
+        FsKind::Btrfs,
+        None,
+    )?;
     g.engine
-        .pool_create_image(&Name::new("pool", "benchdb")?, &work.join("benchdb.img"), pool_size, FsKind::Btrfs, None)?;
-    g.engine.folder_create(&"benchdb/prod".parse()?, &Default::default())?;
-    g.engine.folder_create(&"benchdb/dev".parse()?, &Default::default())?;
+        .folder_create(&"benchdb/prod".parse()?, &Default::default())?;
+    g.engine
+        .folder_create(&"benchdb/dev".parse()?, &Default::default())?;
     let mut results = Vec::new();
     for (k, &size) in sizes.iter().enumerate() {
         let prod: VolRef = format!("prod/db{k}").parse()?;
@@ -311,10 +335,11 @@ pub fn bench_db(args: &BenchDb, json: bool) -> Result<()> {
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         let pb = bar.clone();
-        let report = populous_app::generate_blocking(&format!("{}populous", inst.url), &opts, move |p| {
-            pb.set_length(p.rows_todo);
-            pb.set_position(p.rows_done);
-        })?;
+        let report =
+            populous_app::generate_blocking(&format!("{}populous", inst.url), &opts, move |p| {
+                pb.set_length(p.rows_todo);
+                pb.set_position(p.rows_done);
+            })?;
         bar.finish_and_clear();
 
         // The clone path: snapshot (quiesced), clone, start, first query.
@@ -324,7 +349,11 @@ pub fn bench_db(args: &BenchDb, json: bool) -> Result<()> {
         let snapshot_ms = ms(t.elapsed());
         let dev: VolRef = format!("dev/clone{k}").parse()?;
         let t = Instant::now();
-        g.engine.clone_volume(&CloneSource::Snapshot(snap), &dev, &VolumeOptions::default())?;
+        g.engine.clone_volume(
+            &CloneSource::Snapshot(snap),
+            &dev,
+            &VolumeOptions::default(),
+        )?;
         let clone_ms = ms(t.elapsed());
         let t = Instant::now();
         let clone_inst = volume::start_on_volume(&mut g.engine, &dev, None)?.value;
@@ -332,11 +361,23 @@ pub fn bench_db(args: &BenchDb, json: bool) -> Result<()> {
         let start_ms = ms(t.elapsed());
         let t = Instant::now();
         let row = std::process::Command::new("mariadb")
-            .args(["-u", "root", "-N", "-B", "populous", "-e", "SELECT guid FROM main WHERE id = 10000000", "--socket"])
+            .args([
+                "-u",
+                "root",
+                "-N",
+                "-B",
+                "populous",
+                "-e",
+                "SELECT guid FROM main WHERE id = 10000000",
+                "--socket",
+            ])
             .arg(&clone_inst.socket)
             .output()?;
         let first_query_ms = ms(t.elapsed());
-        anyhow::ensure!(row.status.success() && !row.stdout.is_empty(), "the first query on the clone failed");
+        anyhow::ensure!(
+            row.status.success() && !row.stdout.is_empty(),
+            "the first query on the clone failed"
+        );
 
         // The baseline: a full logical copy into a fresh server.
         let dump_restore_ms = if args.no_baseline {
@@ -346,7 +387,10 @@ pub fn bench_db(args: &BenchDb, json: bool) -> Result<()> {
             g.engine.volume_create(&copy, &VolumeOptions::default())?;
             let copy_inst = volume::start_on_volume(&mut g.engine, &copy, None)?.value;
             g.started.push(copy.clone());
-            eprintln!("mariadb-dump | mariadb of {} ...", populous_engine::size::format_size(size));
+            eprintln!(
+                "mariadb-dump | mariadb of {} ...",
+                populous_engine::size::format_size(size)
+            );
             let t = Instant::now();
             dump_restore(&inst.socket, &copy_inst.socket)?;
             Some(ms(t.elapsed()))
@@ -383,7 +427,10 @@ pub fn bench_db(args: &BenchDb, json: bool) -> Result<()> {
     if json {
         return output::json(&results);
     }
-    println!("{:>9} {:>9} {:>12} {:>14} {:>14} {:>12} {:>16}", "SIZE", "ROWS", "SNAP+CLONE", "TO 1ST QUERY", "DUMP|RESTORE", "COPY/CLONE", "COPY/TO-QUERY");
+    println!(
+        "{:>9} {:>9} {:>12} {:>14} {:>14} {:>12} {:>16}",
+        "SIZE", "ROWS", "SNAP+CLONE", "TO 1ST QUERY", "DUMP|RESTORE", "COPY/CLONE", "COPY/TO-QUERY"
+    );
     for r in &results {
         println!(
             "{:>9} {:>9} {:>9.1} ms {:>11.0} ms {:>14} {:>12} {:>16}",
@@ -391,9 +438,15 @@ pub fn bench_db(args: &BenchDb, json: bool) -> Result<()> {
             r.rows,
             r.snapshot_ms + r.clone_ms,
             r.clone_to_first_query_ms,
-            r.dump_restore_ms.map(|d| format!("{:.1} s", d / 1000.0)).unwrap_or_else(|| "-".into()),
-            r.copy_over_clone.map(|x| format!("{x:.0}x")).unwrap_or_else(|| "-".into()),
-            r.copy_over_clone_to_query.map(|x| format!("{x:.1}x")).unwrap_or_else(|| "-".into()),
+            r.dump_restore_ms
+                .map(|d| format!("{:.1} s", d / 1000.0))
+                .unwrap_or_else(|| "-".into()),
+            r.copy_over_clone
+                .map(|x| format!("{x:.0}x"))
+                .unwrap_or_else(|| "-".into()),
+            r.copy_over_clone_to_query
+                .map(|x| format!("{x:.1}x"))
+                .unwrap_or_else(|| "-".into()),
         );
     }
     Ok(())

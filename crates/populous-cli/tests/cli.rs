@@ -5,42 +5,13 @@
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
+mod common;
+
+use common::{json, ok, populous, run};
 use populous_testkit::{has_pattern, write_pattern, Lab};
 use serde_json::Value;
-
-fn populous(home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_populous"));
-    c.arg("--home")
-        .arg(home)
-        .env_remove("POPULOUS_FAULT")
-        .env_remove("RUST_LOG");
-    c
-}
-
-fn run(home: &Path, args: &[&str]) -> Output {
-    populous(home)
-        .args(args)
-        .output()
-        .expect("running populous")
-}
-
-fn ok(home: &Path, args: &[&str]) -> String {
-    let out = run(home, args);
-    assert!(
-        out.status.success(),
-        "populous {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn json(home: &Path, args: &[&str]) -> Value {
-    let mut a = vec!["--json"];
-    a.extend_from_slice(args);
-    serde_json::from_str(&ok(home, &a)).expect("valid JSON on stdout")
-}
 
 /// Runs a command that must fail with `code` and a message containing `needle`.
 fn fails(home: &Path, args: &[&str], code: i32, needle: &str) {

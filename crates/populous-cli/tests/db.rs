@@ -4,38 +4,16 @@
 //! serving `/_ping` from the clone, the generator's determinism, and the probe
 //! recording, reporting and drawing. Named `loopdev_…`: root and loop devices.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+mod common;
+
+use common::{json, ok, run as populous};
 use populous_testkit::Lab;
 use serde_json::Value;
-
-fn populous(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_populous"))
-        .arg("--home")
-        .arg(home)
-        .args(args)
-        .output()
-        .expect("run populous")
-}
-
-fn ok(home: &Path, args: &[&str]) -> String {
-    let out = populous(home, args);
-    assert!(
-        out.status.success(),
-        "populous {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn json(home: &Path, args: &[&str]) -> Value {
-    let mut a = vec!["--json"];
-    a.extend_from_slice(args);
-    serde_json::from_str(&ok(home, &a)).expect("JSON")
-}
 
 /// SQL through the `mariadb` client on a server's socket; returns tab-separated output.
 fn sql(socket: &str, query: &str) -> String {

@@ -10,16 +10,13 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+mod common;
+
+use common::populous;
 use populous_testkit::Lab;
 use serde_json::Value;
 
 const IMAGE: &str = "populous-test-busybox:1";
-
-fn populous(home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_populous"));
-    c.arg("--home").arg(home);
-    c
-}
 
 fn ok(cmd: &mut Command) -> String {
     let out = cmd.output().expect("run");
