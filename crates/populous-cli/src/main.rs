@@ -67,6 +67,7 @@ fn main() {
                         };
                         match db {
                             Some(DbError::NotInstalled { .. }) => Some(ErrorKind::MissingTool),
+                            Some(DbError::NotADatadir { .. }) => Some(ErrorKind::WrongState),
                             Some(_) => Some(ErrorKind::Internal),
                             None => None,
                         }

@@ -17,8 +17,8 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use populous_engine::size::parse_size;
 use populous_engine::{
-    BackendKind, CloneSource, Consistency, FolderPolicy, FolderRef, FsKind, Name, SnapRef,
-    TokenInfo, VolRef, VolumeOptions,
+    BackendKind, CloneSource, FolderPolicy, FolderRef, FsKind, Name, SnapRef, TokenInfo, VolRef,
+    VolumeOptions,
 };
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -158,6 +158,9 @@ pub fn router() -> Router<Arc<Daemon>> {
             delete(snapshot_remove),
         )
         .route("/v1/clone", post(clone))
+        .route(&format!("{vol}/db/start"), post(db_start))
+        .route(&format!("{vol}/db/stop"), post(db_stop))
+        .route("/v1/db", get(dbs))
         .route("/v1/audit", get(audit))
         .fallback(|| async {
             ApiError::new(
@@ -536,8 +539,9 @@ async fn snapshot_create(
     };
     c.see(&r.vol.folder)?;
     let s = d
+        // Quiesces MariaDB when `populous db` runs on the volume (an app-consistent snapshot).
         .write(&c.actor(), "snapshot create", r.to_string(), move |e| {
-            e.snapshot_create(&r, Consistency::Crash)
+            populous_db::volume::snapshot(e, &r)
         })
         .await?;
     Ok((StatusCode::CREATED, Json(s)))
@@ -608,4 +612,51 @@ async fn audit(
     c.admin()?;
     let limit = q.limit.unwrap_or(100).min(10_000);
     d.read(move |e| e.audit_list(limit)).await.map(Json)
+}
+
+// ----- databases on volumes -------------------------------------------------------
+
+#[derive(Debug, Deserialize, Default)]
+struct DbStart {
+    port: Option<u16>,
+}
+
+async fn db_start(
+    State(d): D,
+    c: Caller,
+    Path((f, v)): Path<(String, String)>,
+    Query(q): Query<DbStart>,
+) -> ApiResult<populous_engine::Outcome<populous_db::Instance>> {
+    let r = vref(&f, &v)?;
+    c.see(&r.folder)?;
+    let port = q.port;
+    d.write(&c.actor(), "db start", r.to_string(), move |e| {
+        populous_db::volume::start_on_volume(e, &r, port)
+    })
+    .await
+    .map(Json)
+}
+
+async fn db_stop(
+    State(d): D,
+    c: Caller,
+    Path((f, v)): Path<(String, String)>,
+) -> ApiResult<populous_engine::Outcome<()>> {
+    let r = vref(&f, &v)?;
+    c.see(&r.folder)?;
+    d.write(&c.actor(), "db stop", r.to_string(), move |e| {
+        populous_db::volume::stop_on_volume(e, &r)
+    })
+    .await
+    .map(Json)
+}
+
+async fn dbs(State(d): D, c: Caller) -> ApiResult<Vec<populous_db::volume::VolumeDb>> {
+    let home = d.home().to_owned();
+    let all = populous_db::volume::list(&home);
+    Ok(Json(
+        all.into_iter()
+            .filter(|db| db.volume.split('/').next().is_some_and(|f| c.0.covers(f)))
+            .collect(),
+    ))
 }

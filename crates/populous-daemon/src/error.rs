@@ -74,3 +74,23 @@ impl IntoResponse for ApiError {
         (self.status, axum::Json(body)).into_response()
     }
 }
+
+impl From<populous_db::volume::VolumeDbError> for ApiError {
+    fn from(e: populous_db::volume::VolumeDbError) -> Self {
+        use populous_db::volume::VolumeDbError;
+        match e {
+            VolumeDbError::Engine(e) => e.into(),
+            VolumeDbError::Db(e @ populous_db::DbError::NotADatadir { .. }) => {
+                ApiError::new(StatusCode::CONFLICT, "wrong_state", e.to_string())
+            }
+            VolumeDbError::Db(e @ populous_db::DbError::NotInstalled { .. }) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "missing_tool",
+                e.to_string(),
+            ),
+            VolumeDbError::Db(e) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "database", e.to_string())
+            }
+        }
+    }
+}

@@ -301,7 +301,7 @@ async fn do_create(p: &Arc<Plugin>, vol: VolRef, plan: CreatePlan) -> Result<(),
             })?;
             let src = snap_source(src_vol.folder, src_vol.volume, snapshot)?;
             d.write(&actor, "clone", target, move |e| {
-                e.clone_volume(&src, &vol, &opts)
+                populous_db::volume::clone(e, &src, &vol, &opts)
             })
             .await
         }
@@ -315,7 +315,7 @@ async fn do_create(p: &Arc<Plugin>, vol: VolRef, plan: CreatePlan) -> Result<(),
             let volume = Name::new("volume", &volume).map_err(|e| e.to_string())?;
             let src = snap_source(folder, volume, snapshot)?;
             d.write(&actor, "clone", target, move |e| {
-                e.clone_volume(&src, &vol, &opts)
+                populous_db::volume::clone(e, &src, &vol, &opts)
             })
             .await
         }
@@ -407,7 +407,7 @@ async fn unmount(State(p): P, bytes: Bytes) -> Answer {
             {
                 e.volume_remove(&r, true, true)?;
             }
-            Ok(())
+            Ok::<(), populous_engine::Error>(())
         })
         .await?;
     done()

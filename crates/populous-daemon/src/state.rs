@@ -60,7 +60,7 @@ impl Daemon {
     }
 
     /// Runs a mutation on the blocking pool and writes it to the audit log.
-    pub async fn write<T, F>(
+    pub async fn write<T, E, F>(
         self: &Arc<Self>,
         actor: &str,
         action: &str,
@@ -69,7 +69,8 @@ impl Daemon {
     ) -> Result<T, ApiError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Engine) -> populous_engine::Result<T> + Send + 'static,
+        E: std::fmt::Display + Into<ApiError> + Send + 'static,
+        F: FnOnce(&mut Engine) -> Result<T, E> + Send + 'static,
     {
         let me = Arc::clone(self);
         let (actor, action) = (actor.to_owned(), action.to_owned());
@@ -78,7 +79,7 @@ impl Daemon {
             let result = f(&mut engine);
             let outcome = match &result {
                 Ok(_) => "ok".to_owned(),
-                Err(e) => format!("{:?}: {e}", e.kind()),
+                Err(e) => format!("error: {e}"),
             };
             if let Err(e) = engine.audit(&actor, &action, &target, &outcome) {
                 tracing::error!(error = %e, "could not write the audit log");
@@ -88,7 +89,7 @@ impl Daemon {
         })
         .await
         .map_err(|e| join_error(&e))?
-        .map_err(ApiError::from)
+        .map_err(Into::into)
     }
 
     /// The token behind a bearer secret, if any.
