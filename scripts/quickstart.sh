@@ -3,7 +3,7 @@
 # folders with their policy, a 1 GiB "production" volume, and the dev -> stage
 # flow (clone, offline, import), timed against a plain copy; then the clone
 # benchmark. State lives in $POPULOUS_HOME (default ./populous-quickstart);
-# a rerun first removes what the previous run made.
+# a rerun first removes what the previous run made; --clean only removes it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -11,14 +11,18 @@ cargo build --release --locked -p populous-cli
 P="$PWD/target/release/populous"
 export POPULOUS_HOME="${POPULOUS_HOME:-$PWD/populous-quickstart}"
 
-if [ -e "$POPULOUS_HOME/populous.db" ]; then
-  echo "removing the previous quickstart's volumes, folders and pool"
+clean() {
+  [ -e "$POPULOUS_HOME/populous.db" ] || return 0
+  echo "removing the quickstart's volumes, folders and pool from $POPULOUS_HOME"
   "$P" volume ls --all --json |
     python3 -c 'import json,sys; [print(v["folder"]+"/"+v["name"]) for v in json.load(sys.stdin)]' |
     while read -r v; do "$P" volume rm "$v" --destroy --recursive >/dev/null; done
   for f in dev stage prod; do "$P" folder rm "$f" >/dev/null 2>&1 || true; done
   "$P" pool rm main >/dev/null 2>&1 || true
-fi
+  rm -rf "$POPULOUS_HOME"
+}
+clean
+if [ "${1:-}" = "--clean" ]; then exit 0; fi
 mkdir -p "$POPULOUS_HOME"
 
 step() { printf '\n== %s\n' "$*"; }
@@ -49,3 +53,4 @@ rm -rf "$POPULOUS_HOME/plain-copy"
 step "benchmark: clone vs full copy at 64 MiB and 1 GiB (btrfs and XFS)"
 "$P" bench clone --sizes 64M,1G --runs 5 --clones 100 --snapshots 1000 --dir "$POPULOUS_HOME"
 "$P" check
+printf '\nExplore: POPULOUS_HOME=%s %s volume ls --all\nRemove everything: %s --clean\n' "$POPULOUS_HOME" "$P" "$0"
