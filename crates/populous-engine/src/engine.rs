@@ -393,6 +393,11 @@ impl Engine {
             return Ok(pool.root.clone());
         }
         if let Some(image) = &pool.image {
+            // Two processes finding the pool unmounted must not both mount it.
+            let _mounting = store::mount_lock(&self.home)?;
+            if matches() {
+                return Ok(pool.root.clone());
+            }
             if !sys::is_mountpoint(&pool.root)? {
                 if !image.exists() {
                     return Err(Error::Unavailable {
@@ -1474,7 +1479,7 @@ impl Engine {
             None => self.auto_snapshot_name(src_vol.id)?,
         };
         let origin = format!("{src_vol_ref}@{snap_name}");
-        let (op, snap_id, new_id, prov) = {
+        let (op, snap_id, new_id) = {
             let tx = self.tx()?;
             let op = Self::new_op(&tx, "create", &format!("clone {origin} -> {dst}"))?;
             let (snap_id, prov) = match &existing {
@@ -1506,9 +1511,8 @@ impl Engine {
             let new_id = tx.last_insert_rowid();
             insert_labels(&tx, new_id, &opts.labels)?;
             tx.commit()?;
-            (op, snap_id, new_id, prov)
+            (op, snap_id, new_id)
         };
-        let _ = prov;
         fault::point("clone.after_intent");
         let b = pool.backend.backend();
         let made = (|| {

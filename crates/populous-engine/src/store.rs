@@ -12,7 +12,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -160,13 +160,22 @@ pub struct HomeLock {
 
 /// Takes the exclusive writer lock of `home`, waiting for other writers.
 pub fn lock(home: &Path) -> Result<HomeLock> {
-    let path: PathBuf = home.join("populous.lock");
+    lock_file(&home.join("populous.lock"))
+}
+
+/// Takes the lock that serialises mounting image pools (readers may mount too,
+/// so this cannot be the writer lock, and it is never held while waiting for it).
+pub fn mount_lock(home: &Path) -> Result<HomeLock> {
+    lock_file(&home.join("mount.lock"))
+}
+
+fn lock_file(path: &Path) -> Result<HomeLock> {
     let file = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)
-        .map_err(Error::io("opening lock file", &path))?;
+        .open(path)
+        .map_err(Error::io("opening lock file", path))?;
     loop {
         // SAFETY: flock on an open descriptor has no memory-safety preconditions.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
@@ -175,7 +184,7 @@ pub fn lock(home: &Path) -> Result<HomeLock> {
         }
         let err = std::io::Error::last_os_error();
         if err.raw_os_error() != Some(libc::EINTR) {
-            return Err(Error::io("locking", &path)(err));
+            return Err(Error::io("locking", path)(err));
         }
     }
 }
