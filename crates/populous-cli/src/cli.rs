@@ -273,6 +273,15 @@ pub enum VolumeCmd {
         #[arg(long = "as")]
         rename: Option<String>,
     },
+    /// Forget a volume's recorded mounts whose consumers are gone (stale after a crash).
+    ///
+    /// Mounts are recorded by the Docker plugin and `populous db start`; a volume with
+    /// mounts cannot be taken offline. If a container was removed while the daemon was
+    /// down, its mount stays recorded: check with `volume inspect`, then release.
+    Release {
+        /// FOLDER/VOL.
+        volume: String,
+    },
     /// Take a volume offline (kept), or delete it with --destroy.
     Rm {
         /// FOLDER/VOL.

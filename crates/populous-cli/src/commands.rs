@@ -576,6 +576,17 @@ fn volume(engine: &mut Engine, c: VolumeCmd, json: bool) -> Result<()> {
                 &format!("{r} was already online"),
             )
         }
+        VolumeCmd::Release { volume } => {
+            let r: VolRef = volume.parse()?;
+            let o = engine.mount_clear(&r)?;
+            let value = serde_json::json!({"changed": o.changed, "released": o.value});
+            let msg = if o.changed {
+                format!("released {} recorded mount(s) of {r}", o.value)
+            } else {
+                format!("{r} had no recorded mounts")
+            };
+            done(json, &value, &msg)
+        }
         VolumeCmd::Import { volume, to, rename } => {
             let r: VolRef = volume.parse()?;
             let to = name("folder", &to)?;

@@ -163,6 +163,17 @@ fn loopdev_contract_commands_and_exit_codes() {
     let ls = json(h, &["volume", "ls", "dev", "--all"]);
     assert_eq!(ls[0]["state"], "offline");
 
+    // A mount recorded for a consumer that is gone keeps a volume busy until released.
+    ok(h, &["volume", "online", "dev/c"]);
+    let mut e = populous_engine::Engine::open(h).expect("engine");
+    e.mount_add(&"dev/c".parse().expect("ref"), "dead-container")
+        .expect("mount");
+    drop(e);
+    fails(h, &["volume", "offline", "dev/c"], 6, "dead-container");
+    assert_eq!(json(h, &["volume", "release", "dev/c"])["released"], 1);
+    assert_eq!(json(h, &["volume", "release", "dev/c"])["changed"], false);
+    ok(h, &["volume", "offline", "dev/c"]);
+
     ok(h, &["folder", "create", "p/stage"]);
     let v = json(h, &["volume", "import", "dev/c", "--to", "stage"]);
     assert_eq!(

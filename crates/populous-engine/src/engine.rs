@@ -1139,6 +1139,21 @@ impl Engine {
         })
     }
 
+    /// Forgets every consumer mount of a volume (stale mounts whose consumer is
+    /// gone, e.g. a container removed while the daemon was down); returns how
+    /// many there were.
+    pub fn mount_clear(&mut self, r: &VolRef) -> Result<Outcome<usize>> {
+        let _lock = self.begin()?;
+        let vol = self.volume(r)?;
+        let n = self
+            .db
+            .execute("DELETE FROM mounts WHERE volume_id = ?1", [vol.id])?;
+        Ok(Outcome {
+            changed: n > 0,
+            value: n,
+        })
+    }
+
     /// Forgets consumer `mount_id`; returns how many mounts remain.
     pub fn mount_remove(&mut self, r: &VolRef, mount_id: &str) -> Result<Outcome<usize>> {
         let _lock = self.begin()?;
