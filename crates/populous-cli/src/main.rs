@@ -74,7 +74,15 @@ fn main() {
                     })
             })
             .unwrap_or(ErrorKind::Internal);
-        let message = format!("{err:#}");
+        // Context and causes, each once: library messages often already include their cause.
+        let mut message = err.to_string();
+        for cause in err.chain().skip(1) {
+            let c = cause.to_string();
+            if !message.contains(&c) {
+                message.push_str(": ");
+                message.push_str(&c);
+            }
+        }
         if json {
             let v = serde_json::json!({"error": {"kind": kind, "message": message}});
             eprintln!("{v}");
