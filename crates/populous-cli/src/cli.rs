@@ -25,7 +25,8 @@ use clap::{Args, Parser, Subcommand};
     name = "populous",
     version,
     propagate_version = true,
-    max_term_width = 100
+    max_term_width = 100,
+    verbatim_doc_comment
 )]
 pub struct Cli {
     /// State directory: metadata, locks and image-pool mount points.
@@ -75,6 +76,7 @@ pub enum Command {
     ///
     ///   populous clone prod/db@nightly dev/db-pr-42
     ///   populous clone prod/db dev/db-build-28
+    #[command(verbatim_doc_comment)]
     Clone(CloneArgs),
     /// Databases on volumes: MariaDB started on a volume (or a clone), its own socket and port.
     #[command(subcommand)]
@@ -87,6 +89,7 @@ pub enum Command {
     ///
     /// The same seed gives the same rows whatever --threads is. A table that already has
     /// rows is refused unless --resume continues an earlier run with the same seed.
+    #[command(verbatim_doc_comment)]
     Generate(GenerateArgs),
     /// Check that metadata and filesystems agree; finish interrupted operations.
     ///
@@ -108,6 +111,7 @@ pub enum Command {
     ///   token_file = "/etc/populous/dev.token"   # lets it clone from the folders its token covers
     ///
     /// Stops cleanly on SIGTERM or Ctrl-C, finishing requests in flight.
+    #[command(verbatim_doc_comment)]
     Serve(ServeArgs),
     /// Access tokens for the REST API and the plugins, scoped to folders.
     #[command(subcommand)]
@@ -125,6 +129,7 @@ pub enum Command {
     ///   populous probe report prod.csv --chart prod.png
     ///
     /// Events (--mark clone@30s, or POST /event to --events-listen) split the run into phases.
+    #[command(verbatim_doc_comment)]
     Probe(ProbeCmd),
     /// Benchmarks that compare against a baseline in the same run.
     #[command(subcommand)]
@@ -142,6 +147,7 @@ pub enum PoolCmd {
     ///   populous pool create main --image /var/lib/populous-main.img --size 8G
     ///   populous pool create fast --path /mnt/btrfs
     ///   populous pool create x --image /srv/x.img --size 20G --fs xfs
+    #[command(verbatim_doc_comment)]
     Create(PoolCreate),
     /// List pools with their backend, filesystem and free space.
     Ls,
@@ -193,6 +199,7 @@ pub enum FolderCmd {
     ///   populous folder create main/prod
     ///   populous folder create main/dev --clone-from prod
     ///   populous folder create main/stage --import-from dev --require-masked
+    #[command(verbatim_doc_comment)]
     Create {
         /// POOL/FOLDER.
         folder: String,
@@ -210,6 +217,7 @@ pub enum FolderCmd {
     ///
     ///   populous folder policy dev --clone-from prod
     ///   populous folder policy stage --import-from dev --require-masked
+    #[command(verbatim_doc_comment)]
     Policy {
         /// Folder name.
         folder: String,
@@ -263,6 +271,7 @@ pub enum VolumeCmd {
     ///
     ///   populous volume offline dev/db-build-28
     ///   populous volume import dev/db-build-28 --to stage
+    #[command(verbatim_doc_comment)]
     Import {
         /// FOLDER/VOL (must be offline).
         volume: String,
@@ -332,6 +341,7 @@ pub enum DbCmd {
     ///
     ///   populous db start prod/db
     ///   populous db start dev/db-build-28 --port 3307
+    #[command(verbatim_doc_comment)]
     Start {
         /// FOLDER/VOL (online).
         volume: String,
@@ -440,6 +450,7 @@ pub enum TokenCmd {
     ///
     ///   populous token create ci-dev --folder dev --folder prod > dev.token
     ///   populous token create ops --admin
+    #[command(verbatim_doc_comment)]
     Create {
         /// Token name (for people and the audit log).
         name: String,
