@@ -1,6 +1,8 @@
 //! Populous masking: deterministic, keyed, uniqueness-preserving masking of
-//! personal data in database clones (DESIGN §6). This crate is pure — no
-//! database code; the MariaDB layer asks it for rules and masked values.
+//! personal data in database clones (DESIGN §6). The rules, keys and
+//! transformers are pure (no I/O); [`db`] applies them in place to a MariaDB
+//! database (a clone), chunk by chunk and resumably, and verifies a masked
+//! clone against its source.
 //!
 //! # Rules
 //!
@@ -67,6 +69,7 @@
 //! form ([`RuleSet::sql_expression`], [`Transform::sql_able`]); keyed ones
 //! never run in SQL, because the key would travel in query text and logs.
 
+pub mod db;
 mod error;
 mod fpe;
 mod key;
