@@ -87,6 +87,14 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Serve(a) => serve(engine, a, json),
         Command::Db(c) => crate::db::db(&mut engine, c, json),
         Command::Generate(a) => crate::db::generate(&engine, &a, json),
+        Command::Mask(MaskCmd {
+            verify: Some(MaskSub::Verify(a)),
+            ..
+        }) => crate::mask::verify_cmd(&mut engine, &a, json),
+        Command::Mask(MaskCmd { args: Some(a), .. }) => crate::mask::mask(&mut engine, &a, json),
+        Command::Mask(_) => anyhow::bail!(
+            "give FOLDER/VOL --rules FILE --key-file FILE, or `verify FOLDER/VOL ...`"
+        ),
         Command::Token(c) => token(&mut engine, c, json),
         Command::Audit { limit } => {
             let entries = engine.audit_list(limit)?;

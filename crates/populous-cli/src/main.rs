@@ -8,6 +8,7 @@ mod bench;
 mod cli;
 mod commands;
 mod db;
+mod mask;
 mod output;
 
 use clap::Parser;
@@ -65,6 +66,20 @@ fn main() {
                             Some(VolumeDbError::Db(d)) => Some(d),
                             None => e.downcast_ref::<DbError>(),
                         };
+                        if e.downcast_ref::<populous_mask::MaskError>().is_some() {
+                            // Rules, keys and inputs: the user's to fix.
+                            return Some(ErrorKind::InvalidInput);
+                        }
+                        if let Some(m) = e.downcast_ref::<populous_mask::db::MaskDbError>() {
+                            use populous_mask::db::MaskDbError as M;
+                            return Some(match m {
+                                M::MissingTable { .. }
+                                | M::MissingColumn { .. }
+                                | M::PrimaryKey { .. }
+                                | M::Options(_) => ErrorKind::InvalidInput,
+                                _ => ErrorKind::Internal,
+                            });
+                        }
                         match db {
                             Some(DbError::NotInstalled { .. }) => Some(ErrorKind::MissingTool),
                             Some(DbError::NotADatadir { .. }) => Some(ErrorKind::WrongState),

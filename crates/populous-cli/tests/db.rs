@@ -304,3 +304,153 @@ fn loopdev_db_snapshot_clone_app_and_probe() {
     );
     ok(h, &["volume", "offline", "prod/db"]);
 }
+
+#[test]
+fn loopdev_mask_records_provenance_that_policy_enforces() {
+    let lab = Lab::new();
+    let home = lab.home();
+    let h = home.as_path();
+    let img = lab.path().join("pool.img");
+    ok(
+        h,
+        &[
+            "pool",
+            "create",
+            "p",
+            "--image",
+            img.to_str().expect("utf-8"),
+            "--size",
+            "1G",
+        ],
+    );
+    ok(h, &["folder", "create", "p/prod"]);
+    ok(h, &["folder", "create", "p/dev", "--clone-from", "prod"]);
+    ok(
+        h,
+        &[
+            "folder",
+            "create",
+            "p/stage",
+            "--import-from",
+            "dev",
+            "--require-masked",
+        ],
+    );
+    ok(h, &["volume", "create", "prod/db"]);
+    let mut servers = Servers {
+        home: home.clone(),
+        volumes: Vec::new(),
+    };
+    let prod = servers.start("prod/db");
+    let prod_sock = prod["socket"].as_str().expect("socket").to_owned();
+    ok(
+        h,
+        &[
+            "generate",
+            "--volume",
+            "prod/db",
+            "--rows",
+            "3000",
+            "--blob-size",
+            "1K",
+            "--seed",
+            "3",
+        ],
+    );
+    let imprint = |sock: &str| sql(sock, "SELECT COUNT(*), SUM(CRC32(imprint)) FROM main");
+    let prod_imprint = imprint(&prod_sock);
+    ok(h, &["snapshot", "create", "prod/db@s1"]);
+    ok(h, &["clone", "prod/db@s1", "dev/c"]);
+
+    // Unmasked data may not enter stage.
+    ok(h, &["volume", "offline", "dev/c"]);
+    let out = populous(h, &["volume", "import", "dev/c", "--to", "stage"]);
+    assert_eq!(
+        out.status.code(),
+        Some(8),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("requires masked data"));
+    ok(h, &["volume", "online", "dev/c"]);
+
+    let rules = lab.path().join("masking.yml");
+    std::fs::write(
+        &rules,
+        "version: 1\ntables:\n  main:\n    primary_key: id\n    columns:\n      \
+         name: { transform: person_name }\n      email: { transform: email, unique: true }\n      \
+         street: { transform: street }\n      zip: { transform: zip }\n      city: { transform: city }\n      \
+         guid: { transform: uuid, unique: true }\n",
+    )
+    .expect("rules");
+    let key = lab.path().join("mask.key");
+    std::fs::write(&key, "0123456789abcdef0123456789abcdef").expect("key");
+    let (r, k) = (rules.to_str().expect("utf-8"), key.to_str().expect("utf-8"));
+    // No server runs on dev/c: mask starts one for the purpose and stops it.
+    let masked = json(h, &["mask", "dev/c", "--rules", r, "--key-file", k]);
+    assert_eq!(masked["report"]["rows_total"], 3000, "{masked}");
+    assert_eq!(masked["provenance"]["masked"], true);
+    let hash = masked["report"]["ruleset_hash"]
+        .as_str()
+        .expect("hash")
+        .to_owned();
+    assert!(hash.starts_with("sha256:"));
+    let inspect = json(h, &["volume", "inspect", "dev/c"]);
+    assert_eq!(inspect["provenance"]["mask_ruleset"], hash.as_str());
+    assert!(!inspect["provenance"]["mask_key_id"]
+        .as_str()
+        .expect("key id")
+        .contains("0123456789abcdef"));
+    assert!(json(h, &["db", "ls"])
+        .as_array()
+        .expect("array")
+        .iter()
+        .all(|d| d["volume"] != "dev/c" || d["running"] == false));
+
+    // verify compares with the origin snapshot (prod/db@s1) and passes.
+    let v = json(
+        h,
+        &[
+            "mask",
+            "verify",
+            "dev/c",
+            "--rules",
+            r,
+            "--key-file",
+            k,
+            "--sample",
+            "500",
+        ],
+    );
+    assert!(v["rows_sampled"].as_u64().expect("sampled") > 0, "{v}");
+    assert_eq!(v["rows_missing"], 0);
+    for c in v["columns"].as_array().expect("columns") {
+        assert_eq!(
+            (c["unchanged_originals"].as_u64(), c["mismatches"].as_u64()),
+            (Some(0), Some(0)),
+            "{c}"
+        );
+        assert!(c["checked"].as_u64().expect("checked") > 0, "{c}");
+    }
+
+    // The blobs were not rewritten, and the masked columns hold no original.
+    let dev = servers.start("dev/c");
+    let dev_sock = dev["socket"].as_str().expect("socket").to_owned();
+    assert_eq!(imprint(&dev_sock), prod_imprint);
+    let distinct = sql(
+        &dev_sock,
+        "SELECT COUNT(DISTINCT email), COUNT(DISTINCT guid), COUNT(*) FROM main",
+    );
+    assert_eq!(distinct, "3000\t3000\t3000", "unique columns stay unique");
+    let prod_first = sql(&prod_sock, "SELECT email FROM main WHERE id = 10000000");
+    let dev_first = sql(&dev_sock, "SELECT email FROM main WHERE id = 10000000");
+    assert_ne!(prod_first, dev_first);
+    servers.volumes.retain(|v| v != "dev/c");
+    ok(h, &["db", "stop", "dev/c"]);
+
+    // Masked data enters stage, and carries its provenance.
+    ok(h, &["volume", "offline", "dev/c"]);
+    let imported = json(h, &["volume", "import", "dev/c", "--to", "stage"]);
+    assert_eq!(imported["provenance"]["masked"], true);
+    drop(servers);
+}
