@@ -271,27 +271,28 @@ async fn do_create(p: &Arc<Plugin>, vol: VolRef, plan: CreatePlan) -> Result<(),
     };
     let actor = p.actor();
     let target = vol.to_string();
-    let snap_source =
-        |folder: Name, volume: Name, snapshot: Option<String>| -> Result<CloneSource, String> {
-            let v = VolRef { folder, volume };
-            Ok(match snapshot {
-                None => CloneSource::Volume(v),
-                Some(s) => CloneSource::Snapshot(SnapRef {
-                    vol: v,
-                    snapshot: Name::new("snapshot", &s).map_err(|e| e.to_string())?,
-                }),
-            })
-        };
-    let result = match plan.source {
-        Source::Empty => {
-            d.write(&actor, "volume create", target, move |e| {
-                e.volume_create(&vol, &opts)
-            })
-            .await
-        }
+    let snap_source = |v: VolRef, snapshot: Option<String>| -> Result<CloneSource, String> {
+        Ok(match snapshot {
+            None => CloneSource::Volume(v),
+            Some(s) => CloneSource::Snapshot(SnapRef {
+                vol: v,
+                snapshot: Name::new("snapshot", &s).map_err(|e| e.to_string())?,
+            }),
+        })
+    };
+    // Another folder's volume, which this driver's token must cover.
+    let readable = |folder: &str, volume: &str| -> Result<VolRef, String> {
+        p.may_read(folder)?;
+        Ok(VolRef {
+            folder: Name::new("folder", folder).map_err(|e| e.to_string())?,
+            volume: Name::new("volume", volume).map_err(|e| e.to_string())?,
+        })
+    };
+    let clone_of = match plan.source {
+        Source::Empty => None,
         Source::CloneOf { volume, snapshot } => {
-            let src_vol = p.vol(&volume).or_else(|_| {
-                // cloneOf may also give the plain volume name without the suffix.
+            // cloneOf names a Docker volume of this driver, with or without its suffix.
+            let own = p.vol(&volume).or_else(|_| {
                 Name::new("volume", &volume)
                     .map(|n| VolRef {
                         folder: p.folder(),
@@ -299,42 +300,42 @@ async fn do_create(p: &Arc<Plugin>, vol: VolRef, plan: CreatePlan) -> Result<(),
                     })
                     .map_err(|e| e.to_string())
             })?;
-            let src = snap_source(src_vol.folder, src_vol.volume, snapshot)?;
-            d.write(&actor, "clone", target, move |e| {
-                populous_db::volume::clone(e, &src, &vol, &opts)
-            })
-            .await
+            Some(snap_source(own, snapshot)?)
         }
         Source::ImportAsClone {
             folder,
             volume,
             snapshot,
-        } => {
-            p.may_read(&folder)?;
-            let folder = Name::new("folder", &folder).map_err(|e| e.to_string())?;
-            let volume = Name::new("volume", &volume).map_err(|e| e.to_string())?;
-            let src = snap_source(folder, volume, snapshot)?;
-            d.write(&actor, "clone", target, move |e| {
-                populous_db::volume::clone(e, &src, &vol, &opts)
-            })
-            .await
-        }
+        } => Some(snap_source(readable(&folder, &volume)?, snapshot)?),
         Source::Import {
             folder,
             volume,
             force,
         } => {
-            p.may_read(&folder)?;
-            let src = VolRef {
-                folder: Name::new("folder", &folder).map_err(|e| e.to_string())?,
-                volume: Name::new("volume", &volume).map_err(|e| e.to_string())?,
-            };
-            d.write(&actor, "volume import", target, move |e| {
-                if force {
-                    e.volume_set_online(&src, false)?;
-                }
-                e.volume_import(&src, &vol.folder, Some(&vol.volume))?;
-                e.volume_set_labels(&vol, &labels)
+            let src = readable(&folder, &volume)?;
+            return d
+                .write(&actor, "volume import", target, move |e| {
+                    if force {
+                        e.volume_set_online(&src, false)?;
+                    }
+                    e.volume_import(&src, &vol.folder, Some(&vol.volume))?;
+                    e.volume_set_labels(&vol, &labels)
+                })
+                .await
+                .map(|_| ())
+                .map_err(|e| e.message);
+        }
+    };
+    let result = match clone_of {
+        None => {
+            d.write(&actor, "volume create", target, move |e| {
+                e.volume_create(&vol, &opts)
+            })
+            .await
+        }
+        Some(src) => {
+            d.write(&actor, "clone", target, move |e| {
+                populous_db::volume::clone(e, &src, &vol, &opts)
             })
             .await
         }
