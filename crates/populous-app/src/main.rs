@@ -24,6 +24,21 @@ enum Cmd {
     ///
     /// Data generation and its benchmark are `populous generate` and `populous bench generate`.
     Serve(ServeArgs),
+    /// Exit 0 if the local server's /healthz answers 200 within the timeout, 1 otherwise.
+    ///
+    /// For the image's HEALTHCHECK (a FROM-scratch image has no curl): Docker, and
+    /// Swarm's health-gated rolling updates, run it inside the container.
+    Health(HealthArgs),
+}
+
+#[derive(Args, Debug)]
+struct HealthArgs {
+    /// The address the server listens on; its port is probed on 127.0.0.1.
+    #[arg(long, env = "POPULOUS_LISTEN", default_value = "0.0.0.0:8080")]
+    listen: String,
+    /// Time limit for the whole check, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    timeout_ms: u64,
 }
 
 #[derive(Args, Debug)]
@@ -83,7 +98,34 @@ fn run(cli: Cli) -> Result<()> {
         .context("starting the tokio runtime")?;
     match cli.cmd {
         Cmd::Serve(a) => rt.block_on(serve_cmd(a)),
+        Cmd::Health(a) => health(&a),
     }
+}
+
+/// One `GET /healthz` over a plain TCP connection: no HTTP client in the image.
+fn health(a: &HealthArgs) -> Result<()> {
+    use std::io::{Read, Write};
+    let port = a
+        .listen
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse::<u16>().ok())
+        .with_context(|| format!("no port in the listen address {:?}", a.listen))?;
+    let timeout = Duration::from_millis(a.timeout_ms.max(1));
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .with_context(|| format!("connecting to {addr}"))?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .with_context(|| format!("sending GET /healthz to {addr}"))?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head)
+        .with_context(|| format!("reading the answer of {addr}"))?;
+    let status = String::from_utf8_lossy(&head[9..12]).into_owned();
+    if status != "200" {
+        bail!("GET http://{addr}/healthz answered {status}");
+    }
+    Ok(())
 }
 
 async fn serve_cmd(a: ServeArgs) -> Result<()> {

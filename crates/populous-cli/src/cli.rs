@@ -146,6 +146,51 @@ pub enum Command {
     /// Benchmarks that compare against a baseline in the same run.
     #[command(subcommand)]
     Bench(BenchCmd),
+    /// The CI pipeline: build, ship, run, mask, smoke and destroy, one environment at a time.
+    #[command(subcommand)]
+    Pipeline(PipelineCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PipelineCmd {
+    /// Run one environment's roles for one build, as the seed's Jenkins job ran its playbook.
+    ///
+    ///   populous pipeline run -f examples/populous/populous.yml --env dev   --build-number 28
+    ///   populous pipeline run -f examples/populous/populous.yml --env stage --build-number 28
+    ///   populous pipeline run -f examples/populous/populous.yml --env prod  --build-number 28
+    ///
+    /// The build string is VERSION-BUILD (e.g. 1.0.1-28). dev clones prod's database
+    /// volume, masks it, smoke-tests the app and takes the clone offline; stage imports
+    /// that clone; prod gets a rolling update of the app image only, watched by a probe.
+    /// Each environment runs only builds that passed the one it `requires`. A second run
+    /// on the same environment is refused (or waits, with --wait). Prints a per-role
+    /// timing table (--json for CI). Exit codes: 3 invalid file or request, 8 a gate
+    /// refused, 10 engine/swarm/registry/daemon missing, 13 busy, 1 a role failed.
+    #[command(verbatim_doc_comment)]
+    Run(PipelineRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PipelineRunArgs {
+    /// The pipeline file (YAML).
+    #[arg(short, long, default_value = "populous.yml")]
+    pub file: PathBuf,
+    /// The environment: exactly one (dev, stage or prod in the example).
+    #[arg(long, required = true, value_delimiter = ',')]
+    pub env: Vec<String>,
+    /// The CI build number: the build string is VERSION-N.
+    #[arg(long)]
+    pub build_number: String,
+    /// State (passed builds, locks, probe records); default <home>/pipeline.
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Wait this long for another run on the same environment (default: refuse at once).
+    #[arg(long)]
+    pub wait: Option<humantime::Duration>,
+    /// Run these roles instead of the environment's list, e.g. prod's first
+    /// deployment: --roles build,ship,run,smoke.
+    #[arg(long, value_delimiter = ',')]
+    pub roles: Option<Vec<populous_pipeline::Role>>,
 }
 
 #[derive(Debug, Subcommand)]

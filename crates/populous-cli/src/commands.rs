@@ -23,6 +23,9 @@ pub fn run(cli: Cli) -> Result<()> {
     if let Command::Bench(BenchCmd::Daemon(args)) = &cli.command {
         return crate::bench::daemon(args, json);
     }
+    if let Command::Pipeline(crate::cli::PipelineCmd::Run(a)) = &cli.command {
+        return crate::pipeline::run(&cli.home, a, json);
+    }
     if let Command::Probe(p) = &cli.command {
         return probe(p);
     }
@@ -117,7 +120,9 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench(BenchCmd::Generate(a)) => crate::db::bench_generate(&engine, &a, json),
-        Command::Bench(_) | Command::Probe(_) => unreachable!("handled above"),
+        Command::Bench(_) | Command::Probe(_) | Command::Pipeline(_) => {
+            unreachable!("handled above")
+        }
     }
 }
 

@@ -10,6 +10,7 @@ mod commands;
 mod db;
 mod mask;
 mod output;
+mod pipeline;
 
 use clap::Parser;
 use populous_engine::ErrorKind;
@@ -29,6 +30,20 @@ fn exit_code(kind: ErrorKind) -> i32 {
         ErrorKind::Unsupported => 11,
         ErrorKind::MissingTool => 12,
     }
+}
+
+/// Exit codes of `populous pipeline`: the same numbers for the same meaning,
+/// plus 13 for an environment another run holds.
+fn pipeline_exit(kind: populous_pipeline::ErrorKind) -> (String, i32) {
+    use populous_pipeline::ErrorKind as P;
+    let (name, code) = match kind {
+        P::Invalid => ("invalid_input", 3),
+        P::Refused => ("policy_denied", 8),
+        P::Unavailable => ("unavailable", 10),
+        P::Busy => ("busy", 13),
+        P::Failed => ("failed", 1),
+    };
+    (name.to_string(), code)
 }
 
 fn init_logging(verbose: u8, json: bool) {
@@ -89,6 +104,16 @@ fn main() {
                     })
             })
             .unwrap_or(ErrorKind::Internal);
+        let (kind_name, code) = match err.downcast_ref::<pipeline::PipelineFailed>() {
+            Some(p) => pipeline_exit(p.0.kind()),
+            None => (
+                serde_json::to_value(kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+                exit_code(kind),
+            ),
+        };
         // Context and causes, each once: library messages often already include their cause.
         let mut message = err.to_string();
         for cause in err.chain().skip(1) {
@@ -99,11 +124,11 @@ fn main() {
             }
         }
         if json {
-            let v = serde_json::json!({"error": {"kind": kind, "message": message}});
+            let v = serde_json::json!({"error": {"kind": kind_name, "message": message}});
             eprintln!("{v}");
         } else {
             eprintln!("error: {message}");
         }
-        std::process::exit(exit_code(kind));
+        std::process::exit(code);
     }
 }

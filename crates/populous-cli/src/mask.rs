@@ -33,12 +33,18 @@ fn with_server<T>(engine: &mut Engine, r: &VolRef, f: impl FnOnce(&str) -> Resul
     Ok(value)
 }
 
-/// `populous mask FOLDER/VOL --rules R --key-file K`.
-pub fn mask(engine: &mut Engine, a: &MaskArgs, json: bool) -> Result<()> {
-    let r: VolRef = a.volume.parse()?;
-    let (rules, key) = load(&a.rules, &a.key_file)?;
+/// Masks the database on `r` in place with a progress bar, then marks the
+/// volume masked. Shared by `populous mask` and the pipeline's mask role.
+pub fn mask_volume(
+    engine: &mut Engine,
+    r: &VolRef,
+    rules_path: &std::path::Path,
+    key_file: &std::path::Path,
+    threads: usize,
+) -> Result<(populous_mask::db::MaskReport, populous_engine::VolumeInfo)> {
+    let (rules, key) = load(rules_path, key_file)?;
     let opts = MaskOptions {
-        threads: a.threads,
+        threads,
         ..MaskOptions::default()
     };
     let bar = ProgressBar::new(0);
@@ -49,7 +55,7 @@ pub fn mask(engine: &mut Engine, a: &MaskArgs, json: bool) -> Result<()> {
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let pb = bar.clone();
-    let report = with_server(engine, &r, |url| {
+    let report = with_server(engine, r, |url| {
         Ok(mask_database(url, &rules, &key, &opts, move |p| {
             pb.set_length(p.chunks_todo);
             pb.set_position(p.chunks_done + p.chunks_skipped);
@@ -64,7 +70,14 @@ pub fn mask(engine: &mut Engine, a: &MaskArgs, json: bool) -> Result<()> {
     bar.finish_and_clear();
     let report = report?;
     // Only once every rule has completed does the volume count as masked.
-    let info = engine.volume_mark_masked(&r, &report.ruleset_hash, &report.key_id)?;
+    let info = engine.volume_mark_masked(r, &report.ruleset_hash, &report.key_id)?;
+    Ok((report, info))
+}
+
+/// `populous mask FOLDER/VOL --rules R --key-file K`.
+pub fn mask(engine: &mut Engine, a: &MaskArgs, json: bool) -> Result<()> {
+    let r: VolRef = a.volume.parse()?;
+    let (report, info) = mask_volume(engine, &r, &a.rules, &a.key_file, a.threads)?;
     if json {
         return output::json(&serde_json::json!({"report": report, "provenance": info.provenance}));
     }

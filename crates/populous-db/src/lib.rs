@@ -55,8 +55,9 @@ pub mod volume;
 pub use error::{DbError, Result};
 pub use quiesce::{quiesce, quiesce_with, QuiesceGuard, QuiesceMethod, QuiesceOptions};
 pub use server::{
-    free_port, init_datadir, is_datadir, is_running, running_pid, start, stop, stop_pid_file,
-    InitOutcome, Instance, InstanceSpec, StopOutcome, DEFAULT_STOP_TIMEOUT, SOCKET_PATH_MAX,
+    adopt_datadir, free_port, init_datadir, is_datadir, is_running, running_pid, start, stop,
+    stop_pid_file, InitOutcome, Instance, InstanceSpec, StopOutcome, DEFAULT_STOP_TIMEOUT,
+    SOCKET_PATH_MAX,
 };
 
 /// Parses a connection URL (`mysql://user[:pass]@host:port/[db][?socket=/path]`).

@@ -240,6 +240,40 @@ fn log_tail(path: &Path, lines: usize) -> String {
     tail_text(&String::from_utf8_lossy(&buf), lines)
 }
 
+/// Gives an existing datadir to the server's user when another uid owns it
+/// (e.g. a clone of a volume a container's MariaDB wrote, whose `mysql` has
+/// another uid), as the container image's entrypoint does the other way.
+/// Returns whether anything changed. Not root: nothing to do.
+pub fn adopt_datadir(datadir: &Path, user: &str) -> Result<bool> {
+    let Some(who) = run_as(user)? else {
+        return Ok(false);
+    };
+    let md = fs::metadata(datadir).map_err(|e| DbError::io("stat", datadir, e))?;
+    if md.uid() == who.uid && md.gid() == who.gid {
+        return Ok(false);
+    }
+    tracing::info!(
+        datadir = %datadir.display(),
+        from = md.uid(),
+        to = who.uid,
+        "the datadir belongs to another uid: chown -R to the server's user"
+    );
+    fn walk(p: &Path, who: &RunAs) -> Result<()> {
+        std::os::unix::fs::lchown(p, Some(who.uid), Some(who.gid))
+            .map_err(|e| DbError::io("chown", p, e))?;
+        let md = fs::symlink_metadata(p).map_err(|e| DbError::io("stat", p, e))?;
+        if md.is_dir() {
+            for e in fs::read_dir(p).map_err(|e| DbError::io("read", p, e))? {
+                let e = e.map_err(|e| DbError::io("read", p, e))?;
+                walk(&e.path(), who)?;
+            }
+        }
+        Ok(())
+    }
+    walk(datadir, &who)?;
+    Ok(true)
+}
+
 /// Makes `datadir` a MariaDB datadir with `mariadb-install-db`, owned by
 /// `user` (when we are root). A directory that already is a datadir is left
 /// alone; a non-empty directory that is not one is refused. A failed run

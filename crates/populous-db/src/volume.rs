@@ -19,7 +19,8 @@ use populous_engine::{
 };
 
 use crate::{
-    init_datadir, is_running, start, stop_pid_file, DbError, InitOutcome, Instance, InstanceSpec,
+    adopt_datadir, init_datadir, is_running, start, stop_pid_file, DbError, InitOutcome, Instance,
+    InstanceSpec,
 };
 
 /// The mount id a running instance holds on its volume.
@@ -85,6 +86,8 @@ pub fn start_on_volume(
     let started = (|| {
         if init_datadir(&datadir, "mysql")? == InitOutcome::Created {
             tracing::info!(volume = %r, "initialised a new MariaDB datadir");
+        } else {
+            adopt_datadir(&datadir, "mysql")?;
         }
         let dir = run_dir(&home, r);
         let mut spec = InstanceSpec::new(&datadir, &dir);

@@ -1,0 +1,122 @@
+//! `populous pipeline run`: parses the request, supplies masking and progress
+//! output to the runner in populous-pipeline, and prints its report.
+
+use std::path::Path;
+
+use anyhow::Result;
+use populous_engine::{Engine, VolRef};
+use populous_pipeline::{Outcome, Pipeline, Role, RunOptions, RunReport};
+
+use crate::cli::PipelineRunArgs;
+use crate::output;
+
+struct CliHooks<'a> {
+    home: &'a Path,
+}
+
+impl populous_pipeline::Hooks for CliHooks<'_> {
+    fn say(&self, env: &str, role: Option<Role>, msg: &str) {
+        match role {
+            Some(r) => eprintln!("[{env}] {r}: {msg}"),
+            None => eprintln!("[{env}] {msg}"),
+        }
+    }
+
+    fn mask(&self, volume: &str, rules: &Path, key_file: &Path) -> Result<String, String> {
+        let run = || -> Result<String> {
+            let mut engine = Engine::open(self.home)?;
+            let r: VolRef = volume.parse()?;
+            let (report, _) = crate::mask::mask_volume(&mut engine, &r, rules, key_file, 2)?;
+            Ok(format!(
+                "{} rows in {:.1} s, {:.0} rows/s, rules {}",
+                report.rows_total,
+                report.rows_total as f64 / report.rows_per_sec.max(1e-9),
+                report.rows_per_sec,
+                report.ruleset_hash
+            ))
+        };
+        run().map_err(|e| format!("{e:#}"))
+    }
+}
+
+/// Where the run's error goes: the CLI maps it to an exit code.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct PipelineFailed(#[from] pub populous_pipeline::PipelineError);
+
+/// `populous pipeline run -f FILE --env ENV --build-number N`.
+pub fn run(home: &Path, a: &PipelineRunArgs, json: bool) -> Result<()> {
+    let env = match a.env.as_slice() {
+        [one] => one.clone(),
+        [] => unreachable!("clap requires --env"),
+        many => {
+            return Err(PipelineFailed(populous_pipeline::PipelineError::Usage(format!(
+                "name exactly one environment with --env, not {}: run them one after the other (dev, then stage, then prod), as each gates the next",
+                many.join(", ")
+            )))
+            .into())
+        }
+    };
+    let p = Pipeline::load(&a.file).map_err(PipelineFailed)?;
+    let opts = RunOptions {
+        env,
+        build: a.build_number.clone(),
+        state_dir: a.state_dir.clone().unwrap_or_else(|| home.join("pipeline")),
+        wait: a.wait.map(Into::into).unwrap_or_default(),
+        roles: a.roles.clone(),
+    };
+    let Outcome { report, error } = populous_pipeline::run(&p, &opts, &CliHooks { home });
+    if json {
+        output::json(&report)?;
+    } else {
+        print_table(&report);
+    }
+    match error {
+        Some(e) => Err(PipelineFailed(e).into()),
+        None => Ok(()),
+    }
+}
+
+fn print_table(r: &RunReport) {
+    println!(
+        "pipeline {} env {} build {} ({}): {} in {:.1} s",
+        r.pipeline,
+        r.env,
+        r.build,
+        r.tag,
+        if r.ok { "passed" } else { "FAILED" },
+        r.seconds
+    );
+    if r.roles.is_empty() {
+        return;
+    }
+    println!("{:<8} {:<8} {:>9}  detail", "role", "outcome", "seconds");
+    for role in &r.roles {
+        println!(
+            "{:<8} {:<8} {:>9.2}  {}",
+            role.role.to_string(),
+            role.outcome,
+            role.seconds,
+            role.detail
+        );
+    }
+    if let Some(u) = &r.update {
+        println!(
+            "probe: idle {} requests p50 {:.2} ms p99 {:.2} ms; update {} requests p50 {:.2} ms p99 {:.2} ms ({:.2}x), {} failed; versions {}; record {}",
+            u.idle_requests,
+            u.idle_p50_ms,
+            u.idle_p99_ms,
+            u.update_requests,
+            u.update_p50_ms,
+            u.update_p99_ms,
+            u.p99_ratio,
+            u.failed,
+            u.versions
+                .iter()
+                .map(|(v, n)| format!("{v} x{n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            u.probe_file.display()
+        );
+    }
+}

@@ -1,0 +1,293 @@
+//! The Docker engine, through the `docker` CLI: every call is an argument
+//! vector (never a shell string), with `DOCKER_HOST` set per environment.
+//!
+//! Only what the pipeline needs: images, swarm services, volumes and
+//! networks. Waiting is polling with a deadline on the engine's own state
+//! (task states, `UpdateStatus`), never a fixed sleep.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::error::{PipelineError, Result};
+
+/// One Docker endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct Docker {
+    host: Option<String>,
+}
+
+/// How often engine state is polled while waiting.
+const POLL: Duration = Duration::from_millis(250);
+
+/// The state of a service's last update, from `docker service inspect`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpdateStatus {
+    /// `updating`, `paused`, `completed`, `rollback_started`, `rollback_paused`, `rollback_completed`.
+    pub state: String,
+    /// Docker's message, e.g. why it rolled back.
+    pub message: String,
+}
+
+impl Docker {
+    /// The engine at `host` (a `DOCKER_HOST` value), or the local one.
+    pub fn new(host: Option<String>) -> Docker {
+        Docker { host }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("docker");
+        c.args(args);
+        if let Some(h) = &self.host {
+            c.env("DOCKER_HOST", h);
+        }
+        c
+    }
+
+    /// Runs `docker ARGS`; stdout on success, an error with stderr's tail otherwise.
+    pub fn run(&self, args: &[&str]) -> Result<String> {
+        tracing::debug!(?args, "docker");
+        let out = self
+            .command(args)
+            .output()
+            .map_err(|e| PipelineError::EngineDown {
+                detail: format!("cannot run the docker CLI: {e}"),
+            })?;
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).trim().to_string());
+        }
+        Err(PipelineError::Docker {
+            args: args.join(" "),
+            stderr: tail(&String::from_utf8_lossy(&out.stderr), 8),
+        })
+    }
+
+    /// Like [`Docker::run`], but `Ok(None)` when the command fails (for "exists?" queries).
+    pub fn try_run(&self, args: &[&str]) -> Result<Option<String>> {
+        match self.run(args) {
+            Ok(s) => Ok(Some(s)),
+            Err(PipelineError::Docker { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Checks that the engine answers and is a swarm manager.
+    pub fn check_swarm(&self) -> Result<()> {
+        let state = self
+            .run(&[
+                "info",
+                "--format",
+                "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}",
+            ])
+            .map_err(|e| match e {
+                PipelineError::Docker { stderr, .. } => {
+                    PipelineError::EngineDown { detail: stderr }
+                }
+                e => e,
+            })?;
+        // `docker info` prints a client section even when the daemon is down.
+        if state.is_empty() || state.contains("Cannot connect") {
+            return Err(PipelineError::EngineDown { detail: state });
+        }
+        if state != "active true" {
+            return Err(PipelineError::NoSwarm { state });
+        }
+        Ok(())
+    }
+
+    /// Whether an image exists locally.
+    pub fn image_exists(&self, image: &str) -> Result<bool> {
+        Ok(self
+            .try_run(&["image", "inspect", "--format", "{{.Id}}", image])?
+            .is_some())
+    }
+
+    /// Whether a service exists.
+    pub fn service_exists(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .try_run(&["service", "inspect", "--format", "{{.ID}}", name])?
+            .is_some())
+    }
+
+    /// The image a service runs (without the digest).
+    pub fn service_image(&self, name: &str) -> Result<String> {
+        let s = self.run(&[
+            "service",
+            "inspect",
+            "--format",
+            "{{.Spec.TaskTemplate.ContainerSpec.Image}}",
+            name,
+        ])?;
+        Ok(s.split('@').next().unwrap_or_default().to_string())
+    }
+
+    /// The service's last update status, if it ever had one.
+    pub fn update_status(&self, name: &str) -> Result<Option<UpdateStatus>> {
+        let s = self.run(&[
+            "service",
+            "inspect",
+            "--format",
+            "{{if .UpdateStatus}}{{.UpdateStatus.State}}|{{.UpdateStatus.Message}}{{end}}",
+            name,
+        ])?;
+        Ok(s.split_once('|').map(|(a, b)| UpdateStatus {
+            state: a.to_string(),
+            message: b.to_string(),
+        }))
+    }
+
+    /// Creates an attachable overlay network unless it exists.
+    pub fn ensure_network(&self, name: &str) -> Result<bool> {
+        if self
+            .try_run(&["network", "inspect", "--format", "{{.ID}}", name])?
+            .is_some()
+        {
+            return Ok(false);
+        }
+        self.run(&[
+            "network",
+            "create",
+            "--driver",
+            "overlay",
+            "--attachable",
+            name,
+        ])?;
+        Ok(true)
+    }
+
+    /// Whether a volume exists on the engine (the plugin is asked).
+    pub fn volume_exists(&self, name: &str) -> Result<bool> {
+        Ok(self
+            .try_run(&["volume", "inspect", "--format", "{{.Name}}", name])?
+            .is_some())
+    }
+
+    /// Removes a service and waits until its containers are gone (so that its
+    /// volumes are unmounted). Returns whether it existed.
+    pub fn remove_service(&self, name: &str, timeout: Duration) -> Result<bool> {
+        if !self.service_exists(name)? {
+            return Ok(false);
+        }
+        self.run(&["service", "rm", name])?;
+        self.wait_no_containers(name, timeout)?;
+        Ok(true)
+    }
+
+    /// Waits until no container of service `name` is left on this node.
+    pub fn wait_no_containers(&self, name: &str, timeout: Duration) -> Result<()> {
+        let filter = format!("label=com.docker.swarm.service.name={name}");
+        let deadline = Instant::now() + timeout;
+        loop {
+            let ids = self.run(&["ps", "-aq", "--filter", &filter])?;
+            if ids.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(PipelineError::Docker {
+                    args: format!("service rm {name}"),
+                    stderr: format!("its containers are still there after {timeout:?}: {ids}"),
+                });
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Waits until `want` tasks of a service run (and are healthy if the
+    /// image has a health check). Gives up early when tasks keep failing
+    /// (3 failed or rejected tasks, e.g. "No such image"); the error gives
+    /// the tasks' states and Docker's errors.
+    pub fn wait_running(&self, name: &str, want: usize, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let out = self.run(&[
+                "service",
+                "ps",
+                name,
+                "--no-trunc",
+                "--format",
+                "{{.DesiredState}}|{{.CurrentState}}|{{.Error}}",
+            ])?;
+            let tasks: Vec<&str> = out.lines().collect();
+            let running = tasks
+                .iter()
+                .filter(|l| l.starts_with("Running|Running"))
+                .count();
+            let failed: Vec<&&str> = tasks
+                .iter()
+                .filter(|l| l.contains("|Rejected") || l.contains("|Failed"))
+                .collect();
+            if running >= want && self.healthy_containers(name)? >= want {
+                return Ok(());
+            }
+            let give_up = failed.len() >= 3;
+            if give_up || Instant::now() > deadline {
+                let why = if give_up {
+                    format!("{} tasks failed", failed.len())
+                } else {
+                    format!("{running} of {want} tasks running after {timeout:?}")
+                };
+                return Err(PipelineError::Docker {
+                    args: format!("service ps {name}"),
+                    stderr: format!(
+                        "{why}; latest tasks (desired|current|error): {}",
+                        tasks.iter().take(3).copied().collect::<Vec<_>>().join("; ")
+                    ),
+                });
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Running containers of a service that are healthy or have no health check.
+    fn healthy_containers(&self, name: &str) -> Result<usize> {
+        let filter = format!("label=com.docker.swarm.service.name={name}");
+        let out = self.run(&["ps", "--filter", &filter, "--format", "{{.Status}}"])?;
+        Ok(out
+            .lines()
+            .filter(|s| {
+                s.starts_with("Up")
+                    && !s.contains("(health: starting)")
+                    && !s.contains("(unhealthy)")
+            })
+            .count())
+    }
+
+    /// Waits for a service update to end: completed, paused or rolled back.
+    pub fn wait_update(&self, name: &str, timeout: Duration) -> Result<UpdateStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.update_status(name)? {
+                if matches!(
+                    s.state.as_str(),
+                    "completed" | "paused" | "rollback_completed" | "rollback_paused"
+                ) {
+                    return Ok(s);
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(PipelineError::Docker {
+                    args: format!("service update {name}"),
+                    stderr: format!("the update has not ended after {timeout:?}"),
+                });
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
+/// The last `n` non-empty lines of `s`, joined with " | ".
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let from = lines.len().saturating_sub(n);
+    lines[from..].join(" | ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tails_keep_the_last_lines() {
+        assert_eq!(tail("a\n\nb\nc\n", 2), "b | c");
+        assert_eq!(tail("", 3), "");
+    }
+}

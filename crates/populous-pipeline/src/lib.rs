@@ -1,0 +1,24 @@
+//! The seed's pipeline, run by Populous: `populous pipeline run -f populous.yml
+//! --env dev|stage|prod --build-number N`.
+//!
+//! - [`spec`]: the pipeline file (YAML) and its checks;
+//! - [`runner`]: one environment's roles (build, ship, run, mask, smoke,
+//!   destroy) for one build, with a lock per environment, gates between
+//!   environments, and a probe-watched rolling update in prod;
+//! - [`docker`]: the Docker engine through the `docker` CLI (argument vectors,
+//!   never shell strings), on a swarm;
+//! - [`state`]: the lock files and the record of passed builds.
+//!
+//! This crate knows Docker and HTTP (it drives them) but not the command
+//! line: the CLI parses arguments, prints the report and supplies masking
+//! through [`runner::Hooks`].
+
+pub mod docker;
+mod error;
+pub mod runner;
+pub mod spec;
+pub mod state;
+
+pub use error::{ErrorKind, PipelineError, Result};
+pub use runner::{run, Hooks, Outcome, RoleReport, RunOptions, RunReport, UpdateFigures};
+pub use spec::{Pipeline, Role};

@@ -1,0 +1,1350 @@
+//! `populous pipeline run`: one environment's roles, in order, for one build.
+//!
+//! A run takes the environment's lock, checks its gate (`requires`), checks
+//! the engine, swarm and registry it will need, then runs the roles. The
+//! first failing role stops the run; the roles after it are reported as
+//! skipped. Only a run where every role passed records the build as passed,
+//! which is what the next environment's gate reads: a build whose smoke
+//! failed in stage never reaches prod.
+//!
+//! Names on the engine: network `NAME-ENV`, services `NAME-ENV-db`,
+//! `NAME-ENV-app` and `NAME-ENV-lb`, Docker volume `VOLUME` + the driver's
+//! `name_suffix`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::docker::Docker;
+use crate::error::{PipelineError, Result};
+use crate::spec::{expand, is_plain_name, EnvSpec, Pipeline, Role, TokenSource, Vars};
+use crate::state::StateDir;
+
+/// What the runner needs from its caller: progress output and masking (which
+/// runs where the pool is, through the Populous library, not over the wire).
+pub trait Hooks {
+    /// A progress line.
+    fn say(&self, env: &str, role: Option<Role>, msg: &str);
+    /// Masks the database on `FOLDER/VOL` and marks the volume masked;
+    /// returns a one-line summary (rows, rows/s).
+    fn mask(
+        &self,
+        volume: &str,
+        rules: &Path,
+        key_file: &Path,
+    ) -> std::result::Result<String, String>;
+}
+
+/// One run's request.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The environment.
+    pub env: String,
+    /// The build number (`28`): the build string is `VERSION-28`.
+    pub build: String,
+    /// Where state and locks live.
+    pub state_dir: PathBuf,
+    /// How long to wait for another run on the same environment.
+    pub wait: Duration,
+    /// Run these roles instead of the environment's own list (e.g. prod's
+    /// first day: build, ship, run, smoke).
+    pub roles: Option<Vec<Role>>,
+}
+
+/// How one role went.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleReport {
+    /// The role.
+    pub role: Role,
+    /// `ok`, `failed` or `skipped`.
+    pub outcome: &'static str,
+    /// Wall time in seconds.
+    pub seconds: f64,
+    /// What it did, in a few words.
+    pub detail: String,
+}
+
+/// The probe's figures around a rolling update.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpdateFigures {
+    /// Requests during the idle window before the update.
+    pub idle_requests: usize,
+    /// Idle p50 latency, ms.
+    pub idle_p50_ms: f64,
+    /// Idle p99 latency, ms.
+    pub idle_p99_ms: f64,
+    /// Requests from the update's start to the probe's end.
+    pub update_requests: usize,
+    /// p50 during the update, ms.
+    pub update_p50_ms: f64,
+    /// p99 during the update, ms.
+    pub update_p99_ms: f64,
+    /// Failed requests during the update.
+    pub failed: usize,
+    /// update p99 / idle p99.
+    pub p99_ratio: f64,
+    /// Versions that answered during the update, with counts.
+    pub versions: Vec<(String, usize)>,
+    /// The probe's record (JSONL), for `populous probe report`.
+    pub probe_file: PathBuf,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// The pipeline's name.
+    pub pipeline: String,
+    /// The environment.
+    pub env: String,
+    /// The build number.
+    pub build: String,
+    /// The build string, `VERSION-BUILD`.
+    pub tag: String,
+    /// Every role passed.
+    pub ok: bool,
+    /// Why not.
+    pub error: Option<String>,
+    /// Per role, in order.
+    pub roles: Vec<RoleReport>,
+    /// Wall time of the whole run, seconds.
+    pub seconds: f64,
+    /// The prod update's probe figures, when there was a watched update.
+    pub update: Option<UpdateFigures>,
+}
+
+/// A run's report, and its error if it failed.
+#[derive(Debug)]
+pub struct Outcome {
+    /// What happened.
+    pub report: RunReport,
+    /// The error that stopped it.
+    pub error: Option<PipelineError>,
+}
+
+/// Runs one environment's roles for one build.
+pub fn run(p: &Pipeline, opts: &RunOptions, hooks: &dyn Hooks) -> Outcome {
+    let t0 = Instant::now();
+    let tag = p.tag(&opts.build);
+    let mut report = RunReport {
+        pipeline: p.file.name.clone(),
+        env: opts.env.clone(),
+        build: opts.build.clone(),
+        tag: tag.clone(),
+        ok: false,
+        error: None,
+        roles: Vec::new(),
+        seconds: 0.0,
+        update: None,
+    };
+    let error = match Run::prepare(p, opts, hooks, &tag) {
+        Ok(mut r) => r.roles(&mut report).err(),
+        Err(e) => Some(e),
+    };
+    report.seconds = t0.elapsed().as_secs_f64();
+    report.ok = error.is_none();
+    report.error = error.as_ref().map(ToString::to_string);
+    Outcome { report, error }
+}
+
+/// Names on the engine.
+#[derive(Debug, Clone)]
+struct Names {
+    net: String,
+    db: String,
+    app: String,
+    lb: String,
+}
+
+struct Run<'a> {
+    p: &'a Pipeline,
+    env_name: String,
+    env: &'a EnvSpec,
+    vars: Vars,
+    tag: String,
+    docker: Docker,
+    names: Names,
+    token: String,
+    state: StateDir,
+    hooks: &'a dyn Hooks,
+    roles: Vec<Role>,
+    _lock: crate::state::EnvLock,
+    /// The volume's name in the folder, and on the engine.
+    volume: String,
+    docker_volume: String,
+}
+
+/// Time limits for the engine to converge.
+const SERVICE_START: Duration = Duration::from_secs(240);
+const SERVICE_STOP: Duration = Duration::from_secs(120);
+
+impl<'a> Run<'a> {
+    fn prepare(
+        p: &'a Pipeline,
+        opts: &RunOptions,
+        hooks: &'a dyn Hooks,
+        tag: &str,
+    ) -> Result<Run<'a>> {
+        if !is_plain_name(&opts.build) {
+            return Err(PipelineError::Usage(format!(
+                "build number {:?}: use letters, digits, '.', '_' or '-' (CI's build number, e.g. 28)",
+                opts.build
+            )));
+        }
+        let env = p.env(&opts.env)?;
+        let vars = Vars {
+            version: p.version.clone(),
+            build: opts.build.clone(),
+            env: opts.env.clone(),
+            image: None,
+        };
+        let roles = opts.roles.clone().unwrap_or_else(|| env.roles.clone());
+        if roles.contains(&Role::Mask) && env.mask.is_none() {
+            return Err(PipelineError::Usage(format!(
+                "environment {} has no mask section: the mask role cannot run there",
+                opts.env
+            )));
+        }
+        let token = read_token(&opts.env, &env.token.source().expect("checked at load"))?;
+        let state = StateDir::new(&opts.state_dir, &p.file.name)?;
+        let lock = state.lock(&opts.env, opts.wait, &format!("build {tag}"))?;
+        let base = format!("{}-{}", p.file.name, opts.env);
+        let volume = expand(&env.data.volume, &vars);
+        Ok(Run {
+            p,
+            env_name: opts.env.clone(),
+            env,
+            docker_volume: format!("{volume}{}", env.name_suffix),
+            volume,
+            vars,
+            tag: tag.to_string(),
+            docker: Docker::new(env.docker_host.clone()),
+            names: Names {
+                net: base.clone(),
+                db: format!("{base}-db"),
+                app: format!("{base}-app"),
+                lb: format!("{base}-lb"),
+            },
+            token,
+            state,
+            hooks,
+            roles,
+            _lock: lock,
+        })
+    }
+
+    /// A build runs here only after passing the environment this one
+    /// `requires`, except for the very first deployment of an environment
+    /// that takes its data from nowhere else (prod's first day: there is
+    /// nothing running to protect, and nothing to clone from yet).
+    fn check_gate(&self) -> Result<()> {
+        let Some(req) = &self.env.requires else {
+            return Ok(());
+        };
+        if self.state.load()?.passed(req, &self.tag) {
+            return Ok(());
+        }
+        let standalone = self.env.data.clone_of.is_none() && self.env.data.import_from.is_none();
+        if standalone && !self.docker.service_exists(&self.names.app)? {
+            self.hooks.say(
+                &self.env_name,
+                None,
+                &format!(
+                    "first deployment: nothing runs here yet, so the {req} gate does not apply"
+                ),
+            );
+            return Ok(());
+        }
+        Err(PipelineError::Refused(format!(
+            "build {} has not passed {req}, which {} requires: run `populous pipeline run --env {req} --build-number {}` first; {} is left as it is",
+            self.tag, self.env_name, self.vars.build, self.env_name
+        )))
+    }
+
+    fn say(&self, role: Role, msg: &str) {
+        self.hooks.say(&self.env_name, Some(role), msg);
+    }
+
+    fn roles(&mut self, report: &mut RunReport) -> Result<()> {
+        // Check what the roles need before touching anything.
+        let roles = self.roles.clone();
+        if roles.iter().any(|r| *r != Role::Build) {
+            self.docker.check_swarm()?;
+        }
+        if roles.iter().any(|r| matches!(r, Role::Ship | Role::Run)) {
+            check_registry(&self.p.file.registry)?;
+        }
+        self.check_gate()?;
+        let mut failed: Option<PipelineError> = None;
+        for role in roles {
+            if failed.is_some() {
+                report.roles.push(RoleReport {
+                    role,
+                    outcome: "skipped",
+                    seconds: 0.0,
+                    detail: "an earlier role failed".into(),
+                });
+                continue;
+            }
+            let t = Instant::now();
+            self.say(role, "starting");
+            let r = match role {
+                Role::Build => self.build(),
+                Role::Ship => self.ship(),
+                Role::Run => self.run_role(report),
+                Role::Mask => self.mask(),
+                Role::Smoke => self.smoke(report),
+                Role::Destroy => self.destroy(),
+            };
+            let seconds = t.elapsed().as_secs_f64();
+            match r {
+                Ok(detail) => {
+                    self.say(role, &format!("done in {seconds:.1} s: {detail}"));
+                    report.roles.push(RoleReport {
+                        role,
+                        outcome: "ok",
+                        seconds,
+                        detail,
+                    });
+                }
+                Err(e) => {
+                    self.say(role, &format!("failed after {seconds:.1} s: {e}"));
+                    report.roles.push(RoleReport {
+                        role,
+                        outcome: "failed",
+                        seconds,
+                        detail: e.to_string(),
+                    });
+                    failed = Some(e);
+                }
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        let (env, tag) = (self.env_name.clone(), self.tag.clone());
+        self.state.update(|s| s.mark_passed(&env, &tag))?;
+        Ok(())
+    }
+
+    fn fail(&self, role: Role, reason: impl Into<String>) -> PipelineError {
+        PipelineError::Role {
+            env: self.env_name.clone(),
+            role: role.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    // ------------------------------------------------------------------ build
+    fn build(&self) -> Result<String> {
+        let mut built = Vec::new();
+        for (role, img) in &self.p.file.app.images {
+            let local = format!("{}:{}", img.repository, self.tag);
+            let vars = Vars {
+                image: Some(local.clone()),
+                ..self.vars.clone()
+            };
+            self.say(Role::Build, &format!("{role}: {local}"));
+            if let Some(ctx) = &img.context {
+                let dir = self.p.dir.join(ctx);
+                let dir = dir.to_string_lossy();
+                let build_arg = format!("BUILD={}", self.vars.build);
+                let version_arg = format!("VERSION={}", self.vars.version);
+                let args = [
+                    "build",
+                    "--quiet",
+                    "--build-arg",
+                    &build_arg,
+                    "--build-arg",
+                    &version_arg,
+                    "-t",
+                    &local,
+                    &dir,
+                ];
+                let mut c = Command::new("docker");
+                c.args(args).env("DOCKER_BUILDKIT", "0");
+                if let Some(h) = &self.env.docker_host {
+                    c.env("DOCKER_HOST", h);
+                }
+                run_logged(c, &format!("{role} image build"), "docker")?;
+            } else {
+                let argv: Vec<String> = img.build.iter().map(|a| expand(a, &vars)).collect();
+                let program = resolve_program(&self.p.dir, &argv[0]);
+                let mut c = Command::new(&program);
+                c.args(&argv[1..])
+                    .current_dir(&self.p.dir)
+                    .env("POPULOUS_IMAGE", &local)
+                    .env("POPULOUS_TAG", &self.tag)
+                    .env("POPULOUS_BUILD", &self.vars.build)
+                    .env("POPULOUS_VERSION", &self.vars.version);
+                if let Some(h) = &self.env.docker_host {
+                    c.env("DOCKER_HOST", h);
+                }
+                run_logged(c, &format!("{role} image build"), &argv[0])?;
+            }
+            if !self.docker.image_exists(&local)? {
+                return Err(self.fail(
+                    Role::Build,
+                    format!("the {role} build command ended but there is no image {local}: it must tag {{image}}"),
+                ));
+            }
+            built.push(local);
+        }
+        Ok(format!("built {}", built.join(", ")))
+    }
+
+    // ------------------------------------------------------------------- ship
+    fn ship(&self) -> Result<String> {
+        let mut pushed = Vec::new();
+        for (role, img) in &self.p.file.app.images {
+            let local = format!("{}:{}", img.repository, self.tag);
+            let remote = self.p.image_ref(role, &self.tag).expect("the role exists");
+            if !self.docker.image_exists(&local)? {
+                return Err(self.fail(
+                    Role::Ship,
+                    format!("there is no image {local}: run the build role first (roles: [build, ship, ...])"),
+                ));
+            }
+            self.say(Role::Ship, &format!("push {remote}"));
+            self.docker.run(&["tag", &local, &remote])?;
+            self.docker.run(&["push", "--quiet", &remote])?;
+            pushed.push(remote);
+        }
+        Ok(format!("pushed {}", pushed.join(", ")))
+    }
+
+    // -------------------------------------------------------------------- run
+    fn run_role(&mut self, report: &mut RunReport) -> Result<String> {
+        self.docker.ensure_network(&self.names.net)?;
+        let d = &self.env.data;
+        let detail = if let Some(src) = d.clone_of.clone() {
+            self.run_clone(&src)?
+        } else if let Some(from) = d.import_from.clone() {
+            self.run_import(&from)?
+        } else if self.docker.service_exists(&self.names.app)? {
+            let (detail, figures) = self.rolling_update()?;
+            report.update = figures;
+            detail
+        } else {
+            self.first_deploy()?
+        };
+        let (env, tag) = (self.env_name.clone(), self.tag.clone());
+        self.state.update(|s| s.env_mut(&env).running = Some(tag))?;
+        Ok(detail)
+    }
+
+    /// dev: a fresh clone of `src` (`importVolAsClone`), then db and app.
+    fn run_clone(&self, src: &str) -> Result<String> {
+        self.remove_services()?;
+        self.drop_volume("a previous run of this build")?;
+        self.say(
+            Role::Run,
+            &format!(
+                "volume {} = clone of {src} (importVolAsClone)",
+                self.docker_volume
+            ),
+        );
+        let t = Instant::now();
+        let opt = format!("importVolAsClone={src}");
+        self.docker.run(&[
+            "volume",
+            "create",
+            "--driver",
+            &self.env.driver,
+            "--opt",
+            &opt,
+            "--name",
+            &self.docker_volume,
+        ])?;
+        let clone_ms = t.elapsed().as_secs_f64() * 1000.0;
+        self.start_services()?;
+        Ok(format!(
+            "cloned {src} to {}/{} in {clone_ms:.0} ms; db and app services up",
+            self.env.folder, self.volume
+        ))
+    }
+
+    /// stage: import the source environment's offline volume (`importVol`),
+    /// switch the services to it, destroy the previous one.
+    fn run_import(&self, from: &str) -> Result<String> {
+        let src_env = self.p.env(from)?;
+        let previous = self
+            .state
+            .load()?
+            .environments
+            .get(&self.env_name)
+            .and_then(|r| r.volume.clone());
+        let mut detail = Vec::new();
+        if self.docker.volume_exists(&self.docker_volume)? {
+            detail.push(format!("{} already imported", self.volume));
+        } else {
+            let src = format!("{}/{}", src_env.folder, self.volume);
+            self.say(
+                Role::Run,
+                &format!("import {src} as {} (importVol)", self.docker_volume),
+            );
+            let opt = format!("importVol={src}");
+            self.docker.run(&[
+                "volume",
+                "create",
+                "--driver",
+                &self.env.driver,
+                "--opt",
+                &opt,
+                "--opt",
+                "destroyOnRm=true",
+                "--name",
+                &self.docker_volume,
+            ])?;
+            detail.push(format!("imported {src}"));
+        }
+        self.remove_services()?;
+        if let Some(prev) = previous.filter(|v| *v != self.volume) {
+            let dv = format!("{prev}{}", self.env.name_suffix);
+            self.say(
+                Role::Run,
+                &format!("destroy the previous {} volume {prev}", self.env_name),
+            );
+            if self.docker.volume_exists(&dv)? {
+                self.docker.run(&["volume", "rm", &dv])?;
+            }
+            // destroyOnRm destroyed it; an older volume imported without it is
+            // offline now: destroy it through the API.
+            if self.api_volume(&prev)?.is_some() {
+                self.api_destroy(&prev)?;
+            }
+            detail.push(format!("destroyed {prev}"));
+        }
+        self.start_services()?;
+        let (env, vol) = (self.env_name.clone(), self.volume.clone());
+        self.state.update(|s| s.env_mut(&env).volume = Some(vol))?;
+        detail.push("db and app services up".into());
+        Ok(detail.join("; "))
+    }
+
+    /// prod's first deployment: the volume (new, or existing), services, seed.
+    fn first_deploy(&self) -> Result<String> {
+        let exists = self.api_volume(&self.volume)?.is_some();
+        if !exists {
+            self.say(Role::Run, &format!("new volume {}", self.docker_volume));
+            self.docker.run(&[
+                "volume",
+                "create",
+                "--driver",
+                &self.env.driver,
+                "--name",
+                &self.docker_volume,
+            ])?;
+        }
+        self.start_services()?;
+        let mut detail = format!(
+            "first deployment on {} volume {}/{}",
+            if exists { "existing" } else { "new" },
+            self.env.folder,
+            self.volume
+        );
+        if let (false, Some(size)) = (exists, &self.env.data.seed_size) {
+            let rows = self.seed(size)?;
+            detail.push_str(&format!("; seeded {rows} rows ({size})"));
+        }
+        Ok(detail)
+    }
+
+    fn start_services(&self) -> Result<()> {
+        let n = &self.names;
+        let mut roles = vec!["db", "app"];
+        if self.env.app.lb {
+            roles.push("lb");
+        }
+        for role in roles {
+            let repo = &self.p.file.app.images[role].repository;
+            if !registry_has(&self.p.file.registry, repo, &self.tag)? {
+                return Err(self.fail(
+                    Role::Run,
+                    format!(
+                        "the registry {} has no {repo}:{}: build and ship it first (the build and ship roles, e.g. in dev, or --roles build,ship,run,smoke)",
+                        self.p.file.registry, self.tag
+                    ),
+                ));
+            }
+        }
+        let db_image = self.p.image_ref("db", &self.tag).expect("db is required");
+        let app_image = self.p.image_ref("app", &self.tag).expect("app is required");
+        let labels = [
+            format!("org.populous.pipeline={}", self.p.file.name),
+            format!("org.populous.env={}", self.env_name),
+            format!("org.populous.build={}", self.tag),
+        ];
+        let mount = format!(
+            "type=volume,source={},target=/var/lib/mysql,volume-driver={}",
+            self.docker_volume, self.env.driver
+        );
+        self.say(Role::Run, &format!("service {} ({db_image})", n.db));
+        let mut args: Vec<String> = vec![
+            "service",
+            "create",
+            "--detach",
+            "--quiet",
+            "--name",
+            &n.db,
+            "--network",
+            &n.net,
+            "--endpoint-mode",
+            "dnsrr",
+            "--replicas",
+            "1",
+            "--stop-grace-period",
+            "60s",
+            "--mount",
+            &mount,
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        for l in &labels {
+            args.extend(["--label".into(), l.clone()]);
+        }
+        args.push(db_image);
+        self.docker.run(&as_strs(&args))?;
+
+        let db_url = format!("POPULOUS_DB_URL=mysql://root@{}:3306/populous", n.db);
+        let u = &self.env.update;
+        let (delay, monitor) = (secs(u.delay), secs(u.monitor));
+        let par = u.parallelism.to_string();
+        let mut args: Vec<String> = vec![
+            "service",
+            "create",
+            "--detach",
+            "--quiet",
+            "--name",
+            &n.app,
+            "--network",
+            &n.net,
+            "--endpoint-mode",
+            "dnsrr",
+            "--env",
+            &db_url,
+            "--stop-grace-period",
+            "20s",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        let publish = format!("published={},target=8080,mode=host", self.env.port);
+        match self.env.app.replicas {
+            Some(r) => {
+                args.extend(["--replicas".into(), r.to_string()]);
+                args.extend(
+                    [
+                        "--update-parallelism",
+                        &par,
+                        "--update-delay",
+                        &delay,
+                        "--update-order",
+                        &u.order,
+                        "--update-monitor",
+                        &monitor,
+                        "--update-failure-action",
+                        if u.rollback { "rollback" } else { "pause" },
+                        "--rollback-parallelism",
+                        &par,
+                        "--rollback-order",
+                        &u.order,
+                        "--rollback-monitor",
+                        &monitor,
+                    ]
+                    .map(String::from),
+                );
+            }
+            // One task per node: the host port allows no overlap, so stop-first.
+            None => {
+                args.extend(["--mode", "global", "--update-order", "stop-first"].map(String::from))
+            }
+        }
+        if !self.env.app.lb {
+            args.extend(["--publish".into(), publish.clone()]);
+        }
+        for l in &labels {
+            args.extend(["--label".into(), l.clone()]);
+        }
+        args.push(app_image.clone());
+        self.say(Role::Run, &format!("service {} ({app_image})", n.app));
+        self.docker.run(&as_strs(&args))?;
+
+        if self.env.app.lb {
+            let lb_image = self
+                .p
+                .image_ref("lb", &self.tag)
+                .expect("checked: lb needs an lb image");
+            let target = format!("POPULOUS_LB_SERVICE={}", n.app);
+            self.say(
+                Role::Run,
+                &format!("service {} ({lb_image}) on :{}", n.lb, self.env.port),
+            );
+            self.docker.run(&[
+                "service",
+                "create",
+                "--detach",
+                "--quiet",
+                "--name",
+                &n.lb,
+                "--network",
+                &n.net,
+                "--endpoint-mode",
+                "dnsrr",
+                "--env",
+                &target,
+                "--publish",
+                &publish,
+                &lb_image,
+            ])?;
+        }
+        self.docker.wait_running(&n.db, 1, SERVICE_START)?;
+        self.docker.wait_running(
+            &n.app,
+            self.env.app.replicas.unwrap_or(1) as usize,
+            SERVICE_START,
+        )?;
+        if self.env.app.lb {
+            self.docker.wait_running(&n.lb, 1, SERVICE_START)?;
+        }
+        Ok(())
+    }
+
+    /// Removes the environment's services (lb, app, db) and waits for their containers.
+    fn remove_services(&self) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for s in [&self.names.lb, &self.names.app, &self.names.db] {
+            if self.docker.remove_service(s, SERVICE_STOP)? {
+                self.hooks
+                    .say(&self.env_name, None, &format!("removed service {s}"));
+                removed.push(s.clone());
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Removes this run's volume if a previous run left it (a re-run of the same build).
+    fn drop_volume(&self, why: &str) -> Result<()> {
+        if self.docker.volume_exists(&self.docker_volume)? {
+            self.docker.run(&["volume", "rm", &self.docker_volume])?;
+        }
+        if self.api_volume(&self.volume)?.is_some() {
+            self.say(
+                Role::Run,
+                &format!("destroy {}/{} ({why})", self.env.folder, self.volume),
+            );
+            self.api_destroy(&self.volume)?;
+        }
+        Ok(())
+    }
+
+    /// Fills a new database through the app's `/populate`, until about `size`.
+    fn seed(&self, size: &str) -> Result<u64> {
+        let bytes = parse_size(size).ok_or_else(|| {
+            PipelineError::Usage(format!("seed_size {size:?}: write e.g. 256M or 2G"))
+        })?;
+        // The app's rows carry a 64 KiB imprint and ~300 bytes of text.
+        let rows = (bytes / (65536 + 300)).max(1);
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(300)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut done = 0;
+        while done < rows {
+            let n = (rows - done).min(500);
+            let url = format!("http://127.0.0.1:{}/populate?rows={n}", self.env.port);
+            let r = agent.post(&url).send_empty();
+            match r {
+                Ok(resp) if resp.status().is_success() => done += n,
+                Ok(mut resp) => {
+                    let body = resp.body_mut().read_to_string().unwrap_or_default();
+                    return Err(self.fail(
+                        Role::Run,
+                        format!("seeding: POST {url} answered {}: {body}", resp.status()),
+                    ));
+                }
+                Err(e) => return Err(self.fail(Role::Run, format!("seeding: POST {url}: {e}"))),
+            }
+            self.say(Role::Run, &format!("seeded {done}/{rows} rows"));
+        }
+        Ok(rows)
+    }
+
+    /// prod: a rolling update of the app image, watched by the probe.
+    fn rolling_update(&self) -> Result<(String, Option<UpdateFigures>)> {
+        let n = &self.names;
+        let image = self.p.image_ref("app", &self.tag).expect("app is required");
+        let before = self.docker.service_image(&n.app)?;
+        let probe = match &self.env.probe {
+            Some(spec) => {
+                let file = self.state.lock_path(&self.env_name).with_file_name(format!(
+                    "{}-{}-{}.probe.jsonl",
+                    self.p.file.name, self.env_name, self.tag
+                ));
+                let mut cfg = populous_probe::ProbeConfig::new(format!(
+                    "http://127.0.0.1:{}{}",
+                    self.env.port, self.env.smoke.path
+                ));
+                cfg.interval = spec.interval;
+                cfg.timeout = spec.timeout;
+                cfg.output = Some(file.clone());
+                cfg.overwrite = true;
+                let running = populous_probe::Probe::new(cfg)
+                    .and_then(populous_probe::Probe::spawn)
+                    .map_err(|e| self.fail(Role::Run, format!("starting the probe: {e}")))?;
+                self.say(
+                    Role::Run,
+                    &format!(
+                        "probe every {:?}: {:?} idle baseline",
+                        spec.interval, spec.idle
+                    ),
+                );
+                // Measuring the idle baseline is the point of this wait.
+                std::thread::sleep(spec.idle);
+                running.event("update");
+                Some((spec, running, file))
+            }
+            None => None,
+        };
+        let u = &self.env.update;
+        self.say(
+            Role::Run,
+            &format!(
+                "service update {} {before} -> {image} ({}, parallelism {})",
+                n.app, u.order, u.parallelism
+            ),
+        );
+        let (delay, monitor) = (secs(u.delay), secs(u.monitor));
+        let par = u.parallelism.to_string();
+        let updated = self
+            .docker
+            .run(&[
+                "service",
+                "update",
+                "--detach",
+                "--quiet",
+                "--image",
+                &image,
+                "--update-parallelism",
+                &par,
+                "--update-delay",
+                &delay,
+                "--update-order",
+                &u.order,
+                "--update-monitor",
+                &monitor,
+                "--update-failure-action",
+                if u.rollback { "rollback" } else { "pause" },
+                "--rollback-order",
+                &u.order,
+                "--rollback-parallelism",
+                &par,
+                &n.app,
+            ])
+            .and_then(|_| self.docker.wait_update(&n.app, u.timeout));
+        let figures = match probe {
+            Some((spec, running, file)) => {
+                running.event("done");
+                let run = running
+                    .stop()
+                    .map_err(|e| self.fail(Role::Run, format!("the probe: {e}")))?;
+                Some((spec, figures(&run, file)))
+            }
+            None => None,
+        };
+        let status = updated?;
+        let figs = figures.as_ref().map(|(_, f)| f.clone());
+        match status.state.as_str() {
+            "completed" => {}
+            s if s.starts_with("rollback") => {
+                return Err(self.fail(
+                    Role::Run,
+                    format!(
+                        "the update to {image} failed and was rolled back to {before} ({s}): {}",
+                        status.message
+                    ),
+                ))
+            }
+            s => {
+                return Err(self.fail(
+                    Role::Run,
+                    format!(
+                        "the update to {image} is {s}: {}; fix it, then run again or `docker service rollback {}`",
+                        status.message, n.app
+                    ),
+                ))
+            }
+        }
+        let mut detail = format!("updated {} to {image}", n.app);
+        if let Some((spec, f)) = &figures {
+            detail.push_str(&format!(
+                "; probe: {} requests, {} failed, p50 {:.2} ms, p99 {:.2} ms (idle p99 {:.2} ms, ratio {:.2})",
+                f.update_requests, f.failed, f.update_p50_ms, f.update_p99_ms, f.idle_p99_ms, f.p99_ratio
+            ));
+            if f.failed as u64 > spec.max_failed {
+                return Err(self.fail(
+                    Role::Run,
+                    format!(
+                        "{detail}: {} requests failed during the update (allowed: {})",
+                        f.failed, spec.max_failed
+                    ),
+                ));
+            }
+            if f.p99_ratio > spec.max_p99_ratio {
+                return Err(self.fail(
+                    Role::Run,
+                    format!(
+                        "{detail}: p99 during the update is {:.2}x the idle p99 (allowed: {:.2}x)",
+                        f.p99_ratio, spec.max_p99_ratio
+                    ),
+                ));
+            }
+        }
+        Ok((detail, figs))
+    }
+
+    // ------------------------------------------------------------------- mask
+    fn mask(&self) -> Result<String> {
+        let spec = self.env.mask.as_ref().expect("checked at load");
+        let db = &self.names.db;
+        let running = self.docker.service_exists(db)?;
+        if running {
+            // One server per datadir: stop the service's while masking.
+            self.say(Role::Mask, &format!("scale {db} to 0"));
+            self.docker.run(&[
+                "service",
+                "update",
+                "--detach",
+                "--quiet",
+                "--replicas",
+                "0",
+                db,
+            ])?;
+            self.docker.wait_no_containers(db, SERVICE_STOP)?;
+        }
+        let vol = format!("{}/{}", self.env.folder, self.volume);
+        let rules = self.p.dir.join(&spec.rules);
+        self.say(Role::Mask, &format!("mask {vol} with {}", rules.display()));
+        let masked = self.hooks.mask(&vol, &rules, &spec.key_file);
+        if running {
+            self.say(Role::Mask, &format!("scale {db} to 1"));
+            self.docker.run(&[
+                "service",
+                "update",
+                "--detach",
+                "--quiet",
+                "--replicas",
+                "1",
+                db,
+            ])?;
+            self.docker.wait_running(db, 1, SERVICE_START)?;
+        }
+        // The service is back either way; a failed masking fails the role.
+        let summary = masked.map_err(|e| self.fail(Role::Mask, format!("masking {vol}: {e}")))?;
+        Ok(format!("masked {vol}: {summary}"))
+    }
+
+    // ------------------------------------------------------------------ smoke
+    fn smoke(&self, report: &RunReport) -> Result<String> {
+        let url = format!("http://127.0.0.1:{}{}", self.env.port, self.env.smoke.path);
+        match smoke(&url, &self.tag, self.env.smoke.timeout) {
+            Ok(d) => Ok(d),
+            Err(why) => {
+                let updated = report.update.is_some()
+                    || report
+                        .roles
+                        .iter()
+                        .any(|r| r.role == Role::Run && r.detail.starts_with("updated"));
+                if updated {
+                    // The new build runs but does not answer as it should: back to the last one.
+                    self.say(
+                        Role::Smoke,
+                        &format!("{why}; rolling back {}", self.names.app),
+                    );
+                    self.docker.run(&[
+                        "service",
+                        "rollback",
+                        "--detach",
+                        "--quiet",
+                        &self.names.app,
+                    ])?;
+                    let s = self
+                        .docker
+                        .wait_update(&self.names.app, self.env.update.timeout)?;
+                    return Err(self.fail(Role::Smoke, format!("{why}; rolled back ({})", s.state)));
+                }
+                Err(self.fail(Role::Smoke, why))
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- destroy
+    fn destroy(&self) -> Result<String> {
+        let removed = self.remove_services()?;
+        let mut detail = if removed.is_empty() {
+            "no services".to_string()
+        } else {
+            format!("removed {}", removed.join(", "))
+        };
+        if self.docker.volume_exists(&self.docker_volume)? {
+            self.docker.run(&["volume", "rm", &self.docker_volume])?;
+        }
+        match self.api_volume(&self.volume)? {
+            Some(v) => {
+                let state = v["state"].as_str().unwrap_or("?").to_string();
+                let masked = v["provenance"]["masked"].as_bool().unwrap_or(false)
+                    || v["provenance"]
+                        .get("rules_hash")
+                        .is_some_and(|h| !h.is_null());
+                detail.push_str(&format!(
+                    "; {}/{} is {state}{}",
+                    self.env.folder,
+                    self.volume,
+                    if masked { ", masked" } else { "" }
+                ));
+            }
+            None => detail.push_str(&format!("; {}/{} destroyed", self.env.folder, self.volume)),
+        }
+        let env = self.env_name.clone();
+        self.state.update(|s| s.env_mut(&env).running = None)?;
+        Ok(detail)
+    }
+
+    // ------------------------------------------------------------ Populous API
+    fn api_url(&self, vol: &str) -> String {
+        format!(
+            "{}/v1/folders/{}/volumes/{vol}",
+            self.p.file.populous.api.trim_end_matches('/'),
+            self.env.folder
+        )
+    }
+
+    fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(60)))
+            .http_status_as_error(false)
+            .build()
+            .into()
+    }
+
+    /// The volume's record, or `None` if there is no such volume.
+    fn api_volume(&self, vol: &str) -> Result<Option<serde_json::Value>> {
+        let url = self.api_url(vol);
+        let auth = format!("Bearer {}", self.token);
+        let mut resp = Self::agent()
+            .get(&url)
+            .header("Authorization", &auth)
+            .call()
+            .map_err(|e| api_down(&url, &e))?;
+        let code = resp.status().as_u16();
+        let body = resp.body_mut().read_to_string().unwrap_or_default();
+        match code {
+            200 => serde_json::from_str(&body)
+                .map(Some)
+                .map_err(|e| PipelineError::Api {
+                    what: format!("GET {url}"),
+                    detail: format!("not JSON: {e}"),
+                }),
+            404 => Ok(None),
+            _ => Err(PipelineError::Api {
+                what: format!("GET {url}"),
+                detail: format!("{code}: {body}"),
+            }),
+        }
+    }
+
+    fn api_destroy(&self, vol: &str) -> Result<()> {
+        let url = format!("{}?destroy=true", self.api_url(vol));
+        let auth = format!("Bearer {}", self.token);
+        let mut resp = Self::agent()
+            .delete(&url)
+            .header("Authorization", &auth)
+            .call()
+            .map_err(|e| api_down(&url, &e))?;
+        let code = resp.status().as_u16();
+        if (200..300).contains(&code) || code == 404 {
+            return Ok(());
+        }
+        let body = resp.body_mut().read_to_string().unwrap_or_default();
+        Err(PipelineError::Api {
+            what: format!("DELETE {url}"),
+            detail: format!("{code}: {body}"),
+        })
+    }
+}
+
+fn api_down(url: &str, e: &ureq::Error) -> PipelineError {
+    PipelineError::Api {
+        what: url.to_string(),
+        detail: format!("{e}: is `populous serve` running with its REST API there (populous.api in the pipeline file)?"),
+    }
+}
+
+/// Polls `url` until it answers 200 with a JSON object whose `version` is `tag`.
+pub fn smoke(url: &str, tag: &str, timeout: Duration) -> std::result::Result<String, String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(3)))
+        .http_status_as_error(false)
+        .max_idle_connections(0)
+        .build()
+        .into();
+    let t0 = Instant::now();
+    let mut last = String::from("no answer yet");
+    let mut polls = 0u64;
+    while t0.elapsed() < timeout {
+        polls += 1;
+        match agent.get(url).call() {
+            Ok(mut resp) => {
+                let code = resp.status().as_u16();
+                let body = resp.body_mut().read_to_string().unwrap_or_default();
+                match serde_json::from_str::<serde_json::Value>(&body) {
+                    Ok(v) if code == 200 && v.is_object() => {
+                        let version = v["version"].as_str().unwrap_or_default();
+                        if version == tag {
+                            return Ok(format!(
+                                "{url} serves {tag} after {:.1} s ({polls} polls)",
+                                t0.elapsed().as_secs_f64()
+                            ));
+                        }
+                        last = format!("it serves version {version:?}, not {tag}");
+                    }
+                    Ok(_) | Err(_) => {
+                        let snippet: String = body.chars().take(120).collect();
+                        last = format!("it answered {code} {snippet:?}");
+                    }
+                }
+            }
+            Err(e) => last = format!("{e}"),
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    Err(format!(
+        "{url} did not serve {tag} within {timeout:?}: {last}"
+    ))
+}
+
+fn figures(run: &populous_probe::ProbeRun, probe_file: PathBuf) -> UpdateFigures {
+    let phases = run.phase_stats();
+    let idle = phases.iter().find(|p| p.name == "start");
+    let during: Vec<&populous_probe::stats::PhaseStats> =
+        phases.iter().filter(|p| p.name != "start").collect();
+    let pct = |p: Option<&populous_probe::stats::PhaseStats>,
+               f: fn(&populous_probe::stats::Percentiles) -> f64| {
+        p.and_then(|p| p.latency_ms.as_ref()).map(f).unwrap_or(0.0)
+    };
+    // The update window: every sample after the "update" event.
+    let samples: Vec<&populous_probe::Sample> = {
+        let start = run
+            .events()
+            .find(|e| e.name == "update")
+            .map(|e| e.offset)
+            .unwrap_or_default();
+        run.samples().filter(|s| s.offset >= start).collect()
+    };
+    let mut lat: Vec<f64> = samples
+        .iter()
+        .filter(|s| s.status.is_ok())
+        .map(|s| s.latency.as_secs_f64() * 1000.0)
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    let q = |p: f64| -> f64 {
+        if lat.is_empty() {
+            return 0.0;
+        }
+        let i = ((p * lat.len() as f64).ceil() as usize).clamp(1, lat.len()) - 1;
+        lat[i]
+    };
+    let mut versions: Vec<(String, usize)> = Vec::new();
+    for p in &during {
+        for s in &p.versions {
+            match versions.iter_mut().find(|(v, _)| *v == s.value) {
+                Some((_, c)) => *c += s.count,
+                None => versions.push((s.value.clone(), s.count)),
+            }
+        }
+    }
+    let idle_p99 = pct(idle, |p| p.p99);
+    let update_p99 = q(0.99);
+    UpdateFigures {
+        idle_requests: idle.map_or(0, |p| p.count),
+        idle_p50_ms: pct(idle, |p| p.p50),
+        idle_p99_ms: idle_p99,
+        update_requests: samples.len(),
+        update_p50_ms: q(0.50),
+        update_p99_ms: update_p99,
+        failed: samples.iter().filter(|s| !s.status.is_ok()).count(),
+        p99_ratio: if idle_p99 > 0.0 {
+            update_p99 / idle_p99
+        } else {
+            0.0
+        },
+        versions,
+        probe_file,
+    }
+}
+
+fn read_token(env: &str, src: &TokenSource) -> Result<String> {
+    let t = match src {
+        TokenSource::Env(var) => std::env::var(var).map_err(|_| {
+            PipelineError::Usage(format!(
+                "environment {env}'s Populous token: ${var} is not set (create one with `populous token create`)"
+            ))
+        })?,
+        TokenSource::File(path) => std::fs::read_to_string(path).map_err(|e| {
+            PipelineError::Usage(format!("environment {env}'s Populous token file {}: {e}", path.display()))
+        })?,
+    };
+    let t = t.trim().to_string();
+    if t.is_empty() {
+        return Err(PipelineError::Usage(format!(
+            "environment {env}'s Populous token is empty"
+        )));
+    }
+    Ok(t)
+}
+
+/// Checks that the registry answers its API root (200, or 401 with auth).
+pub fn check_registry(registry: &str) -> Result<()> {
+    let url = format!("http://{registry}/v2/");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(5)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    match agent.get(&url).call() {
+        Ok(r) if matches!(r.status().as_u16(), 200 | 401) => Ok(()),
+        Ok(r) => Err(PipelineError::RegistryDown {
+            registry: registry.to_string(),
+            detail: format!("GET {url} answered {}", r.status()),
+        }),
+        Err(e) => Err(PipelineError::RegistryDown {
+            registry: registry.to_string(),
+            detail: format!("GET {url}: {e}"),
+        }),
+    }
+}
+
+/// Whether the registry holds `repo:tag`.
+pub fn registry_has(registry: &str, repo: &str, tag: &str) -> Result<bool> {
+    let url = format!("http://{registry}/v2/{repo}/manifests/{tag}");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let down = |detail: String| PipelineError::RegistryDown {
+        registry: registry.to_string(),
+        detail,
+    };
+    let r = agent
+        .head(&url)
+        .header(
+            "Accept",
+            "application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.index.v1+json",
+        )
+        .call()
+        .map_err(|e| down(format!("HEAD {url}: {e}")))?;
+    match r.status().as_u16() {
+        200 => Ok(true),
+        404 => Ok(false),
+        code => Err(down(format!("HEAD {url} answered {code}"))),
+    }
+}
+
+/// Runs a build command with its output on our stderr (stdout stays clean
+/// for `--json`); an error carries its status.
+fn run_logged(mut c: Command, what: &str, program: &str) -> Result<()> {
+    let _ = std::io::stderr().flush();
+    let err = |detail: String| PipelineError::Command {
+        what: what.to_string(),
+        program: program.to_string(),
+        detail,
+    };
+    let stderr = std::os::fd::AsFd::as_fd(&std::io::stderr())
+        .try_clone_to_owned()
+        .map_err(|e| err(format!("duplicating stderr: {e}")))?;
+    c.stdout(Stdio::from(stderr)).stdin(Stdio::null());
+    let status = c
+        .status()
+        .map_err(|e| err(format!("cannot start it: {e}")))?;
+    if !status.success() {
+        return Err(err(format!("{status} (its output is above)")));
+    }
+    Ok(())
+}
+
+/// A relative program path with a '/' starts in the pipeline file's directory.
+fn resolve_program(dir: &Path, program: &str) -> PathBuf {
+    let p = Path::new(program);
+    if p.is_relative() && program.contains('/') {
+        dir.join(p)
+    } else {
+        p.to_path_buf()
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{}ms", d.as_millis())
+}
+
+fn as_strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// `256M`, `2G`, `1024` (bytes).
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last()? {
+        (i, 'K' | 'k') => (&s[..i], 1u64 << 10),
+        (i, 'M' | 'm') => (&s[..i], 1 << 20),
+        (i, 'G' | 'g') => (&s[..i], 1 << 30),
+        (i, 'T' | 't') => (&s[..i], 1 << 40),
+        _ => (s, 1),
+    };
+    num.trim().parse::<u64>().ok()?.checked_mul(mult)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_paths() {
+        assert_eq!(parse_size("256M"), Some(256 << 20));
+        assert_eq!(parse_size("2G"), Some(2 << 30));
+        assert_eq!(parse_size("100"), Some(100));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(
+            resolve_program(Path::new("/ex"), "../s.sh"),
+            PathBuf::from("/ex/../s.sh")
+        );
+        assert_eq!(
+            resolve_program(Path::new("/ex"), "make"),
+            PathBuf::from("make")
+        );
+        assert_eq!(secs(Duration::from_secs(2)), "2000ms");
+    }
+
+    #[test]
+    fn tokens_come_from_the_environment_or_a_file() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("t");
+        std::fs::write(&f, "secret\n").unwrap();
+        assert_eq!(read_token("dev", &TokenSource::File(f)).unwrap(), "secret");
+        let e = read_token("dev", &TokenSource::Env("POPULOUS_TEST_NO_SUCH_VAR".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("$POPULOUS_TEST_NO_SUCH_VAR is not set"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_registry_names_the_fix() {
+        // Port 9 (discard) on loopback: nothing listens there.
+        let e = check_registry("127.0.0.1:9").unwrap_err().to_string();
+        assert!(e.contains("scripts/registry.sh start"), "{e}");
+    }
+}
