@@ -191,6 +191,10 @@ pub struct PipelineRunArgs {
     /// deployment: --roles build,ship,run,smoke.
     #[arg(long, value_delimiter = ',')]
     pub roles: Option<Vec<populous_pipeline::Role>>,
+    /// How clone_of copies the data: clone (copy-on-write, the default) or dump
+    /// (mariadb-dump | mariadb, the seed's baseline, for comparison).
+    #[arg(long)]
+    pub copy: Option<populous_pipeline::spec::CopyMethod>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -64,6 +64,7 @@ pub fn run(home: &Path, a: &PipelineRunArgs, json: bool) -> Result<()> {
         state_dir: a.state_dir.clone().unwrap_or_else(|| home.join("pipeline")),
         wait: a.wait.map(Into::into).unwrap_or_default(),
         roles: a.roles.clone(),
+        copy: a.copy,
     };
     let Outcome { report, error } = populous_pipeline::run(&p, &opts, &CliHooks { home });
     if json {

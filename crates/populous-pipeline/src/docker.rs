@@ -94,6 +94,57 @@ impl Docker {
         Ok(())
     }
 
+    /// The id of a running container of a service on this node.
+    pub fn service_container(&self, service: &str) -> Result<String> {
+        let filter = format!("label=com.docker.swarm.service.name={service}");
+        let ids = self.run(&["ps", "-q", "--filter", &filter])?;
+        ids.lines()
+            .next()
+            .map(String::from)
+            .ok_or_else(|| PipelineError::Docker {
+                args: format!("ps --filter {filter}"),
+                stderr: format!("no running container of service {service} on this node"),
+            })
+    }
+
+    /// `docker FROM... | docker TO...`: the first command's output is the
+    /// second's input, through this process (no shell). Returns the bytes piped.
+    pub fn pipe(&self, from: &[&str], to: &[&str]) -> Result<u64> {
+        use std::process::Stdio;
+        let fail = |args: &[&str], stderr: String| PipelineError::Docker {
+            args: args.join(" "),
+            stderr,
+        };
+        let mut a = self
+            .command(from)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| fail(from, e.to_string()))?;
+        let mut b = self
+            .command(to)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| fail(to, e.to_string()))?;
+        let mut out = a.stdout.take().expect("piped");
+        let mut inp = b.stdin.take().expect("piped");
+        let copied = std::io::copy(&mut out, &mut inp);
+        drop(inp);
+        let ra = a
+            .wait_with_output()
+            .map_err(|e| fail(from, e.to_string()))?;
+        let rb = b.wait_with_output().map_err(|e| fail(to, e.to_string()))?;
+        if !ra.status.success() {
+            return Err(fail(from, tail(&String::from_utf8_lossy(&ra.stderr), 8)));
+        }
+        if !rb.status.success() {
+            return Err(fail(to, tail(&String::from_utf8_lossy(&rb.stderr), 8)));
+        }
+        copied.map_err(|e| fail(to, format!("piping: {e}")))
+    }
+
     /// Whether an image exists locally.
     pub fn image_exists(&self, image: &str) -> Result<bool> {
         Ok(self

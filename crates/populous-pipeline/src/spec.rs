@@ -203,6 +203,29 @@ impl TokenSpec {
     }
 }
 
+/// How `clone_of` copies the source database.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CopyMethod {
+    /// A copy-on-write clone through the plugin (`importVolAsClone`).
+    #[default]
+    Clone,
+    /// The seed's baseline: an empty volume filled by `mariadb-dump | mariadb`
+    /// between the source's and the new db containers.
+    Dump,
+}
+
+impl std::str::FromStr for CopyMethod {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<CopyMethod, String> {
+        match s {
+            "clone" => Ok(CopyMethod::Clone),
+            "dump" => Ok(CopyMethod::Dump),
+            _ => Err(format!("{s:?}: clone or dump")),
+        }
+    }
+}
+
 /// Where an environment's data volume comes from.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -212,6 +235,9 @@ pub struct DataSpec {
     /// `FOLDER/VOL` to clone (`importVolAsClone`), for dev.
     #[serde(default)]
     pub clone_of: Option<String>,
+    /// With `clone_of`: `clone` (the default) or `dump` (the baseline to compare with).
+    #[serde(default)]
+    pub copy: CopyMethod,
     /// The environment whose offline volume of the same name is imported (`importVol`), for stage.
     #[serde(default)]
     pub import_from: Option<String>,
