@@ -608,6 +608,9 @@ impl<'a> Run<'a> {
             self.volume
         );
         if let (false, Some(size)) = (exists, &self.env.data.seed_size) {
+            // Tasks are healthy; the lb finds them by DNS a moment later.
+            let url = format!("http://127.0.0.1:{}/healthz", self.env.port);
+            wait_ok(&url, SERVICE_START).map_err(|e| self.fail(Role::Run, e))?;
             let rows = self.seed(size)?;
             detail.push_str(&format!("; seeded {rows} rows ({size})"));
         }
@@ -779,12 +782,25 @@ impl<'a> Run<'a> {
     fn remove_services(&self) -> Result<Vec<String>> {
         let mut removed = Vec::new();
         for s in [&self.names.lb, &self.names.app, &self.names.db] {
-            if self.docker.remove_service(s, SERVICE_STOP)? {
-                self.hooks
-                    .say(&self.env_name, None, &format!("removed service {s}"));
+            if self.docker.service_exists(s)? {
                 removed.push(s.clone());
             }
         }
+        if removed.is_empty() {
+            return Ok(removed);
+        }
+        // One `service rm` for all: their tasks stop in parallel.
+        let mut args = vec!["service", "rm"];
+        args.extend(removed.iter().map(String::as_str));
+        self.docker.run(&args)?;
+        for s in &removed {
+            self.docker.wait_no_containers(s, SERVICE_STOP)?;
+        }
+        self.hooks.say(
+            &self.env_name,
+            None,
+            &format!("removed services {}", removed.join(", ")),
+        );
         Ok(removed)
     }
 
@@ -1058,10 +1074,7 @@ impl<'a> Run<'a> {
         match self.api_volume(&self.volume)? {
             Some(v) => {
                 let state = v["state"].as_str().unwrap_or("?").to_string();
-                let masked = v["provenance"]["masked"].as_bool().unwrap_or(false)
-                    || v["provenance"]
-                        .get("rules_hash")
-                        .is_some_and(|h| !h.is_null());
+                let masked = v["provenance"]["masked"].as_bool().unwrap_or(false);
                 detail.push_str(&format!(
                     "; {}/{} is {state}{}",
                     self.env.folder,
@@ -1186,6 +1199,29 @@ pub fn smoke(url: &str, tag: &str, timeout: Duration) -> std::result::Result<Str
     }
     Err(format!(
         "{url} did not serve {tag} within {timeout:?}: {last}"
+    ))
+}
+
+/// Polls `url` until it answers 200.
+fn wait_ok(url: &str, timeout: Duration) -> std::result::Result<(), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(3)))
+        .http_status_as_error(false)
+        .max_idle_connections(0)
+        .build()
+        .into();
+    let t0 = Instant::now();
+    let mut last = String::from("no answer yet");
+    while t0.elapsed() < timeout {
+        match agent.get(url).call() {
+            Ok(r) if r.status().as_u16() == 200 => return Ok(()),
+            Ok(r) => last = format!("it answered {}", r.status()),
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    Err(format!(
+        "{url} did not answer 200 within {timeout:?}: {last}"
     ))
 }
 

@@ -1,0 +1,571 @@
+//! `populous pipeline run` end to end on the real Docker engine, a
+//! single-node swarm, the local registry (Debian's docker-registry), the
+//! images from scripts/images.sh and `populous serve` with three plugin
+//! drivers on a btrfs image pool. Named `loopdev_docker_…`: root, loop
+//! devices, Docker.
+//!
+//! One test walks the seed's scenario in order (prod's first deployment with
+//! a generated DB; dev, stage and prod for build 2 and again for build 3),
+//! then the refusals and failures: several environments at once, a build that
+//! did not pass stage, a failed smoke that leaves prod untouched, a busy
+//! environment, an update that never gets healthy and is rolled back, and a
+//! registry that does not answer. Everything it creates on the engine
+//! carries the test's own name and is removed on drop, even after a panic.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+mod common;
+
+use common::populous;
+use populous_testkit::Lab;
+use serde_json::Value;
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
+}
+
+fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker").args(args).output().expect("docker")
+}
+
+fn script(name: &str, args: &[&str]) -> std::process::Output {
+    Command::new(repo_root().join("scripts").join(name))
+        .args(args)
+        .output()
+        .expect("script")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// The registry and the swarm, as the machine had them: what the test
+/// started, it stops again.
+struct Machine {
+    stop_registry: bool,
+    leave_swarm: bool,
+}
+
+impl Machine {
+    fn prepare() -> Machine {
+        let stop_registry = !script("registry.sh", &["status"]).status.success();
+        let swarm = docker(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
+        let leave_swarm = String::from_utf8_lossy(&swarm.stdout).trim() != "active";
+        let m = Machine {
+            stop_registry,
+            leave_swarm,
+        };
+        for (s, a) in [("registry.sh", "start"), ("swarm.sh", "init")] {
+            let out = script(s, &[a]);
+            assert!(
+                out.status.success(),
+                "scripts/{s} {a}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        m
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        if self.stop_registry {
+            let _ = script("registry.sh", &["stop"]);
+        }
+        if self.leave_swarm {
+            let _ = docker(&["swarm", "leave", "--force"]);
+        }
+    }
+}
+
+/// `populous serve`, and everything on the engine named after the test:
+/// services, networks and Docker volumes go first (while the plugins still
+/// answer), then the daemon.
+struct Stack {
+    name: String,
+    child: Child,
+    api: String,
+    sockets: Vec<PathBuf>,
+}
+
+impl Stack {
+    fn start(home: &Path, config: &Path, name: &str) -> Stack {
+        let mut child = populous(home)
+            .args(["--json", "serve", "--config"])
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn populous serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read");
+        let bound: Value = serde_json::from_str(&line).expect("bound JSON");
+        Stack {
+            name: name.to_string(),
+            api: bound["api"].as_str().expect("api address").to_string(),
+            sockets: bound["sockets"]
+                .as_array()
+                .expect("sockets")
+                .iter()
+                .filter_map(|s| s.as_str())
+                .map(PathBuf::from)
+                .collect(),
+            child,
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let label = format!("label=org.populous.pipeline={}", self.name);
+        let services = docker(&["service", "ls", "-q", "--filter", &label]);
+        for s in String::from_utf8_lossy(&services.stdout).split_whitespace() {
+            let _ = docker(&["service", "rm", s]);
+        }
+        // lb services carry no label: their names do.
+        for env in ["prod", "stage", "dev"] {
+            let _ = docker(&["service", "rm", &format!("{}-{env}-lb", self.name)]);
+        }
+        // Wait (bounded) for the containers to go, so the volumes unmount.
+        let filter = format!("name={}-", self.name);
+        for _ in 0..240 {
+            let ps = docker(&["ps", "-aq", "--filter", &filter]);
+            if String::from_utf8_lossy(&ps.stdout).trim().is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
+        for env in ["prod", "stage", "dev"] {
+            let _ = docker(&["network", "rm", &format!("{}-{env}", self.name)]);
+        }
+        let vols = docker(&["volume", "ls", "-q"]);
+        for v in String::from_utf8_lossy(&vols.stdout).split_whitespace() {
+            if v.ends_with(&format!(".{}", self.name)) || v.contains(&format!(".{}-", self.name)) {
+                let _ = docker(&["volume", "rm", "-f", v]);
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for s in &self.sockets {
+            let _ = std::fs::remove_file(s);
+        }
+    }
+}
+
+struct Ports {
+    prod: u16,
+    dev: u16,
+    stage: u16,
+}
+
+/// The pipeline file, from the example's shape, with the test's names.
+fn pipeline_yaml(name: &str, api: &str, ports: &Ports, key: &Path, variant: &str) -> String {
+    let root = repo_root();
+    let images = root.join("scripts/images.sh");
+    let img = |what: &str, build: bool| {
+        let b = if build { r#", --build, "{build}""# } else { "" };
+        format!(
+            r#"      repository: populous/{what}
+      build: [{}, --only, {what}, --no-verify{b}, --tag, "{{tag}}"]"#,
+            images.display()
+        )
+    };
+    let dev_smoke = if variant == "bad-smoke" {
+        "{ path: /no-such-page, timeout: 8s }"
+    } else {
+        "{ timeout: 180s }"
+    };
+    let prod_requires = if variant == "no-gate" {
+        ""
+    } else {
+        "    requires: stage\n"
+    };
+    let registry = if variant == "no-registry" {
+        format!("127.0.0.1:{}", free_port())
+    } else {
+        "127.0.0.1:5000".into()
+    };
+    format!(
+        r#"name: {name}
+registry: {registry}
+populous: {{ api: "http://{api}" }}
+app:
+  version_file: {version}
+  images:
+    app:
+{app}
+    db:
+{db}
+    lb:
+{lb}
+environments:
+  dev:
+    roles: [build, ship, run, mask, smoke, destroy]
+    driver: {name}-dev
+    folder: dev
+    name_suffix: .{name}-dev
+    token: {{ env: PT_DEV_TOKEN }}
+    port: {dev}
+    data: {{ clone_of: prod/db, volume: "db-{{build}}" }}
+    mask: {{ rules: {rules}, key_file: {key} }}
+    smoke: {dev_smoke}
+  stage:
+    roles: [run, smoke]
+    requires: dev
+    driver: {name}-stage
+    folder: stage
+    name_suffix: .{name}-stage
+    token: {{ env: PT_STAGE_TOKEN }}
+    port: {stage}
+    data: {{ import_from: dev, volume: "db-{{build}}" }}
+    smoke: {{ timeout: 180s }}
+  prod:
+    roles: [run, smoke]
+{prod_requires}    driver: {name}-prod
+    folder: prod
+    name_suffix: .{name}-prod
+    token: {{ env: PT_PROD_TOKEN }}
+    port: {prod}
+    data: {{ volume: db, seed_size: 32M }}
+    app: {{ replicas: 2, lb: true }}
+    update: {{ parallelism: 1, delay: 1s, order: start-first, monitor: 4s }}
+    probe: {{ interval: 100ms, idle: 3s, max_p99_ratio: 1000 }}
+    smoke: {{ timeout: 120s }}
+"#,
+        version = root.join("examples/populous/VERSION").display(),
+        app = img("app", true),
+        db = img("db", false),
+        lb = img("lb", false),
+        rules = root.join("examples/populous/masking.yml").display(),
+        key = key.display(),
+        dev = ports.dev,
+        stage = ports.stage,
+        prod = ports.prod,
+    )
+}
+
+/// One pipeline run: exit code, the JSON report on stdout, stderr.
+struct Ran {
+    code: i32,
+    report: Value,
+    stderr: String,
+}
+
+impl Ran {
+    fn role(&self, role: &str) -> &Value {
+        self.report["roles"]
+            .as_array()
+            .and_then(|r| r.iter().find(|x| x["role"] == role))
+            .unwrap_or_else(|| panic!("no role {role} in {}", self.report))
+    }
+
+    fn passed(&self) {
+        assert_eq!(
+            self.code, 0,
+            "the run failed: {}\n{}",
+            self.report, self.stderr
+        );
+        assert_eq!(self.report["ok"], true, "{}", self.report);
+        for r in self.report["roles"].as_array().expect("roles") {
+            assert_eq!(r["outcome"], "ok", "{r}");
+        }
+    }
+}
+
+fn get(url: &str) -> Option<Value> {
+    let out = Command::new("curl")
+        .args(["-fsS", "--max-time", "5", url])
+        .output()
+        .ok()?;
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+fn flock(file: &File) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor the test owns.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    assert_eq!(rc, 0, "the test could not take the lock");
+}
+
+#[test]
+fn loopdev_docker_pipeline_end_to_end() {
+    let lab = Lab::new();
+    let _machine = Machine::prepare();
+    let home = lab.home();
+    let h = home.as_path();
+    let name = format!("pt{}", std::process::id());
+    let img = lab.path().join("pool.img");
+    let ok = |args: &[&str]| {
+        let out = populous(h).args(args).output().expect("populous");
+        assert!(
+            out.status.success(),
+            "populous {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    ok(&[
+        "pool",
+        "create",
+        "main",
+        "--image",
+        img.to_str().expect("utf-8"),
+        "--size",
+        "3G",
+    ]);
+    ok(&["folder", "create", "main/prod"]);
+    ok(&["folder", "create", "main/dev", "--clone-from", "prod"]);
+    ok(&[
+        "folder",
+        "create",
+        "main/stage",
+        "--import-from",
+        "dev",
+        "--require-masked",
+    ]);
+    let tokens = [
+        ("prod", ok(&["token", "create", "prod", "--folder", "prod"])),
+        (
+            "dev",
+            ok(&["token", "create", "dev", "--folder", "dev,prod"]),
+        ),
+        (
+            "stage",
+            ok(&["token", "create", "stage", "--folder", "stage,dev"]),
+        ),
+    ];
+    let mut config = String::from("listen = \"127.0.0.1:0\"\n");
+    for (env, token) in &tokens {
+        let f = lab.path().join(format!("{env}.token"));
+        std::fs::write(&f, token).expect("token");
+        config.push_str(&format!(
+            "[[plugin]]\ndriver = \"{name}-{env}\"\nfolder = \"{env}\"\nname_suffix = \".{name}-{env}\"\ntoken_file = \"{}\"\n",
+            f.display()
+        ));
+    }
+    let config_file = lab.path().join("populous.toml");
+    std::fs::write(&config_file, config).expect("config");
+    let stack = Stack::start(h, &config_file, &name);
+    let key = lab.path().join("mask.key");
+    std::fs::write(
+        &key,
+        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+    )
+    .expect("key");
+    let ports = Ports {
+        prod: free_port(),
+        dev: free_port(),
+        stage: free_port(),
+    };
+    let write_file = |variant: &str| {
+        let f = lab.path().join(format!("populous-{variant}.yml"));
+        std::fs::write(&f, pipeline_yaml(&name, &stack.api, &ports, &key, variant))
+            .expect("pipeline file");
+        f
+    };
+    let main_file = write_file("main");
+    let state = lab.path().join("state");
+    let run = |file: &Path, env: &str, build: &str, extra: &[&str]| -> Ran {
+        let out = populous(h)
+            .args(["--json", "pipeline", "run", "-f"])
+            .arg(file)
+            .args(["--env", env, "--build-number", build, "--state-dir"])
+            .arg(&state)
+            .args(extra)
+            .env("PT_DEV_TOKEN", &tokens[1].1)
+            .env("PT_STAGE_TOKEN", &tokens[2].1)
+            .env("PT_PROD_TOKEN", &tokens[0].1)
+            .output()
+            .expect("populous pipeline run");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        Ran {
+            code: out.status.code().unwrap_or(-1),
+            report: serde_json::from_str(&stdout).unwrap_or(Value::Null),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    let prod_url = format!("http://127.0.0.1:{}/_ping", ports.prod);
+    let prod_version = || get(&prod_url).map(|v| v["version"].clone());
+    let inspect = |vol: &str| {
+        let out = populous(h)
+            .args(["--json", "volume", "inspect", vol])
+            .output()
+            .expect("inspect");
+        out.status
+            .success()
+            .then(|| serde_json::from_slice::<Value>(&out.stdout).expect("json"))
+    };
+
+    // 1. prod's first deployment, with a generated database.
+    let r = run(
+        &main_file,
+        "prod",
+        "1",
+        &["--roles", "build,ship,run,smoke"],
+    );
+    r.passed();
+    let detail = r.role("run")["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("new volume prod/db") && detail.contains("seeded"),
+        "{detail}"
+    );
+    assert_eq!(prod_version(), Some(Value::from("1.0.1-1")));
+
+    for build in ["2", "3"] {
+        let tag = format!("1.0.1-{build}");
+        // 2. dev: a clone of prod's volume, masked, smoke-tested, offline at the end.
+        let r = run(&main_file, "dev", build, &[]);
+        r.passed();
+        assert!(
+            r.role("run")["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("cloned prod/db")),
+            "{}",
+            r.report
+        );
+        assert!(
+            r.role("smoke")["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains(&tag)),
+            "{}",
+            r.report
+        );
+        let vol = format!("dev/db-{build}");
+        let v = inspect(&vol).expect("the dev clone is kept");
+        assert_eq!(v["state"], "offline", "{v}");
+        assert_eq!(v["provenance"]["masked"], true, "not marked masked: {v}");
+
+        // 3. stage: imports that clone (stage requires masked data); the previous one goes.
+        let r = run(&main_file, "stage", build, &[]);
+        r.passed();
+        assert!(inspect(&vol).is_none(), "{vol} was moved, not copied");
+        let staged = inspect(&format!("stage/db-{build}")).expect("imported into stage");
+        assert_eq!(staged["state"], "online", "{staged}");
+        if build == "3" {
+            assert!(
+                inspect("stage/db-2").is_none(),
+                "stage destroys its previous clone"
+            );
+        }
+
+        // 4. prod: a rolling update of the app, watched: no request fails.
+        let r = run(&main_file, "prod", build, &[]);
+        r.passed();
+        let u = &r.report["update"];
+        assert_eq!(u["failed"], 0, "{u}");
+        assert!(u["update_requests"].as_u64().unwrap_or(0) > 20, "{u}");
+        let versions: Vec<&str> = u["versions"]
+            .as_array()
+            .expect("versions")
+            .iter()
+            .filter_map(|v| v[0].as_str())
+            .collect();
+        assert!(versions.contains(&tag.as_str()), "{u}");
+        assert_eq!(prod_version(), Some(Value::from(tag.as_str())));
+    }
+
+    // Exactly one environment.
+    let r = run(&main_file, "dev,stage", "4", &[]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(r.stderr.contains("exactly one environment"), "{}", r.stderr);
+
+    // A build that did not pass stage never reaches prod.
+    let r = run(&main_file, "prod", "4", &[]);
+    assert_eq!(r.code, 8, "{}", r.stderr);
+    assert!(r.stderr.contains("has not passed stage"), "{}", r.stderr);
+    assert_eq!(prod_version(), Some(Value::from("1.0.1-3")));
+
+    // A failed smoke in dev stops the build there: stage and prod refuse it.
+    let bad_smoke = write_file("bad-smoke");
+    let r = run(&bad_smoke, "dev", "5", &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.role("smoke")["outcome"], "failed", "{}", r.report);
+    assert_eq!(r.role("destroy")["outcome"], "skipped", "{}", r.report);
+    for env in ["stage", "prod"] {
+        let r = run(&main_file, env, "5", &[]);
+        assert_eq!(r.code, 8, "{env}: {}", r.stderr);
+    }
+    assert_eq!(prod_version(), Some(Value::from("1.0.1-3")));
+    // The failed dev run left its services; the next dev run replaces them.
+
+    // A second run on a busy environment is refused, naming the holder.
+    {
+        let lock = File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(state.join(format!("{name}-prod.lock")))
+            .expect("lock file");
+        flock(&lock);
+        std::fs::write(
+            state.join(format!("{name}-prod.lock")),
+            "pid 1, build test-holder\n",
+        )
+        .expect("note");
+        let r = run(&main_file, "prod", "3", &[]);
+        assert_eq!(r.code, 13, "{}", r.stderr);
+        assert!(
+            r.stderr.contains("holds environment prod") && r.stderr.contains("test-holder"),
+            "{}",
+            r.stderr
+        );
+    }
+
+    // An update whose tasks never get healthy is rolled back; prod keeps serving.
+    let bad = lab.path().join("bad-app");
+    std::fs::create_dir_all(&bad).expect("mkdir");
+    std::fs::write(
+        bad.join("Dockerfile"),
+        "FROM 127.0.0.1:5000/populous/app:1.0.1-3\n\
+         HEALTHCHECK --interval=1s --timeout=1s --start-period=1s --retries=1 \
+         CMD [\"/usr/local/bin/populous-app\", \"health\", \"--listen\", \"127.0.0.1:1\"]\n",
+    )
+    .expect("Dockerfile");
+    let no_gate = write_file("no-gate");
+    let text = std::fs::read_to_string(&no_gate).expect("read");
+    let app_build = text
+        .lines()
+        .find(|l| l.contains("--only, app"))
+        .expect("app build line")
+        .to_string();
+    std::fs::write(
+        &no_gate,
+        text.replace(&app_build, &format!("      context: {}", bad.display())),
+    )
+    .expect("write");
+    let r = run(&no_gate, "prod", "6", &["--roles", "build,ship,run,smoke"]);
+    assert_eq!(r.code, 1, "{}\n{}", r.report, r.stderr);
+    assert!(
+        r.role("run")["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("rolled back")),
+        "{}",
+        r.report
+    );
+    assert_eq!(prod_version(), Some(Value::from("1.0.1-3")));
+
+    // No registry: a clear error naming what to start; prod untouched.
+    let no_registry = write_file("no-registry");
+    let r = run(&no_registry, "prod", "3", &[]);
+    assert_eq!(r.code, 10, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("scripts/registry.sh start"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(prod_version(), Some(Value::from("1.0.1-3")));
+    drop(stack);
+}
