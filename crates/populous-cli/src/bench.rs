@@ -485,7 +485,9 @@ pub fn daemon(args: &BenchDaemon, json: bool) -> Result<()> {
         pb.finish_and_clear();
     }
     let (_, admin) = engine.token_create(&n("token", "bench-admin")?, &[], true)?;
-    let driver = format!("populous-bench-{}", std::process::id());
+    // A fixed name: dockerd keeps every driver it has used, and a gone one
+    // slows lookups by 30 s each; the next bench run revives this one.
+    let driver = "populous-bench".to_string();
     let plugin_dir = if args.docker {
         PathBuf::from("/run/docker/plugins")
     } else {

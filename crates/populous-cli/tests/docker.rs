@@ -167,8 +167,10 @@ fn loopdev_docker_plugin_end_to_end() {
     std::fs::write(lab.path().join("dev.token"), dev_token.trim()).expect("token");
     std::fs::write(lab.path().join("stage.token"), stage_token.trim()).expect("token");
 
-    // Unique driver names: several test runs (or a real install) may share this Docker engine.
-    let tag = format!("pt{}", std::process::id());
+    // Fixed driver names: dockerd remembers every driver it has used until it
+    // restarts and retries a gone one for 30 s on lookups; a new name per run
+    // would pile such drivers up, the same name is revived by the next run.
+    let tag = "dockertest".to_string();
     let (d_prod, d_dev, d_stage) = (
         format!("{tag}-prod"),
         format!("{tag}-dev"),

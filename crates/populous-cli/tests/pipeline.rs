@@ -305,7 +305,10 @@ fn loopdev_docker_pipeline_end_to_end() {
     let _machine = Machine::prepare();
     let home = lab.home();
     let h = home.as_path();
-    let name = format!("pt{}", std::process::id());
+    // A fixed name: dockerd remembers every volume driver it has used until
+    // it restarts, and retries a gone one for 30 s on lookups, so a new name
+    // per run would pile such drivers up; the same name is revived next run.
+    let name = "pipetest".to_string();
     let img = lab.path().join("pool.img");
     let ok = |args: &[&str]| {
         let out = populous(h).args(args).output().expect("populous");

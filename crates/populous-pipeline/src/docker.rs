@@ -205,11 +205,17 @@ impl Docker {
         Ok(true)
     }
 
-    /// Whether a volume exists on the engine (the plugin is asked).
-    pub fn volume_exists(&self, name: &str) -> Result<bool> {
-        Ok(self
-            .try_run(&["volume", "inspect", "--format", "{{.Name}}", name])?
-            .is_some())
+    /// Whether `driver` has a volume `name`.
+    ///
+    /// Asks that driver only: `docker volume inspect NAME` asks every driver
+    /// the engine has ever used, and dockerd retries each driver whose plugin
+    /// is gone for 30 s (it remembers them until it restarts).
+    pub fn volume_exists(&self, driver: &str, name: &str) -> Result<bool> {
+        let d = format!("driver={driver}");
+        let n = format!("name={name}");
+        let out = self.run(&["volume", "ls", "-q", "--filter", &d, "--filter", &n])?;
+        // The name filter matches substrings.
+        Ok(out.lines().any(|l| l.trim() == name))
     }
 
     /// Removes a service and waits until its containers are gone (so that its

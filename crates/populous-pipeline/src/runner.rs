@@ -421,6 +421,23 @@ impl<'a> Run<'a> {
 
     // -------------------------------------------------------------------- run
     fn run_role(&mut self, report: &mut RunReport) -> Result<String> {
+        // Before anything is created: the images this build runs.
+        let mut roles = vec!["db", "app"];
+        if self.env.app.lb {
+            roles.push("lb");
+        }
+        for role in roles {
+            let repo = &self.p.file.app.images[role].repository;
+            if !registry_has(&self.p.file.registry, repo, &self.tag)? {
+                return Err(self.fail(
+                    Role::Run,
+                    format!(
+                        "the registry {} has no {repo}:{}: build and ship it first (the build and ship roles, e.g. in dev, or --roles build,ship,run,smoke)",
+                        self.p.file.registry, self.tag
+                    ),
+                ));
+            }
+        }
         self.docker.ensure_network(&self.names.net)?;
         let d = &self.env.data;
         let detail = if let Some(src) = d.clone_of.clone() {
@@ -539,7 +556,10 @@ impl<'a> Run<'a> {
             .get(&self.env_name)
             .and_then(|r| r.volume.clone());
         let mut detail = Vec::new();
-        if self.docker.volume_exists(&self.docker_volume)? {
+        if self
+            .docker
+            .volume_exists(&self.env.driver, &self.docker_volume)?
+        {
             detail.push(format!("{} already imported", self.volume));
         } else {
             let src = format!("{}/{}", src_env.folder, self.volume);
@@ -569,7 +589,7 @@ impl<'a> Run<'a> {
                 Role::Run,
                 &format!("destroy the previous {} volume {prev}", self.env_name),
             );
-            if self.docker.volume_exists(&dv)? {
+            if self.docker.volume_exists(&self.env.driver, &dv)? {
                 self.docker.run(&["volume", "rm", &dv])?;
             }
             // destroyOnRm destroyed it; an older volume imported without it is
@@ -619,22 +639,6 @@ impl<'a> Run<'a> {
 
     fn start_services(&self) -> Result<()> {
         let n = &self.names;
-        let mut roles = vec!["db", "app"];
-        if self.env.app.lb {
-            roles.push("lb");
-        }
-        for role in roles {
-            let repo = &self.p.file.app.images[role].repository;
-            if !registry_has(&self.p.file.registry, repo, &self.tag)? {
-                return Err(self.fail(
-                    Role::Run,
-                    format!(
-                        "the registry {} has no {repo}:{}: build and ship it first (the build and ship roles, e.g. in dev, or --roles build,ship,run,smoke)",
-                        self.p.file.registry, self.tag
-                    ),
-                ));
-            }
-        }
         let db_image = self.p.image_ref("db", &self.tag).expect("db is required");
         let app_image = self.p.image_ref("app", &self.tag).expect("app is required");
         let labels = [
@@ -766,12 +770,21 @@ impl<'a> Run<'a> {
                 &lb_image,
             ])?;
         }
+        let t = Instant::now();
         self.docker.wait_running(&n.db, 1, SERVICE_START)?;
+        self.say(
+            Role::Run,
+            &format!("{} running after {:.1} s", n.db, t.elapsed().as_secs_f64()),
+        );
         self.docker.wait_running(
             &n.app,
             self.env.app.replicas.unwrap_or(1) as usize,
             SERVICE_START,
         )?;
+        self.say(
+            Role::Run,
+            &format!("{} healthy after {:.1} s", n.app, t.elapsed().as_secs_f64()),
+        );
         if self.env.app.lb {
             self.docker.wait_running(&n.lb, 1, SERVICE_START)?;
         }
@@ -806,7 +819,10 @@ impl<'a> Run<'a> {
 
     /// Removes this run's volume if a previous run left it (a re-run of the same build).
     fn drop_volume(&self, why: &str) -> Result<()> {
-        if self.docker.volume_exists(&self.docker_volume)? {
+        if self
+            .docker
+            .volume_exists(&self.env.driver, &self.docker_volume)?
+        {
             self.docker.run(&["volume", "rm", &self.docker_volume])?;
         }
         if self.api_volume(&self.volume)?.is_some() {
@@ -1068,7 +1084,10 @@ impl<'a> Run<'a> {
         } else {
             format!("removed {}", removed.join(", "))
         };
-        if self.docker.volume_exists(&self.docker_volume)? {
+        if self
+            .docker
+            .volume_exists(&self.env.driver, &self.docker_volume)?
+        {
             self.docker.run(&["volume", "rm", &self.docker_volume])?;
         }
         match self.api_volume(&self.volume)? {
