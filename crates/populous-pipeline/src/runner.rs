@@ -608,6 +608,11 @@ impl<'a> Run<'a> {
             self.volume
         );
         if let (false, Some(size)) = (exists, &self.env.data.seed_size) {
+            // The services run, but an lb answers 503 until its health checks
+            // have seen an app task: wait until the app itself answers.
+            let url = format!("http://127.0.0.1:{}{}", self.env.port, self.env.smoke.path);
+            smoke(&url, &self.tag, self.env.smoke.timeout)
+                .map_err(|why| self.fail(Role::Run, format!("before seeding: {why}")))?;
             let rows = self.seed(size)?;
             detail.push_str(&format!("; seeded {rows} rows ({size})"));
         }
