@@ -68,8 +68,7 @@ fn init_logging(verbose: u8, json: bool) {
 fn main() {
     let matches = cli::Cli::command().get_matches();
     let mut cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    cli.home_given =
-        matches.value_source("home") != Some(clap::parser::ValueSource::DefaultValue);
+    cli.home_given = matches.value_source("home") != Some(clap::parser::ValueSource::DefaultValue);
     init_logging(cli.verbose, cli.log_json);
     let json = cli.json;
     if let Err(err) = commands::run(cli) {

@@ -85,7 +85,11 @@ impl Found {
             v.push(format!("its home {} (pool, state)", n.home.display()));
         }
         if !self.images.is_empty() {
-            v.push(format!("{} local images of {}/*", self.images.len(), n.name));
+            v.push(format!(
+                "{} local images of {}/*",
+                self.images.len(),
+                n.name
+            ));
         }
         v
     }
@@ -186,7 +190,8 @@ pub fn clean(n: &Names, out: Option<&Path>, ui: &Ui, keep_report: bool) -> Resul
         if ok {
             r.removed.push(format!("network {net}"));
         } else {
-            r.left.push(format!("network {net}: still in use after 20 s"));
+            r.left
+                .push(format!("network {net}: still in use after 20 s"));
         }
     }
     if let Some(pid) = daemon_pid {
@@ -242,9 +247,9 @@ pub fn clean(n: &Names, out: Option<&Path>, ui: &Ui, keep_report: bool) -> Resul
             Ok(k) => {
                 r.removed
                     .push(format!("{k} manifests of {}/* in the registry", n.name));
-                r.left.push(format!(
-                    "the registry keeps the layers of those manifests until `docker-registry garbage-collect /var/lib/populous-registry/config.yml` (they are shared with populous/*)"
-                ));
+                r.left.push(
+                    "the registry keeps the layers of those manifests until `docker-registry garbage-collect /var/lib/populous-registry/config.yml` (they are shared with populous/*)".to_string(),
+                );
             }
             Err(e) => r
                 .left
@@ -254,9 +259,11 @@ pub fn clean(n: &Names, out: Option<&Path>, ui: &Ui, keep_report: bool) -> Resul
             let mut args = vec!["image", "rm"];
             args.extend(found.images.iter().map(String::as_str));
             match d.run(&args) {
-                Ok(_) => r
-                    .removed
-                    .push(format!("{} local images of {}/*", found.images.len(), n.name)),
+                Ok(_) => r.removed.push(format!(
+                    "{} local images of {}/*",
+                    found.images.len(),
+                    n.name
+                )),
                 Err(e) => r.left.push(format!("local images: {e}")),
             }
         }
@@ -273,7 +280,8 @@ pub fn clean(n: &Names, out: Option<&Path>, ui: &Ui, keep_report: bool) -> Resul
                     .map(|o| !o.is_empty())
                     .unwrap_or(true);
                 if others {
-                    r.left.push("the swarm the demo initialised: other services run on it".into());
+                    r.left
+                        .push("the swarm the demo initialised: other services run on it".into());
                 } else {
                     match d.run(&["swarm", "leave", "--force"]) {
                         Ok(_) => r.removed.push("the swarm the demo initialised".into()),
@@ -293,7 +301,8 @@ pub fn clean(n: &Names, out: Option<&Path>, ui: &Ui, keep_report: bool) -> Resul
             }
         }
         if any {
-            r.removed.push(format!("the report files in {}", dir.display()));
+            r.removed
+                .push(format!("the report files in {}", dir.display()));
         }
         let _ = std::fs::remove_dir(&dir);
     }
@@ -352,7 +361,8 @@ fn unmount_under(dir: &Path, r: &mut CleanReport) {
         if ok {
             r.removed.push(format!("mount {}", p.display()));
         } else {
-            r.left.push(format!("mount {} (umount failed)", p.display()));
+            r.left
+                .push(format!("mount {} (umount failed)", p.display()));
         }
     }
 }

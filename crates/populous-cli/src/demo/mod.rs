@@ -322,10 +322,12 @@ pub mod daemon {
                     tail.into_iter().rev().collect::<Vec<_>>().join("\n")
                 );
             }
-            let sockets = config
-                .plugins
-                .iter()
-                .all(|p| config.plugin_dir.join(format!("{}.sock", p.driver)).exists());
+            let sockets = config.plugins.iter().all(|p| {
+                config
+                    .plugin_dir
+                    .join(format!("{}.sock", p.driver))
+                    .exists()
+            });
             if sockets && api_answers(&config.listen) {
                 return Ok(pid);
             }
@@ -350,10 +352,12 @@ pub mod daemon {
         let deadline = Instant::now() + Duration::from_secs(60);
         while alive(pid) {
             // Reaps it when it is our child; harmless otherwise.
+            // SAFETY: waitpid with a null status pointer and WNOHANG never blocks or writes.
             unsafe {
                 libc::waitpid(pid_t, std::ptr::null_mut(), libc::WNOHANG);
             }
             if Instant::now() > deadline {
+                // SAFETY: a plain syscall on the pid checked above.
                 unsafe {
                     libc::kill(pid_t, libc::SIGKILL);
                 }
@@ -434,7 +438,10 @@ pub mod registry {
             }
             for d in digests {
                 let url = format!("http://{REGISTRY}/v2/{repo}/manifests/{d}");
-                let r = a.delete(&url).call().with_context(|| format!("DELETE {url}"))?;
+                let r = a
+                    .delete(&url)
+                    .call()
+                    .with_context(|| format!("DELETE {url}"))?;
                 match r.status().as_u16() {
                     200..=299 | 404 => deleted += 1,
                     code => bail!("DELETE {url} answered {code}"),
@@ -566,7 +573,10 @@ fn names(home: &Path, a: &DemoArgs) -> Result<Names> {
     if !populous_pipeline::spec::is_plain_name(&a.name)
         || a.name.chars().any(|c| c.is_ascii_uppercase())
     {
-        bail!("--name {:?}: lowercase letters, digits, '.', '_' or '-'", a.name);
+        bail!(
+            "--name {:?}: lowercase letters, digits, '.', '_' or '-'",
+            a.name
+        );
     }
     Ok(Names {
         name: a.name.clone(),
@@ -704,19 +714,23 @@ impl Demo {
 
     fn all(&mut self) -> Result<()> {
         self.preflight()?;
-        self.step("pool, folders prod/stage/dev with their policy, tokens, masking key", |d| {
-            d.make_pool()
-        })?;
-        self.step("populous serve: REST API and the three Docker volume plugins", |d| {
-            d.write_config()?;
-            let pid = daemon::start(&d.n)?;
-            d.ui.say(&format!(
-                "pid {pid}, API http://127.0.0.1:{}, drivers {}",
-                d.s.api_port,
-                ENVS.map(|e| d.n.driver(e)).join(", ")
-            ));
-            Ok(())
-        })?;
+        self.step(
+            "pool, folders prod/stage/dev with their policy, tokens, masking key",
+            |d| d.make_pool(),
+        )?;
+        self.step(
+            "populous serve: REST API and the three Docker volume plugins",
+            |d| {
+                d.write_config()?;
+                let pid = daemon::start(&d.n)?;
+                d.ui.say(&format!(
+                    "pid {pid}, API http://127.0.0.1:{}, drivers {}",
+                    d.s.api_port,
+                    ENVS.map(|e| d.n.driver(e)).join(", ")
+                ));
+                Ok(())
+            },
+        )?;
         self.step("local registry and swarm", |d| d.registry_and_swarm())?;
         self.step("MariaDB base image (debootstrap once, then cached)", |d| {
             script(
@@ -741,9 +755,33 @@ impl Demo {
         let last = self.s.builds + 1;
         for b in 2..=last {
             let b = b.to_string();
-            self.pipeline(&p, &format!("dev build {b} (clone)"), PhaseKind::DevClone, "dev", &b, None, None)?;
-            self.pipeline(&p, &format!("stage build {b} (import)"), PhaseKind::Stage, "stage", &b, None, None)?;
-            self.pipeline(&p, &format!("prod build {b} (update)"), PhaseKind::ProdUpdate, "prod", &b, None, None)?;
+            self.pipeline(
+                &p,
+                &format!("dev build {b} (clone)"),
+                PhaseKind::DevClone,
+                "dev",
+                &b,
+                None,
+                None,
+            )?;
+            self.pipeline(
+                &p,
+                &format!("stage build {b} (import)"),
+                PhaseKind::Stage,
+                "stage",
+                &b,
+                None,
+                None,
+            )?;
+            self.pipeline(
+                &p,
+                &format!("prod build {b} (update)"),
+                PhaseKind::ProdUpdate,
+                "prod",
+                &b,
+                None,
+                None,
+            )?;
         }
         let dump = (last + 1).to_string();
         self.pipeline(
@@ -764,9 +802,10 @@ impl Demo {
                 self.s.prod_port, self.s.stage_port
             ));
         } else {
-            self.step("stop: services, their Docker volumes, networks, daemon (the pool stays)", |d| {
-                d.teardown()
-            })?;
+            self.step(
+                "stop: services, their Docker volumes, networks, daemon (the pool stays)",
+                |d| d.teardown(),
+            )?;
         }
         Ok(())
     }
@@ -806,7 +845,9 @@ impl Demo {
         ];
         for (host, port, flag) in ports {
             if std::net::TcpListener::bind((host, port)).is_err() {
-                blocked.push(format!("port {port} is in use by another program (choose another with {flag})"));
+                blocked.push(format!(
+                    "port {port} is in use by another program (choose another with {flag})"
+                ));
             }
         }
         for env in ENVS {
@@ -847,22 +888,50 @@ impl Demo {
         ));
         let f = |s: &str| Name::new("folder", s);
         let folders = [
-            ("prod", FolderPolicy { clone_from: Some(vec![]), import_from: Some(vec![]), require_masked: false }),
-            ("dev", FolderPolicy { clone_from: Some(vec![f("prod")?]), import_from: Some(vec![]), require_masked: false }),
-            ("stage", FolderPolicy { clone_from: Some(vec![]), import_from: Some(vec![f("dev")?]), require_masked: true }),
+            (
+                "prod",
+                FolderPolicy {
+                    clone_from: Some(vec![]),
+                    import_from: Some(vec![]),
+                    require_masked: false,
+                },
+            ),
+            (
+                "dev",
+                FolderPolicy {
+                    clone_from: Some(vec![f("prod")?]),
+                    import_from: Some(vec![]),
+                    require_masked: false,
+                },
+            ),
+            (
+                "stage",
+                FolderPolicy {
+                    clone_from: Some(vec![]),
+                    import_from: Some(vec![f("dev")?]),
+                    require_masked: true,
+                },
+            ),
         ];
         for (name, policy) in folders {
             e.folder_create(&format!("main/{name}").parse()?, &policy)?;
         }
-        self.ui.say("folders: prod; dev clones from prod; stage imports from dev and requires masked data");
+        self.ui.say(
+            "folders: prod; dev clones from prod; stage imports from dev and requires masked data",
+        );
         std::fs::create_dir_all(self.n.home.join("tokens"))?;
-        let tokens = [("prod", vec!["prod"]), ("dev", vec!["dev", "prod"]), ("stage", vec!["stage", "dev"])];
+        let tokens = [
+            ("prod", vec!["prod"]),
+            ("dev", vec!["dev", "prod"]),
+            ("stage", vec!["stage", "dev"]),
+        ];
         for (env, covers) in tokens {
             let folders = covers.iter().map(|c| f(c)).collect::<Result<Vec<_>, _>>()?;
             let (_, secret) = e.token_create(&Name::new("token", env)?, &folders, false)?;
             write_secret(&self.n.token_file(env), &secret)?;
         }
-        self.ui.say("tokens: prod (prod), dev (dev, prod), stage (stage, dev)");
+        self.ui
+            .say("tokens: prod (prod), dev (dev, prod), stage (stage, dev)");
         let mut key = [0u8; 32];
         std::fs::File::open("/dev/urandom")
             .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key))
@@ -1023,7 +1092,10 @@ impl Demo {
             summary.push(format!("data step {c:.3} s"));
         }
         if let Some(m) = &mask {
-            summary.push(format!("masked {} rows at {:.0} rows/s", m.rows, m.rows_per_sec));
+            summary.push(format!(
+                "masked {} rows at {:.0} rows/s",
+                m.rows, m.rows_per_sec
+            ));
         }
         if let Some(u) = &r.update {
             summary.push(format!(
@@ -1043,15 +1115,20 @@ impl Demo {
         });
         match outcome.error {
             None => Ok(()),
-            Some(e) => Err(anyhow::Error::new(crate::pipeline::PipelineFailed(e))
-                .context(format!("{phase}: populous pipeline run --env {env} --build-number {build}"))),
+            Some(e) => Err(
+                anyhow::Error::new(crate::pipeline::PipelineFailed(e)).context(format!(
+                    "{phase}: populous pipeline run --env {env} --build-number {build}"
+                )),
+            ),
         }
     }
 
     fn start_probe(&mut self) -> Result<()> {
         let file = self.s.out.join("probe.jsonl");
-        let mut cfg =
-            populous_probe::ProbeConfig::new(format!("http://127.0.0.1:{}/_ping", self.s.prod_port));
+        let mut cfg = populous_probe::ProbeConfig::new(format!(
+            "http://127.0.0.1:{}/_ping",
+            self.s.prod_port
+        ));
         cfg.interval = Duration::from_millis(200);
         cfg.timeout = Duration::from_secs(2);
         cfg.output = Some(file.clone());
@@ -1134,7 +1211,11 @@ impl Demo {
                     .lineage
                     .iter()
                     .map(|s| {
-                        format!("{}{}", s.snapshot, if s.exists { "" } else { " (destroyed)" })
+                        format!(
+                            "{}{}",
+                            s.snapshot,
+                            if s.exists { "" } else { " (destroyed)" }
+                        )
                     })
                     .collect(),
                 how: how(v.folder.as_str(), v.name.as_str()),
@@ -1268,7 +1349,10 @@ mod tests {
         let n = names();
         assert_eq!(n.driver("prod"), "demo-prod");
         assert_eq!(n.suffix("dev"), ".demo-dev");
-        assert_eq!(n.socket("stage"), PathBuf::from("/run/docker/plugins/demo-stage.sock"));
+        assert_eq!(
+            n.socket("stage"),
+            PathBuf::from("/run/docker/plugins/demo-stage.sock")
+        );
         assert!(n.services().contains(&"populous-demo-prod-lb".to_string()));
         assert!(!n.services().iter().any(|s| s.starts_with("populous-prod")));
         assert!(n.owns_image("populous-demo/app:1.0.1-2"));
@@ -1347,6 +1431,8 @@ mod tests {
         assert_eq!(prod.data.seed_size.as_deref(), Some("256M"));
         assert_eq!(prod.probe.as_ref().unwrap().max_p99_ratio, 3.0);
         assert_eq!(p.file.app.images["app"].repository, "populous-demo/app");
-        assert!(p.file.app.images["db"].build.contains(&"--prefix".to_string()));
+        assert!(p.file.app.images["db"]
+            .build
+            .contains(&"--prefix".to_string()));
     }
 }

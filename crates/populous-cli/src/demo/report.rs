@@ -198,6 +198,11 @@ pub fn compare(phases: &[Phase]) -> Option<Comparison> {
     })
 }
 
+/// A table cell: a `|` in the text would end it.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
 fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.1}"))
 }
@@ -225,7 +230,9 @@ fn roles_text(r: &RunReport) -> String {
 /// The per-phase table (also printed on the terminal).
 pub fn phase_table(r: &DemoReport) -> String {
     let mut s = String::new();
-    s.push_str("| phase | outcome | seconds | roles (s) | prod requests | failed | p50 ms | p99 ms |\n");
+    s.push_str(
+        "| phase | outcome | seconds | roles (s) | prod requests | failed | p50 ms | p99 ms |\n",
+    );
     s.push_str("|---|---|---:|---|---:|---:|---:|---:|\n");
     for p in &r.phases {
         let pr = p.probe.clone().unwrap_or_default();
@@ -236,7 +243,7 @@ pub fn phase_table(r: &DemoReport) -> String {
         let _ = writeln!(
             s,
             "| {} | {} | {:.1} | {} | {req} | {failed} | {} | {} |",
-            p.name,
+            cell(&p.name),
             if p.run.ok { "passed" } else { "FAILED" },
             p.run.seconds,
             roles_text(&p.run),
@@ -326,7 +333,9 @@ fn mask_table(r: &DemoReport) -> Option<String> {
         return None;
     }
     let mut s = String::new();
-    s.push_str("| masked in | rows | seconds | rows/s | rules | key id |\n|---|---:|---:|---:|---|---|\n");
+    s.push_str(
+        "| masked in | rows | seconds | rows/s | rules | key id |\n|---|---:|---:|---:|---|---|\n",
+    );
     for (p, m) in rows {
         let _ = writeln!(
             s,
@@ -340,7 +349,11 @@ fn mask_table(r: &DemoReport) -> Option<String> {
 /// The whole Markdown report.
 pub fn markdown(r: &DemoReport, chart: Option<&str>) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "# populous demo: --size {} --builds {}\n", r.size, r.builds);
+    let _ = writeln!(
+        s,
+        "# populous demo: --size {} --builds {}\n",
+        r.size, r.builds
+    );
     let _ = writeln!(
         s,
         "{} in {:.0} s.{}\n",
@@ -392,7 +405,7 @@ pub fn markdown(r: &DemoReport, chart: Option<&str>) -> String {
                 "| {} | {} | {} | {} | {} | {} | {} |",
                 l.volume,
                 l.state,
-                l.how,
+                cell(&l.how),
                 if l.lineage.is_empty() {
                     "-".into()
                 } else {
