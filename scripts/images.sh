@@ -26,6 +26,9 @@ options:
   --rebuild-base   debootstrap the MariaDB base again even if it is cached
   --no-strip       keep the binary's debug info in the app image (default: strip --strip-debug a copy)
   --no-verify      skip the checks (docker run --help; a db start/stop/restart)
+  --prefix P       name the images P/app, P/db and P/lb instead of populous/...
+                   (e.g. populous-demo, so `populous demo` never touches
+                   another pipeline's tags); the base stays populous/mariadb-base
   -h, --help       this help
 
 caches:
@@ -52,6 +55,7 @@ build="${POPULOUS_BUILD:-0}"
 app_bin=""
 only=()
 rebuild_base=0
+prefix=populous
 verify=1
 strip=1
 
@@ -67,6 +71,8 @@ while [ "$#" -gt 0 ]; do
     --only=*) only+=("${1#*=}"); shift ;;
     --rebuild-base) rebuild_base=1; shift ;;
     --no-verify) verify=0; shift ;;
+    --prefix) [ "$#" -ge 2 ] || die "--prefix needs a value"; prefix="$2"; shift 2 ;;
+    --prefix=*) prefix="${1#*=}"; shift ;;
     --no-strip) strip=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument: $1" ;;
@@ -78,6 +84,7 @@ version=$(tr -d '[:space:]' < "$ex/VERSION")
 [[ "$version" =~ ^[0-9A-Za-z][0-9A-Za-z._-]*$ ]] || die "$ex/VERSION does not hold a version: $version"
 [ -n "$tag" ] || tag="$version-$build"
 [[ "$tag" =~ ^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$ ]] || die "not a valid image tag: $tag"
+[[ "$prefix" =~ ^[a-z0-9][a-z0-9._-]{0,63}$ ]] || die "--prefix must be a lowercase repository name, got: $prefix"
 
 want() { # want app|base|db
   [ "${#only[@]}" -eq 0 ] && return 0
@@ -192,23 +199,23 @@ build_app() {
   # Content hash of everything in the image and its config: same hash, same image.
   sum=$( (cd "$stage" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; \
           find . -printf '%p %m\n' | LC_ALL=C sort; echo "build=$build") | sha256sum | cut -c1-64)
-  have=$(image_label "populous/app:$tag")
+  have=$(image_label "$prefix/app:$tag")
   if [ "$have" = "$sum" ]; then
-    log "app: populous/app:$tag is up to date (cached)"
+    log "app: $prefix/app:$tag is up to date (cached)"
   else
-    log "app: docker build populous/app:$tag"
-    docker_build --build-arg "BUILD=$build" --label "$label=$sum" -t "populous/app:$tag" "$stage"
+    log "app: docker build $prefix/app:$tag"
+    docker_build --build-arg "BUILD=$build" --label "$label=$sum" -t "$prefix/app:$tag" "$stage"
   fi
-  log "app: ready in $(since "$t0") s, $(image_size "populous/app:$tag")"
+  log "app: ready in $(since "$t0") s, $(image_size "$prefix/app:$tag")"
 }
 
 image_size() { docker image inspect -f '{{.Size}}' "$1" | awk '{ printf "%.1f MB", $1 / 1e6 }'; }
 
 verify_app() {
   local out
-  out=$(docker run --rm "populous/app:$tag" --help 2>&1) || die "docker run --rm populous/app:$tag --help failed: $out"
-  grep -q -- '--db-url' <<< "$out" || die "populous/app:$tag --help does not look like populous-app serve: $out"
-  log "app: verified: docker run --rm populous/app:$tag --help"
+  out=$(docker run --rm "$prefix/app:$tag" --help 2>&1) || die "docker run --rm $prefix/app:$tag --help failed: $out"
+  grep -q -- '--db-url' <<< "$out" || die "$prefix/app:$tag --help does not look like populous-app serve: $out"
+  log "app: verified: docker run --rm $prefix/app:$tag --help"
 }
 
 # ---------------------------------------------------------------- MariaDB base
@@ -308,14 +315,14 @@ build_db() {
   install -m 0755 "$ex/db/entrypoint.sh" "$stage/"
   sum=$( (cd "$stage" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; \
           find . -printf '%p %m\n' | LC_ALL=C sort; echo "base=$base_id") | sha256sum | cut -c1-64)
-  have=$(image_label "populous/db:$tag")
+  have=$(image_label "$prefix/db:$tag")
   if [ "$have" = "$sum" ]; then
-    log "db: populous/db:$tag is up to date (cached)"
+    log "db: $prefix/db:$tag is up to date (cached)"
   else
-    log "db: docker build populous/db:$tag"
-    docker_build --label "$label=$sum" -t "populous/db:$tag" "$stage"
+    log "db: docker build $prefix/db:$tag"
+    docker_build --label "$label=$sum" -t "$prefix/db:$tag" "$stage"
   fi
-  log "db: ready in $(since "$t0") s, $(image_size "populous/db:$tag")"
+  log "db: ready in $(since "$t0") s, $(image_size "$prefix/db:$tag")"
 }
 
 # ---------------------------------------------------------------- lb image
@@ -327,20 +334,20 @@ build_lb() {
   install -m 0644 "$ex/lb/Dockerfile" "$ex/lb/haproxy.cfg" "$stage/"
   sum=$( (cd "$stage" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum; \
           find . -printf '%p %m\n' | LC_ALL=C sort; echo "base=$base_id") | sha256sum | cut -c1-64)
-  have=$(image_label "populous/lb:$tag")
+  have=$(image_label "$prefix/lb:$tag")
   if [ "$have" = "$sum" ]; then
-    log "lb: populous/lb:$tag is up to date (cached)"
+    log "lb: $prefix/lb:$tag is up to date (cached)"
   else
-    log "lb: docker build populous/lb:$tag (apt-get install haproxy in the build)"
-    docker_build --label "$label=$sum" -t "populous/lb:$tag" "$stage"
+    log "lb: docker build $prefix/lb:$tag (apt-get install haproxy in the build)"
+    docker_build --label "$label=$sum" -t "$prefix/lb:$tag" "$stage"
   fi
-  log "lb: ready in $(since "$t0") s, $(image_size "populous/lb:$tag")"
+  log "lb: ready in $(since "$t0") s, $(image_size "$prefix/lb:$tag")"
 }
 
 verify_lb() {
   local out
-  out=$(docker run --rm --entrypoint /usr/sbin/haproxy "populous/lb:$tag" -c -f /etc/haproxy/haproxy.cfg 2>&1) \
-    || die "haproxy -c in populous/lb:$tag failed: $out"
+  out=$(docker run --rm --entrypoint /usr/sbin/haproxy "$prefix/lb:$tag" -c -f /etc/haproxy/haproxy.cfg 2>&1) \
+    || die "haproxy -c in $prefix/lb:$tag failed: $out"
   log "lb: verified: haproxy -c accepts the config"
 }
 
@@ -357,7 +364,7 @@ db_query() { # db_query PORT SQL: runs SQL as root over TCP
 
 db_start_and_wait() { # db_start_and_wait NAME: starts $db_ctr on $db_dir, sets db_port
   db_ctr="$1"
-  docker run -d --name "$db_ctr" -p 127.0.0.1::3306 -v "$db_dir:/var/lib/mysql" "populous/db:$tag" >/dev/null
+  docker run -d --name "$db_ctr" -p 127.0.0.1::3306 -v "$db_dir:/var/lib/mysql" "$prefix/db:$tag" >/dev/null
   db_port=$(docker port "$db_ctr" 3306/tcp | head -1)
   db_port="${db_port##*:}"
   local deadline=$((SECONDS + 90))
@@ -420,4 +427,4 @@ if want lb; then
   [ "$verify" = 0 ] || verify_lb
 fi
 log "done in $(since "$t_all") s"
-docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^populous/(app|db|lb|mariadb-base):' | sort >&2 || true
+docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E "^(populous/mariadb-base|$prefix/(app|db|lb)):" | sort >&2 || true

@@ -52,6 +52,10 @@ pub struct Cli {
 
     #[command(subcommand)]
     pub command: Command,
+
+    /// Whether --home (or $POPULOUS_HOME) was given, rather than defaulted.
+    #[arg(skip)]
+    pub home_given: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +153,83 @@ pub enum Command {
     /// The CI pipeline: build, ship, run, mask, smoke and destroy, one environment at a time.
     #[command(subcommand)]
     Pipeline(PipelineCmd),
+    /// The whole story on this machine, by itself: pool, plugins, swarm, pipeline, report.
+    ///
+    ///   populous demo                          # --size 2G --builds 2, report in ./populous-demo/
+    ///   populous demo --size 256M --builds 1   # a quick one (about 6 minutes here)
+    ///   populous demo --clean                  # remove everything the demo made
+    ///
+    /// Run as root on a machine with a running Docker engine. Step by step, it:
+    ///  1. creates an image-file pool (btrfs) under --home with the folders prod, dev (clones
+    ///     from prod) and stage (imports from dev, requires masked data), a token per folder,
+    ///     a masking key, and starts `populous serve` with three Docker volume plugins
+    ///     (demo-prod, demo-stage, demo-dev) and its REST API on --api-port;
+    ///  2. starts the local registry (127.0.0.1:5000) and a one-node swarm if they are not
+    ///     there, builds the images, and deploys prod with a database of --size generated rows;
+    ///  3. starts a probe on prod's /_ping that runs until the end, with an event per phase;
+    ///  4. for each build: `pipeline run` dev (clone prod/db, mask, smoke, offline), stage
+    ///     (import dev's clone, smoke), prod (rolling update, start-first, probe-watched);
+    ///  5. runs dev once more with `mariadb-dump | mariadb` instead of the clone: the baseline.
+    ///
+    /// The report goes to --out: report.md (per-phase times, the clone against the dump,
+    /// masking rows/s, prod's p50/p99 and failed requests per phase, the lineage and
+    /// provenance of every volume), report.json, latency.png (phases shaded), probe.jsonl
+    /// and the pipeline file it ran (populous-demo.yml). The terminal shows the same tables.
+    ///
+    /// At the end the services, their Docker volumes, networks and the daemon are stopped
+    /// (--keep-running leaves prod and stage serving, with the daemon); the pool stays, to
+    /// explore with `populous --home /var/lib/populous-demo volume ls --all`. Everything has
+    /// the demo's own names (pipeline populous-demo, images populous-demo/*, ports 7181 and
+    /// 18090-18092), so it runs beside another pipeline. Running it again first removes
+    /// what an earlier (or interrupted) run left; what belongs to others and is in the way
+    /// (a port, a plugin socket) is named, never touched. --clean removes services,
+    /// networks, Docker volumes, daemon, pool, home, the report files and the demo's
+    /// registry manifests, and says what it leaves (shared things it did not start).
+    #[command(verbatim_doc_comment)]
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Size of prod's generated database (64 KiB rows), e.g. 256M or 2G.
+    #[arg(long, default_value = "2G")]
+    pub size: String,
+    /// Builds taken through dev, stage and prod (build 1 is prod's first deployment).
+    #[arg(long, default_value_t = 2)]
+    pub builds: u32,
+    /// Where the report goes.
+    #[arg(long, default_value = "populous-demo")]
+    pub out: PathBuf,
+    /// Remove everything the demo made, and nothing else.
+    #[arg(long)]
+    pub clean: bool,
+    /// Leave prod, stage and the daemon running at the end.
+    #[arg(long)]
+    pub keep_running: bool,
+    /// Name of the demo's pipeline: prefix of its services, networks, images and drivers.
+    #[arg(long, default_value = "populous-demo")]
+    pub name: String,
+    /// Port of the demo daemon's REST API (127.0.0.1).
+    #[arg(long, default_value_t = 7181)]
+    pub api_port: u16,
+    /// Port of prod's app (its lb).
+    #[arg(long, default_value_t = 18090)]
+    pub prod_port: u16,
+    /// Port of dev's app.
+    #[arg(long, default_value_t = 18091)]
+    pub dev_port: u16,
+    /// Port of stage's app.
+    #[arg(long, default_value_t = 18092)]
+    pub stage_port: u16,
+    /// Size of the pool's sparse image (default: 4 x --size + 4G, at least 8G).
+    #[arg(long)]
+    pub pool_size: Option<String>,
+    /// The prod update fails when its p99 exceeds this times the idle p99.
+    #[arg(long, default_value_t = 3.0)]
+    pub max_p99_ratio: f64,
+    /// The Populous checkout (scripts/, examples/populous/); found by default.
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -26,6 +26,15 @@ pub fn run(cli: Cli) -> Result<()> {
     if let Command::Pipeline(crate::cli::PipelineCmd::Run(a)) = &cli.command {
         return crate::pipeline::run(&cli.home, a, json);
     }
+    if let Command::Demo(a) = &cli.command {
+        // The demo's own home unless one was given: never another engineer's.
+        let home = if cli.home_given {
+            cli.home.clone()
+        } else {
+            std::path::PathBuf::from("/var/lib/populous-demo")
+        };
+        return crate::demo::run(&home, a, json);
+    }
     if let Command::Probe(p) = &cli.command {
         return probe(p);
     }
@@ -120,7 +129,7 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench(BenchCmd::Generate(a)) => crate::db::bench_generate(&engine, &a, json),
-        Command::Bench(_) | Command::Probe(_) | Command::Pipeline(_) => {
+        Command::Bench(_) | Command::Probe(_) | Command::Pipeline(_) | Command::Demo(_) => {
             unreachable!("handled above")
         }
     }

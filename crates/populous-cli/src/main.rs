@@ -8,11 +8,12 @@ mod bench;
 mod cli;
 mod commands;
 mod db;
+mod demo;
 mod mask;
 mod output;
 mod pipeline;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use populous_engine::ErrorKind;
 
 /// Exit codes, one per error kind; documented in `docs/cli.md`.
@@ -65,7 +66,9 @@ fn init_logging(verbose: u8, json: bool) {
 }
 
 fn main() {
-    let cli = cli::Cli::parse();
+    let matches = cli::Cli::command().get_matches();
+    let mut cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    cli.home_given = matches.value_source("home") != Some(clap::parser::ValueSource::DefaultValue);
     init_logging(cli.verbose, cli.log_json);
     let json = cli.json;
     if let Err(err) = commands::run(cli) {
