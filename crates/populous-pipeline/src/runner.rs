@@ -173,6 +173,8 @@ struct Run<'a> {
     hooks: &'a dyn Hooks,
     roles: Vec<Role>,
     copy: CopyMethod,
+    /// What the run role masked before any service started (clones only).
+    masked_early: std::cell::RefCell<Option<String>>,
     _lock: crate::state::EnvLock,
     /// The volume's name in the folder, and on the engine.
     volume: String,
@@ -234,6 +236,7 @@ impl<'a> Run<'a> {
             state,
             hooks,
             roles,
+            masked_early: std::cell::RefCell::new(None),
             copy: opts.copy.unwrap_or(env.data.copy),
             _lock: lock,
         })
@@ -483,9 +486,21 @@ impl<'a> Run<'a> {
             &self.docker_volume,
         ])?;
         let clone_ms = t.elapsed().as_secs_f64() * 1000.0;
+        // Mask before any service starts: the environment never serves
+        // unmasked data, and no db restart is needed for it.
+        let mut masked = String::new();
+        if self.mask_follows_run() {
+            let t = Instant::now();
+            let summary = self.mask_volume()?;
+            masked = format!(
+                "; masked before the services started in {:.1} s",
+                t.elapsed().as_secs_f64()
+            );
+            *self.masked_early.borrow_mut() = Some(summary);
+        }
         self.start_services()?;
         Ok(format!(
-            "cloned {src} to {}/{} in {clone_ms:.0} ms; db and app services up",
+            "cloned {src} to {}/{} in {clone_ms:.0} ms{masked}; db and app services up",
             self.env.folder, self.volume
         ))
     }
@@ -1002,8 +1017,33 @@ impl<'a> Run<'a> {
     }
 
     // ------------------------------------------------------------------- mask
+    /// Whether the mask role comes right after run: then run masks the new
+    /// volume before starting the services.
+    fn mask_follows_run(&self) -> bool {
+        let pos = |r: Role| self.roles.iter().position(|x| *x == r);
+        matches!((pos(Role::Run), pos(Role::Mask)), (Some(a), Some(b)) if b == a + 1)
+            && self.env.mask.is_some()
+    }
+
+    /// Masks the environment's volume (no server may run on it).
+    fn mask_volume(&self) -> Result<String> {
+        let spec = self.env.mask.as_ref().expect("checked before");
+        let vol = format!("{}/{}", self.env.folder, self.volume);
+        let rules = self.p.dir.join(&spec.rules);
+        self.say(Role::Mask, &format!("mask {vol} with {}", rules.display()));
+        let summary = self
+            .hooks
+            .mask(&vol, &rules, &spec.key_file)
+            .map_err(|e| self.fail(Role::Mask, format!("masking {vol}: {e}")))?;
+        Ok(format!("masked {vol}: {summary}"))
+    }
+
     fn mask(&self) -> Result<String> {
-        let spec = self.env.mask.as_ref().expect("checked at load");
+        if let Some(done) = self.masked_early.borrow_mut().take() {
+            return Ok(format!(
+                "{done} (in the run role, before the services started: the app never served unmasked data)"
+            ));
+        }
         let db = &self.names.db;
         let running = self.docker.service_exists(db)?;
         if running {
@@ -1020,10 +1060,7 @@ impl<'a> Run<'a> {
             ])?;
             self.docker.wait_no_containers(db, SERVICE_STOP)?;
         }
-        let vol = format!("{}/{}", self.env.folder, self.volume);
-        let rules = self.p.dir.join(&spec.rules);
-        self.say(Role::Mask, &format!("mask {vol} with {}", rules.display()));
-        let masked = self.hooks.mask(&vol, &rules, &spec.key_file);
+        let masked = self.mask_volume();
         if running {
             self.say(Role::Mask, &format!("scale {db} to 1"));
             self.docker.run(&[
@@ -1038,8 +1075,7 @@ impl<'a> Run<'a> {
             self.docker.wait_running(db, 1, SERVICE_START)?;
         }
         // The service is back either way; a failed masking fails the role.
-        let summary = masked.map_err(|e| self.fail(Role::Mask, format!("masking {vol}: {e}")))?;
-        Ok(format!("masked {vol}: {summary}"))
+        masked
     }
 
     // ------------------------------------------------------------------ smoke
