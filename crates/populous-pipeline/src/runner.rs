@@ -115,6 +115,9 @@ pub struct RunReport {
     pub seconds: f64,
     /// The prod update's probe figures, when there was a watched update.
     pub update: Option<UpdateFigures>,
+    /// Seconds of the data step alone, when the run made a data volume: the
+    /// clone (`importVolAsClone`) or the `mariadb-dump | mariadb` copy.
+    pub data_seconds: Option<f64>,
 }
 
 /// A run's report, and its error if it failed.
@@ -140,6 +143,7 @@ pub fn run(p: &Pipeline, opts: &RunOptions, hooks: &dyn Hooks) -> Outcome {
         roles: Vec::new(),
         seconds: 0.0,
         update: None,
+        data_seconds: None,
     };
     let error = match Run::prepare(p, opts, hooks, &tag) {
         Ok(mut r) => r.roles(&mut report).err(),
@@ -175,6 +179,8 @@ struct Run<'a> {
     copy: CopyMethod,
     /// What the run role masked before any service started (clones only).
     masked_early: std::cell::RefCell<Option<String>>,
+    /// Seconds of the data step (clone or dump), for the report.
+    data_seconds: std::cell::Cell<Option<f64>>,
     _lock: crate::state::EnvLock,
     /// The volume's name in the folder, and on the engine.
     volume: String,
@@ -237,6 +243,7 @@ impl<'a> Run<'a> {
             hooks,
             roles,
             masked_early: std::cell::RefCell::new(None),
+            data_seconds: std::cell::Cell::new(None),
             copy: opts.copy.unwrap_or(env.data.copy),
             _lock: lock,
         })
@@ -328,6 +335,7 @@ impl<'a> Run<'a> {
                 }
             }
         }
+        report.data_seconds = self.data_seconds.get();
         if let Some(e) = failed {
             return Err(e);
         }
@@ -486,6 +494,7 @@ impl<'a> Run<'a> {
             &self.docker_volume,
         ])?;
         let clone_ms = t.elapsed().as_secs_f64() * 1000.0;
+        self.data_seconds.set(Some(clone_ms / 1000.0));
         // Mask before any service starts: the environment never serves
         // unmasked data, and no db restart is needed for it.
         let mut masked = String::new();
@@ -553,6 +562,7 @@ impl<'a> Run<'a> {
             ],
             &["exec", "-i", &to, "mariadb", "populous"],
         )?;
+        self.data_seconds.set(Some(t.elapsed().as_secs_f64()));
         Ok(format!(
             "copied {src} by mariadb-dump | mariadb ({:.0} MB) in {:.1} s; db and app services up",
             bytes as f64 / 1e6,

@@ -153,18 +153,9 @@ pub fn role_seconds(r: &RunReport, role: Role) -> Option<f64> {
     r.roles.iter().find(|x| x.role == role).map(|x| x.seconds)
 }
 
-/// The data step's time from the run role's detail: `... in 123 ms` (clone)
-/// or `... in 9.8 s` (dump).
+/// The data step's time (the clone, or the dump | restore), as the runner measured it.
 pub fn copy_seconds(r: &RunReport) -> Option<f64> {
-    let d = &r.roles.iter().find(|x| x.role == Role::Run)?.detail;
-    let (_, after) = d.split_once(" in ")?;
-    let mut it = after.split_whitespace();
-    let n: f64 = it.next()?.trim_end_matches([';', ',']).parse().ok()?;
-    match it.next()?.trim_end_matches([';', ',']) {
-        "ms" => Some(n / 1000.0),
-        "s" => Some(n),
-        _ => None,
-    }
+    r.data_seconds
 }
 
 /// Compares the last dev run with a clone against the dump run.
@@ -445,6 +436,18 @@ mod tests {
     use super::*;
     use populous_pipeline::{RoleReport, UpdateFigures};
 
+    /// `... in 123 ms` or `... in 9.8 s`: what the runner measured, as the fixtures say it.
+    fn detail_seconds(d: &str) -> Option<f64> {
+        let (_, after) = d.split_once(" in ")?;
+        let mut it = after.split_whitespace();
+        let n: f64 = it.next()?.trim_end_matches([';', ',']).parse().ok()?;
+        match it.next()?.trim_end_matches([';', ',']) {
+            "ms" => Some(n / 1000.0),
+            "s" => Some(n),
+            _ => None,
+        }
+    }
+
     fn run(env: &str, build: &str, roles: &[(Role, f64, &str)], update: bool) -> RunReport {
         RunReport {
             pipeline: "populous-demo".into(),
@@ -463,6 +466,10 @@ mod tests {
                 })
                 .collect(),
             seconds: roles.iter().map(|r| r.1).sum(),
+            data_seconds: roles
+                .iter()
+                .find(|r| r.0 == Role::Run)
+                .and_then(|r| detail_seconds(r.2)),
             update: update.then(|| UpdateFigures {
                 idle_requests: 100,
                 idle_p50_ms: 2.0,
