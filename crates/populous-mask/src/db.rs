@@ -86,7 +86,24 @@
 //! whose pages were flushed first (`rows/s` includes dropping and
 //! re-creating the index):
 //!
-//! FIGURES_1M
+//! | approach | rows/s | × naive |
+//! |---|---|---|
+//! | **`values`** (default): indexes dropped and re-created, one `UPDATE … JOIN (VALUES …)` per chunk | **49,700** | 6.4 |
+//! | `temp-join`, indexes dropped and re-created | 47,500 | 6.1 |
+//! | `temp-join`, `guid` index kept (the previous default) | 14,500 | 1.9 |
+//! | `values`, `guid` index kept | 11,600 | 1.5 |
+//! | naive: one prepared `UPDATE … WHERE id = ?` per row, 1 connection, commit every 2000 rows (first 50,000 rows only) | 7,800 | 1 |
+//! | server ceiling in place: one server-side `UPDATE … STRAIGHT_JOIN` of the precomputed masked values, index dropped and re-created, no client | 50,000 | 6.4 |
+//! | previous "ceiling": one server-side `UPDATE` with `REVERSE()` (lengths unchanged), index kept | 70,600 | 9.0 |
+//! | table rebuild: `INSERT … SELECT … JOIN` the masked values into a new table, `RENAME`, re-create the index (rewrites every blob) | 107,800 | 13.8 |
+//!
+//! So the default masks a million rows in place at the speed of the
+//! server's own single statement doing the same writes (0.99×), 3.4× the
+//! previous default and 6.4× the naive approach; 100,000 rows/s is not
+//! reachable in place on this VM (see below). At 200,000 rows, `values`
+//! ran at 53,000–56,000 and `temp-join` at 45,000 rows/s in the same run
+//! (with the index kept the old default had measured 30,000–44,000 there:
+//! maintaining the random `guid` index gets worse as the table grows).
 //!
 //! Where the time goes (measured with per-phase timers, `perf` and InnoDB
 //! status counters while building this):
@@ -95,38 +112,53 @@
 //!   higher than the REVERSE() "ceiling" suggests: REVERSE() keeps every
 //!   length, so InnoDB updates the record in place; masked values change
 //!   lengths, so every row is deleted and re-inserted in its page, pages
-//!   are reorganised (logged as page images: ~6 KB of redo per row instead
-//!   of ~0.3 KB) and split where rows grow. The honest in-place ceiling is
+//!   are reorganised (logged as page images: in a test where every row
+//!   grew, ~6 KB of redo per row instead of REVERSE()'s ~0.3 KB) and split
+//!   where rows grow. The honest in-place ceiling is
 //!   `ceiling-join`: one server-side `UPDATE … JOIN` of precomputed masked
 //!   values, no client at all.
-//! * **Maintaining the `guid` index** row by row cost ~30 % (`-keep` rows);
-//!   re-creating it by sort takes ~2 s per million rows.
+//! * **Maintaining the `guid` index** row by row (random UUIDs) cost 30 %
+//!   at 200,000 rows and 70 % at a million (`-keep` rows); re-creating it
+//!   by sort takes 1.3 s per million rows.
 //! * **Per-chunk overhead**: the temporary table's INSERT and TRUNCATE
 //!   cost more than the values' parsing (`values` vs `temp-join`). SELECT
 //!   and client-side masking take ~15 % of a worker's time (masking is
 //!   ~445k rows/s per core, `examples/throughput.rs`).
-//! * **Chunk size and threads** barely matter: 1000–5000 ids and 2–3
-//!   threads are within noise; 1 thread is ~30 % slower.
+//! * **Chunk size and threads** barely matter: 2000 or 5000 ids, 2 or 3
+//!   threads are within noise of each other (200,000 rows: 52,900, 51,700,
+//!   55,700 rows/s); 1000 ids was slower (43,400); 1 thread ~30 % slower.
 //! * **Blobs**: an `UPDATE` in InnoDB reads the *whole* clustered record,
 //!   externally stored blobs included (it fetches whole rows under X
 //!   locks), although it writes none of them back. With the seed's 64 KiB
 //!   blobs every approach is bound by reading 64 KiB per row from disk
 //!   once the table outgrows the buffer pool:
 //!
-//! FIGURES_64K
+//!   | 100,000 rows, 64 KiB blobs (6.4 GB), 2G buffer pool | rows/s |
+//!   |---|---|
+//!   | **`values`** (default) | **3,700** |
+//!   | `temp-join`, index dropped and re-created | 3,500 |
+//!   | `temp-join`, index kept (previous default) | 3,400 |
+//!   | server ceiling: one `UPDATE … JOIN` of precomputed values | 2,800 |
+//!   | naive, first 20,000 rows only (1.3 GB: *they fit in the pool*, so this is not comparable) | 5,800 |
+//!
+//!   That is ~240 MB/s of blob pages read, what this VM's disk gave; the
+//!   index and
+//!   the client hardly matter here. A larger buffer pool on the server
+//!   started for masking helps only while the table fits in it.
 //!
 //! * **Not done**, and why: `unique_checks=0` only matters for indexes
 //!   that are kept (and could let duplicates through), `foreign_key_checks
 //!   = 0` would let masking break referential integrity silently;
 //!   `innodb_flush_log_at_trx_commit` and `innodb_doublewrite` are global
 //!   (the latter not even dynamic) and commits are one per 2000 rows
-//!   anyway; a 2 GiB redo log (`SET GLOBAL innodb_log_file_size`, global)
-//!   made no measurable difference to a million-row UPDATE. Rebuilding the
+//!   anyway; a 2 GiB redo log instead of 96 MiB (`SET GLOBAL
+//!   innodb_log_file_size`, global) changed a million-row UPDATE by 3 %
+//!   (two interleaved rounds each), within noise. Rebuilding the
 //!   table (`ceiling-rebuild`: INSERT … SELECT into a copy without the
 //!   index, RENAME, re-create the index) is the fastest at 1 KiB rows but
-//!   rewrites every blob, which masking must not do, and would be slower
-//!   at 64 KiB (it reads them too, and writes them twice: doublewrite and
-//!   redo); it is a measurement here, not a strategy.
+//!   rewrites every blob, which masking must not do (at 64 KiB it would
+//!   read *and* write 64 KiB per row; not measured); it is a measurement
+//!   here, not a strategy.
 //!
 //! # Unique columns
 //!
