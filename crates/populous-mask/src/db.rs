@@ -142,9 +142,8 @@
 //!   | naive, first 20,000 rows only (1.3 GB: *they fit in the pool*, so this is not comparable) | 5,800 |
 //!
 //!   That is ~240 MB/s of blob pages read, what this VM's disk gave; the
-//!   index and
-//!   the client hardly matter here. A larger buffer pool on the server
-//!   started for masking helps only while the table fits in it.
+//!   index and the client hardly matter here. A larger buffer pool on the
+//!   server started for masking helps only while the table fits in it.
 //!
 //! * **Not done**, and why: `unique_checks=0` only matters for indexes
 //!   that are kept (and could let duplicates through), `foreign_key_checks
@@ -1957,6 +1956,31 @@ mod tests {
         assert_eq!(chunks_of(Some((-3, 2)), 3), vec![(-3, -1), (0, 2)]);
         let big = i128::from(u64::MAX);
         assert_eq!(chunks_of(Some((big - 1, big)), 1000), vec![(big - 1, big)]);
+    }
+
+    #[test]
+    fn index_lines_parse() {
+        assert_eq!(
+            parse_index_line("  UNIQUE KEY `email_u` (`email`),"),
+            Some(("email_u".into(), "UNIQUE KEY `email_u` (`email`)".into()))
+        );
+        assert_eq!(
+            parse_index_line("  KEY `a ``b``` (`guid`(10),`pid`) COMMENT 'x'"),
+            Some((
+                "a `b`".into(),
+                "KEY `a ``b``` (`guid`(10),`pid`) COMMENT 'x'".into()
+            ))
+        );
+        assert_eq!(
+            parse_index_line("  FULLTEXT KEY `ft` (`city`),").map(|p| p.0),
+            Some("ft".into())
+        );
+        assert_eq!(parse_index_line("  PRIMARY KEY (`id`),"), None);
+        assert_eq!(parse_index_line("  `key` int(11) DEFAULT NULL,"), None);
+        assert_eq!(
+            parse_index_line("  CONSTRAINT `fk` FOREIGN KEY (`a`) REFERENCES `t` (`id`)"),
+            None
+        );
     }
 
     #[test]
