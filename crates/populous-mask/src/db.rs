@@ -142,8 +142,12 @@
 //!   | naive, first 20,000 rows only (1.3 GB: *they fit in the pool*, so this is not comparable) | 5,800 |
 //!
 //!   That is ~240 MB/s of blob pages read, what this VM's disk gave; the
-//!   index and the client hardly matter here. A larger buffer pool on the
-//!   server started for masking helps only while the table fits in it.
+//!   index and the client hardly matter here, but more connections keep
+//!   more reads in flight: in another run, `values` gave 3,600 rows/s with
+//!   2 threads and 5,500 with 6 (1.5×; `populous mask --threads 6`). More
+//!   threads than cores gains nothing at 1 KiB rows (3 or 4 threads were
+//!   within noise of 2). A larger buffer pool on the server started for
+//!   masking helps only while the table fits in it.
 //!
 //! * **Not done**, and why: `unique_checks=0` only matters for indexes
 //!   that are kept (and could let duplicates through), `foreign_key_checks
