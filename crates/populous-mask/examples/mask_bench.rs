@@ -1,17 +1,38 @@
 //! In-place masking throughput on a real server: the six seed PII columns
-//! (name, email, street, zip, city, guid) of `main`, with both write
-//! strategies of `populous_mask::db`, against the naive approach (one
-//! `UPDATE … WHERE id = ?` per row on one connection, committed every
-//! `--chunk` rows). Starts its own `mariadbd` on a temp dir (run as root, or
-//! as a user the server can run as).
+//! (name, email, street, zip, city, guid) of `main`, every approach on its
+//! own fresh copy of one generated source, interleaved, in one run (the VM
+//! is shared: compare rows of one run, not runs). Starts its own `mariadbd`
+//! on a temp dir under /var/tmp (run as root, or as a user the server can
+//! run as).
 //!
-//! `cargo run --release -p populous-mask --example mask_bench -- [ROWS]
-//!  [--blob BYTES] [--threads N] [--chunk N] [--naive-rows N] [--pool SIZE]`
+//! `cargo run --release -p populous-mask --example mask_bench -- [--rows N]
+//!  [--blob BYTES] [--threads N] [--chunk N] [--naive-rows N] [--pool SIZE]
+//!  [--log-file-size SIZE] [--rounds N] [--approaches a,b,…]`
 //!
 //! Defaults: 200000 rows, 1024-byte blobs (64 KiB is the seed's size: pass
 //! `--blob 65536`), 2 threads, 2000 ids per chunk, the naive approach on the
-//! first 50000 rows, 1G buffer pool. Also prints the server's own ceiling:
-//! one `UPDATE` rewriting the same six columns with `REVERSE()`.
+//! first 50000 rows, 1G buffer pool, 1 round. Approaches (default
+//! `ceiling-reverse,ceiling-join,naive,temp-join-keep,temp-join`):
+//!
+//! * `values`, `temp-join`, `case`: [`mask_database`] with that
+//!   [`WriteStrategy`], indexes dropped and re-created (the default);
+//!   `…-keep`: indexes kept during the run. `values/3/5000`: 3 threads,
+//!   5000 ids per chunk.
+//! * `naive`: one prepared `UPDATE … WHERE id = ?` per row on one
+//!   connection, committed every `--chunk` rows, on the first
+//!   `--naive-rows` rows only (reported as rows/s).
+//! * `ceiling-reverse`: one server-side `UPDATE` with `REVERSE()` of each
+//!   column (the old "ceiling"; same lengths, so InnoDB updates in place).
+//! * `ceiling-join`: one server-side `UPDATE … STRAIGHT_JOIN` of the masked
+//!   values precomputed into a table, index dropped and re-created: the
+//!   server's own cost of the same writes, no client.
+//! * `ceiling-rebuild`: `INSERT … SELECT` of the masked table into a new
+//!   table without the index, `RENAME`, re-create the index (copies every
+//!   blob: a measurement, not a strategy).
+//!
+//! Before each approach the copy is flushed (no dirty pages, purge done),
+//! so each starts from the same state. Every `mask_database` result of the
+//! first round is verified against the source (2000 sampled rows).
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Instant;
@@ -20,7 +41,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, Value};
 use populous_app::{generate_blocking, GenerateOptions};
 use populous_db::{init_datadir, start, stop, Instance, InstanceSpec};
-use populous_mask::db::{mask_database, verify, MaskOptions, WriteStrategy};
+use populous_mask::db::{mask_database, verify, MaskOptions, WriteStrategy, DEFAULT_CHUNK_ROWS};
 use populous_mask::{MaskKey, Masker, RuleSet};
 
 const RULES: &str = "
@@ -56,43 +77,125 @@ struct Args {
     chunk: u64,
     naive_rows: u64,
     pool: String,
+    log_file_size: Option<String>,
+    approaches: Vec<String>,
+    rounds: usize,
 }
+
+const DEFAULT_APPROACHES: &str = "ceiling-reverse,ceiling-join,naive,temp-join-keep,temp-join";
 
 fn args() -> Args {
     let mut a = Args {
         rows: 200_000,
         blob: 1024,
         threads: 2,
-        chunk: 2000,
+        chunk: DEFAULT_CHUNK_ROWS,
         naive_rows: 50_000,
         pool: "1G".to_string(),
+        log_file_size: None,
+        approaches: Vec::new(),
+        rounds: 1,
     };
+    let mut approaches = DEFAULT_APPROACHES.to_string();
     let mut it = std::env::args().skip(1);
     while let Some(x) = it.next() {
         let mut val = || it.next().expect("option value");
         match x.as_str() {
+            "--rows" => a.rows = val().parse().expect("--rows"),
             "--blob" => a.blob = val().parse().expect("--blob"),
             "--threads" => a.threads = val().parse().expect("--threads"),
             "--chunk" => a.chunk = val().parse().expect("--chunk"),
             "--naive-rows" => a.naive_rows = val().parse().expect("--naive-rows"),
             "--pool" => a.pool = val(),
+            "--log-file-size" => a.log_file_size = Some(val()),
+            "--approaches" => approaches = val(),
+            "--rounds" => a.rounds = val().parse().expect("--rounds"),
             n => a.rows = n.parse().expect("ROWS"),
         }
     }
+    a.approaches = approaches.split(',').map(str::to_string).collect();
     a
+}
+
+/// A blocking connection for setup statements.
+struct Sql {
+    rt: tokio::runtime::Runtime,
+    conn: Conn,
+}
+
+impl Sql {
+    fn new(url: &str) -> Sql {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let conn = rt
+            .block_on(Conn::new(Opts::from_url(url).unwrap()))
+            .unwrap();
+        Sql { rt, conn }
+    }
+
+    fn run(&mut self, q: &str) {
+        self.rt
+            .block_on(self.conn.query_drop(q))
+            .unwrap_or_else(|e| panic!("{q}: {e}"));
+    }
+
+    fn int(&mut self, q: &str) -> u64 {
+        let v: Option<u64> = self
+            .rt
+            .block_on(self.conn.query_first(q))
+            .unwrap_or_else(|e| panic!("{q}: {e}"));
+        v.unwrap_or(0)
+    }
+
+    /// Waits (up to 5 minutes) until the buffer pool holds no dirty pages
+    /// (the copy just made is on disk) and purge is done, so that every
+    /// approach starts from the same state: its table clean and cached as
+    /// far as the pool allows.
+    fn settle(&mut self) {
+        self.run("SET GLOBAL innodb_max_dirty_pages_pct = 0");
+        let t = Instant::now();
+        while t.elapsed().as_secs() < 300 {
+            let dirty = self.int(
+                "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+                 WHERE VARIABLE_NAME = 'INNODB_BUFFER_POOL_PAGES_DIRTY'",
+            );
+            let purge = self.int(
+                "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+                 WHERE VARIABLE_NAME = 'INNODB_HISTORY_LIST_LENGTH'",
+            );
+            if dirty < 100 && purge < 1000 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        self.run("SET GLOBAL innodb_max_dirty_pages_pct = DEFAULT");
+    }
+
+    /// Runs `q` and returns its seconds.
+    fn timed(&mut self, q: &str) -> f64 {
+        let t = Instant::now();
+        self.run(q);
+        t.elapsed().as_secs_f64()
+    }
 }
 
 fn main() {
     let a = args();
     let dir = tempfile::Builder::new()
         .prefix("pmask-bench-")
-        .tempdir_in("/tmp")
+        .tempdir_in("/var/tmp")
         .expect("temp dir");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let data = dir.path().join("data");
     init_datadir(&data, "mysql").expect("init datadir");
     let mut spec = InstanceSpec::new(&data, dir.path().join("run"));
     spec.innodb_buffer_pool_size = a.pool.clone();
+    if let Some(size) = &a.log_file_size {
+        spec.extra_args
+            .push(format!("--innodb-log-file-size={size}"));
+    }
     let server = Server(Some(start(&spec).expect("start mariadbd")));
     let base = server.0.as_ref().unwrap().url.clone();
     let url = |db: &str| format!("{base}{db}");
@@ -102,79 +205,165 @@ fn main() {
     g.blob_size = a.blob;
     generate_blocking(&url("src"), &g, |_| {}).expect("generate");
     println!(
-        "generated {} rows with {}-byte blobs in {:.1}s",
+        "generated {} rows with {}-byte blobs in {:.1}s; pool {}, redo log {}, {} threads, {} ids per chunk",
         a.rows,
         a.blob,
-        t.elapsed().as_secs_f64()
-    );
-
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut conn = rt
-        .block_on(Conn::new(Opts::from_url(&url("src")).unwrap()))
-        .unwrap();
-    let mut run = |q: String| rt.block_on(conn.query_drop(q)).unwrap();
-    for db in ["tj", "cs", "naive", "ceil"] {
-        run(format!("CREATE DATABASE {db}"));
-        run(format!("CREATE TABLE {db}.main LIKE src.main"));
-        let limit = if db == "naive" {
-            format!(" ORDER BY id LIMIT {}", a.naive_rows)
-        } else {
-            String::new()
-        };
-        run(format!(
-            "INSERT INTO {db}.main SELECT * FROM src.main{limit}"
-        ));
-    }
-    // The server's own ceiling for rewriting these six columns: one UPDATE
-    // with cheap SQL expressions, no client round trips.
-    let t = Instant::now();
-    run(
-        "UPDATE ceil.main SET name = REVERSE(name), email = REVERSE(email), \
-         street = REVERSE(street), zip = REVERSE(zip), city = REVERSE(city), guid = REVERSE(guid)"
-            .to_string(),
-    );
-    let ceil = t.elapsed().as_secs_f64();
-    rt.block_on(conn.disconnect()).unwrap();
-    println!(
-        "{:>10}: {} rows in {ceil:.2}s = {:.0} rows/s (one server-side UPDATE, REVERSE() of each column)",
-        "ceiling",
-        a.rows,
-        a.rows as f64 / ceil
-    );
-
-    let rules = RuleSet::from_yaml(RULES).unwrap();
-    let key = MaskKey::from_bytes(&[7; 32]).unwrap();
-    for (db, write) in [("cs", WriteStrategy::Case), ("tj", WriteStrategy::TempJoin)] {
-        let opts = MaskOptions {
-            threads: a.threads,
-            chunk_rows: a.chunk,
-            write,
-            cancel: None,
-        };
-        let r = mask_database(&url(db), &rules, &key, &opts, |_| {}).expect("mask");
-        println!(
-            "{:>10}: {} rows in {:.2}s = {:.0} rows/s (threads {}, chunk {})",
-            write.as_str(),
-            r.rows_total,
-            r.elapsed_secs,
-            r.rows_per_sec,
-            a.threads,
-            a.chunk
-        );
-    }
-    let v = verify(&url("tj"), &url("src"), &rules, &key, 2000).expect("verify");
-    println!("verify temp-join clone: passed = {}", v.passed());
-
-    let (n, secs) = naive(&url("naive"), &rules, &key, a.chunk);
-    println!(
-        "{:>10}: {n} rows in {secs:.2}s = {:.0} rows/s (1 connection, UPDATE … WHERE id = ? per row, commit every {} rows)",
-        "naive",
-        n as f64 / secs,
+        t.elapsed().as_secs_f64(),
+        a.pool,
+        a.log_file_size.as_deref().unwrap_or("server default"),
+        a.threads,
         a.chunk
     );
+    let rules = RuleSet::from_yaml(RULES).unwrap();
+    let key = MaskKey::from_bytes(&[7; 32]).unwrap();
+    let mut sql = Sql::new(&url("src"));
+
+    // The masked values, computed once, for the server-side join ceiling.
+    if a.approaches
+        .iter()
+        .any(|x| x.starts_with("ceiling-join") || x == "ceiling-rebuild")
+    {
+        sql.run("CREATE DATABASE mv");
+        sql.run(&format!(
+            "CREATE TABLE mv.main (PRIMARY KEY (id)) SELECT id, {} FROM src.main",
+            SIX.join(", ")
+        ));
+        let o = MaskOptions {
+            chunk_rows: 10_000,
+            ..MaskOptions::default()
+        };
+        mask_database(&url("mv"), &rules, &key, &o, |_| {}).expect("mask mv");
+    }
+
+    let mut results: Vec<(String, Vec<f64>)> = Vec::new();
+    for round in 0..a.rounds {
+        for (ai, name) in a.approaches.iter().enumerate() {
+            let db = format!("b{round}_{ai}");
+            sql.run(&format!("CREATE DATABASE {db}"));
+            sql.run(&format!("CREATE TABLE {db}.main LIKE src.main"));
+            let limit = if name == "naive" {
+                format!(" ORDER BY id LIMIT {}", a.naive_rows)
+            } else {
+                String::new()
+            };
+            sql.run(&format!(
+                "INSERT INTO {db}.main SELECT * FROM src.main{limit}"
+            ));
+            sql.settle();
+            let (rows, secs, note) = match name.as_str() {
+                "ceiling-reverse" => {
+                    let s = sql.timed(&format!(
+                        "UPDATE {db}.main SET name = REVERSE(name), email = REVERSE(email), \
+                         street = REVERSE(street), zip = REVERSE(zip), city = REVERSE(city), \
+                         guid = REVERSE(guid)"
+                    ));
+                    (
+                        a.rows,
+                        s,
+                        "one server-side UPDATE, REVERSE() of each column, guid index kept"
+                            .to_string(),
+                    )
+                }
+                "ceiling-join" => {
+                    let sets: Vec<String> = SIX.iter().map(|c| format!("t.{c} = m.{c}")).collect();
+                    let s = sql.timed(&format!("ALTER TABLE {db}.main DROP INDEX guid"))
+                        + sql.timed(&format!(
+                            "UPDATE {db}.main t STRAIGHT_JOIN mv.main m ON m.id = t.id SET {}",
+                            sets.join(", ")
+                        ))
+                        + sql.timed(&format!("ALTER TABLE {db}.main ADD INDEX guid (guid)"));
+                    (a.rows, s, "one server-side UPDATE … JOIN of precomputed masked values, guid index dropped and re-added".to_string())
+                }
+                "ceiling-rebuild" => {
+                    // Not a strategy (it rewrites every imprint blob): the
+                    // server's speed for writing the masked table anew.
+                    let s = sql.timed(&format!("CREATE TABLE {db}.n LIKE {db}.main"))
+                        + sql.timed(&format!("ALTER TABLE {db}.n DROP INDEX guid"))
+                        + sql.timed(&format!(
+                            "INSERT INTO {db}.n SELECT t.id, m.guid, t.pid, m.street, m.zip, m.city, \
+                             m.email, m.name, t.imprint FROM {db}.main t STRAIGHT_JOIN mv.main m \
+                             ON m.id = t.id ORDER BY t.id"
+                        ))
+                        + sql.timed(&format!(
+                            "RENAME TABLE {db}.main TO {db}.old, {db}.n TO {db}.main"
+                        ))
+                        + sql.timed(&format!("DROP TABLE {db}.old"))
+                        + sql.timed(&format!("ALTER TABLE {db}.main ADD INDEX guid (guid)"));
+                    (a.rows, s, "new table filled by INSERT … SELECT … JOIN precomputed masked values in key order (copies the blobs), swapped in, guid index added".to_string())
+                }
+                "naive" => {
+                    let (n, s) = naive(&url(&db), &rules, &key, a.chunk);
+                    (n, s, format!("first {n} rows, 1 connection, UPDATE … WHERE id = ? per row, commit every {} rows", a.chunk))
+                }
+                other => {
+                    // `temp-join/3/5000`: 3 threads, 5000 ids per chunk.
+                    let mut parts = other.split('/');
+                    let other = parts.next().unwrap();
+                    let threads = parts
+                        .next()
+                        .map_or(a.threads, |t| t.parse().expect("threads"));
+                    let chunk = parts.next().map_or(a.chunk, |c| c.parse().expect("chunk"));
+                    let (write, drop_indexes) = match other {
+                        "temp-join" => (WriteStrategy::TempJoin, true),
+                        "temp-join-keep" => (WriteStrategy::TempJoin, false),
+                        "case" => (WriteStrategy::Case, true),
+                        "case-keep" => (WriteStrategy::Case, false),
+                        "values" => (WriteStrategy::Values, true),
+                        "values-keep" => (WriteStrategy::Values, false),
+                        _ => panic!("unknown approach {other}"),
+                    };
+                    let opts = MaskOptions {
+                        threads,
+                        chunk_rows: chunk,
+                        write,
+                        drop_indexes,
+                        cancel: None,
+                    };
+                    let r = mask_database(&url(&db), &rules, &key, &opts, |_| {}).expect("mask");
+                    if round == 0 {
+                        let v = verify(&url(&db), &url("src"), &rules, &key, 2000).expect("verify");
+                        assert!(v.passed(), "{v:?}");
+                    }
+                    let note = if drop_indexes {
+                        format!(
+                            "guid index dropped and re-added ({:.2}s, included)",
+                            r.index_secs
+                        )
+                    } else {
+                        "guid index kept".to_string()
+                    };
+                    let note = format!("{threads} threads, {chunk} ids per chunk, {note}");
+                    (r.rows_total, r.elapsed_secs, note)
+                }
+            };
+            sql.run(&format!("DROP DATABASE {db}"));
+            println!(
+                "round {round} {name:>16}: {rows} rows in {secs:.2}s = {:.0} rows/s ({note})",
+                rows as f64 / secs
+            );
+            let rate = rows as f64 / secs;
+            match results.iter_mut().find(|(n, _)| n == name) {
+                Some((_, v)) => v.push(rate),
+                None => results.push((name.clone(), vec![rate])),
+            }
+        }
+    }
+    let naive_rate = results
+        .iter()
+        .find(|(n, _)| n == "naive")
+        .map(|(_, v)| median(v));
+    println!("\nmedian rows/s over {} round(s):", a.rounds);
+    for (name, v) in &results {
+        let m = median(v);
+        let ratio = naive_rate.map_or(String::new(), |n| format!(" ({:.1}× naive)", m / n));
+        println!("{name:>16}: {m:>9.0}{ratio}");
+    }
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s[s.len() / 2]
 }
 
 /// The naive way: read everything, then one prepared UPDATE per row.

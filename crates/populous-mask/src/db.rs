@@ -8,18 +8,36 @@
 //!    one integer column the rules name (composite and non-integer keys are
 //!    refused as "not supported yet"; the rules themselves refuse masking
 //!    the key).
-//! 2. **Chunks.** The key range `[MIN, MAX]` of each table is cut into chunks
+//! 2. **Indexes off** ([`MaskOptions::drop_indexes`], the default). Every
+//!    secondary index that contains a rule column of a table with chunks to
+//!    do is recorded in [`INDEX_TABLE`] (its exact definition, the line
+//!    `SHOW CREATE TABLE` prints) and committed, *then* dropped. Indexes
+//!    on other columns, and indexes a foreign key needs, stay.
+//! 3. **Chunks.** The key range `[MIN, MAX]` of each table is cut into chunks
 //!    of [`MaskOptions::chunk_rows`] ids. `threads` workers, one connection
 //!    each, take chunks from one shared queue (all tables, in order).
 //! 3. **One transaction per chunk**: `SELECT pk, <masked columns> … WHERE pk
 //!    BETWEEN a AND b` (only the masked columns: wide columns such as the
-//!    seed's `imprint` blob are neither read nor written), mask client-side
+//!    seed's `imprint` blob never travel to the client and are not
+//!    rewritten), mask client-side
 //!    with one [`ColumnMasker`] per column, write back only the masked
 //!    columns, apply server-side transformers
 //!    ([`RuleSet::sql_expression`]: redact, null, fixed, keep_first_n) as
 //!    `UPDATE … SET c = <expr> WHERE pk BETWEEN a AND b`, and record the chunk
 //!    in `populous_mask_progress` — then `COMMIT`.
-//! 4. **Resume.** Masking is not idempotent (masking a masked value changes
+//! 5. **Indexes back.** When every chunk of every table is done (in this run
+//!    or earlier ones), each recorded index is re-created with one `ALTER
+//!    TABLE … ADD <definition>` (InnoDB builds it by sorting, far cheaper
+//!    than maintaining it row by row) and then forgotten;
+//!    [`MaskReport::restored_indexes`] lists them. A UNIQUE index that
+//!    comes back *proves* the masked column unique. If one cannot be
+//!    re-created (masked values collide, or anything else), the run fails
+//!    with [`MaskDbError::IndexRestore`] naming it; the masked data is in
+//!    place, the definition stays recorded, and every later run with the
+//!    same rules retries it (masking nothing twice). The CLI records
+//!    provenance only after a run returns `Ok`, so such a clone is never
+//!    marked masked.
+//! 6. **Resume.** Masking is not idempotent (masking a masked value changes
 //!    it again), so chunks recorded as done for the same rule-set hash are
 //!    skipped. An interrupted run (crash, [`MaskOptions::cancel`], error) is
 //!    finished by running again with the same rules, key and `chunk_rows`;
@@ -27,7 +45,11 @@
 //!    progress rows stay when everything is done: they are the proof, and a
 //!    second run over a finished database changes nothing. A run with another
 //!    key id or another `chunk_rows` over a partly masked database is refused
-//!    (both would break the chunk bookkeeping or determinism).
+//!    (both would break the chunk bookkeeping or determinism). An
+//!    interrupted run leaves its indexes dropped and recorded: the resumed
+//!    run re-creates them at its end (whatever its `drop_indexes` says), and
+//!    drops any recorded index still present before its first chunk (a crash
+//!    between recording and dropping).
 //!
 //! Connections use `SET NAMES binary`: values travel as raw bytes, so data
 //! that is not valid UTF-8 reaches the masker unchanged (`keyed_hash`, `null`
@@ -40,56 +62,127 @@
 //!
 //! # Write strategies
 //!
-//! [`WriteStrategy::TempJoin`] (the default) inserts the masked values of a
-//! chunk into a per-connection `TEMPORARY TABLE` (same column types, made
-//! with `CREATE TEMPORARY TABLE … SELECT … LIMIT 0`) with multi-row INSERTs
-//! and applies them with one `UPDATE t JOIN tmp ON t.pk = tmp.pk SET t.c =
-//! tmp.c, …` driven by the chunk's key range on the masked table (so rows
-//! are updated as they are found, not collected first).
-//! [`WriteStrategy::Case`] writes one `UPDATE t SET c = CASE pk WHEN … THEN
-//! … END, … WHERE pk IN (…)` per chunk; CASE evaluates its WHEN list
+//! [`WriteStrategy::Values`] (the default) writes a chunk back with one
+//! statement, `UPDATE t STRAIGHT_JOIN (WITH v (pk, c, …) AS (VALUES (…), …)
+//! SELECT * FROM v) AS m ON m.pk = t.pk SET t.c = m.c, … WHERE t.pk BETWEEN
+//! a AND b` (split in several when the SQL would exceed 4 MiB): the server
+//! materialises the values with a key on `pk` and updates the rows of `t`
+//! as its key range scan finds them. [`WriteStrategy::TempJoin`] inserts
+//! the values into a per-connection `TEMPORARY TABLE` (InnoDB) first and
+//! joins that: two more statements and a temporary table written per
+//! chunk. [`WriteStrategy::Case`] writes one `UPDATE t SET c = CASE pk WHEN
+//! … THEN … END, … WHERE pk IN (…)` per chunk; CASE evaluates its WHEN list
 //! linearly for every row, so its cost grows with the square of the chunk.
 //!
-//! Measured with `cargo run --release -p populous-mask --example
-//! mask_bench` on the shared 2-core VM (MariaDB 10.11, 1G buffer pool,
-//! server and client on the same cores): 200,000 seed rows with 1 KiB blobs,
-//! the six PII columns (name, email unique, street, zip, city, guid unique;
-//! `guid` carries the seed's secondary index), 2 threads, 2000 ids per chunk:
+//! # Throughput
 //!
-//! | approach | rows/s |
-//! |---|---|
-//! | temp-join (default) | 30,000–44,000 (runs vary on the shared VM) |
-//! | case | 8,000–12,000 |
-//! | naive: one `UPDATE … WHERE id = ?` per row, 1 connection | 6,000–8,700 |
-//! | server ceiling: one `UPDATE` of the same columns with `REVERSE()` | 93,000 |
+//! `cargo run --release -p populous-mask --example mask_bench -- --rows
+//! 1000000 --pool 4G` on the shared 2-core VM (MariaDB 10.11, server and
+//! client on the same two cores, another engineer's builds running
+//! alongside: ±25 % between runs, so compare rows of one run): the six PII
+//! columns (name, email unique, street, zip, city, guid unique; `guid`
+//! carries the seed's secondary index) of 1,000,000 seed rows with 1 KiB
+//! blobs, 2 threads, 2000 ids per chunk, every approach on a fresh copy
+//! whose pages were flushed first (`rows/s` includes dropping and
+//! re-creating the index):
 //!
-//! Client-side masking is ~445k rows/s per core (`examples/throughput.rs`)
-//! and a chunk's SELECT and masking take ~10 ms of its ~70 ms; the rest is
-//! InnoDB rewriting the rows and the `guid` index (dropping that index made
-//! temp-join ~25% faster). 500-id chunks were slower (34k), 10,000-id chunks
-//! no faster than 2000 (44k); 1 thread gave 23k.
+//! | approach | rows/s | × naive |
+//! |---|---|---|
+//! | **`values`** (default): indexes dropped and re-created, one `UPDATE … JOIN (VALUES …)` per chunk | **49,700** | 6.4 |
+//! | `temp-join`, indexes dropped and re-created | 47,500 | 6.1 |
+//! | `temp-join`, `guid` index kept (the previous default) | 14,500 | 1.9 |
+//! | `values`, `guid` index kept | 11,600 | 1.5 |
+//! | naive: one prepared `UPDATE … WHERE id = ?` per row, 1 connection, commit every 2000 rows (first 50,000 rows only) | 7,800 | 1 |
+//! | server ceiling in place: one server-side `UPDATE … STRAIGHT_JOIN` of the precomputed masked values, index dropped and re-created, no client | 50,000 | 6.4 |
+//! | previous "ceiling": one server-side `UPDATE` with `REVERSE()` (lengths unchanged), index kept | 70,600 | 9.0 |
+//! | table rebuild: `INSERT … SELECT … JOIN` the masked values into a new table, `RENAME`, re-create the index (rewrites every blob) | 107,800 | 13.8 |
+//!
+//! So the default masks a million rows in place at the speed of the
+//! server's own single statement doing the same writes (0.99×), 3.4× the
+//! previous default and 6.4× the naive approach; 100,000 rows/s is not
+//! reachable in place on this VM (see below). At 200,000 rows, `values`
+//! ran at 53,000–56,000 and `temp-join` at 45,000 rows/s in the same run
+//! (with the index kept the old default had measured 30,000–44,000 there:
+//! maintaining the random `guid` index gets worse as the table grows).
+//!
+//! Where the time goes (measured with per-phase timers, `perf` and InnoDB
+//! status counters while building this):
+//!
+//! * **Rewriting rows in place is the server's cost**, and it is much
+//!   higher than the REVERSE() "ceiling" suggests: REVERSE() keeps every
+//!   length, so InnoDB updates the record in place; masked values change
+//!   lengths, so every row is deleted and re-inserted in its page, pages
+//!   are reorganised (logged as page images: in a test where every row
+//!   grew, ~6 KB of redo per row instead of REVERSE()'s ~0.3 KB) and split
+//!   where rows grow. The honest in-place ceiling is
+//!   `ceiling-join`: one server-side `UPDATE … JOIN` of precomputed masked
+//!   values, no client at all.
+//! * **Maintaining the `guid` index** row by row (random UUIDs) cost 30 %
+//!   at 200,000 rows and 70 % at a million (`-keep` rows); re-creating it
+//!   by sort takes 1.3 s per million rows.
+//! * **Per-chunk overhead**: the temporary table's INSERT and TRUNCATE
+//!   cost more than the values' parsing (`values` vs `temp-join`). SELECT
+//!   and client-side masking take ~15 % of a worker's time (masking is
+//!   ~445k rows/s per core, `examples/throughput.rs`).
+//! * **Chunk size and threads** barely matter: 2000 or 5000 ids, 2 or 3
+//!   threads are within noise of each other (200,000 rows: 52,900, 51,700,
+//!   55,700 rows/s); 1000 ids was slower (43,400); 1 thread ~30 % slower.
+//! * **Blobs**: an `UPDATE` in InnoDB reads the *whole* clustered record,
+//!   externally stored blobs included (it fetches whole rows under X
+//!   locks), although it writes none of them back. With the seed's 64 KiB
+//!   blobs every approach is bound by reading 64 KiB per row from disk
+//!   once the table outgrows the buffer pool:
+//!
+//!   | 100,000 rows, 64 KiB blobs (6.4 GB), 2G buffer pool | rows/s |
+//!   |---|---|
+//!   | **`values`** (default) | **3,700** |
+//!   | `temp-join`, index dropped and re-created | 3,500 |
+//!   | `temp-join`, index kept (previous default) | 3,400 |
+//!   | server ceiling: one `UPDATE … JOIN` of precomputed values | 2,800 |
+//!   | naive, first 20,000 rows only (1.3 GB: *they fit in the pool*, so this is not comparable) | 5,800 |
+//!
+//!   That is ~240 MB/s of blob pages read, what this VM's disk gave; the
+//!   index and the client hardly matter here, but more connections keep
+//!   more reads in flight: in another run, `values` gave 3,600 rows/s with
+//!   2 threads and 5,500 with 6 (1.5×; `populous mask --threads 6`). More
+//!   threads than cores gains nothing at 1 KiB rows (3 or 4 threads were
+//!   within noise of 2). A larger buffer pool on the server started for
+//!   masking helps only while the table fits in it.
+//!
+//! * **Not done**, and why: `unique_checks=0` only matters for indexes
+//!   that are kept (and could let duplicates through), `foreign_key_checks
+//!   = 0` would let masking break referential integrity silently;
+//!   `innodb_flush_log_at_trx_commit` and `innodb_doublewrite` are global
+//!   (the latter not even dynamic) and commits are one per 2000 rows
+//!   anyway; a 2 GiB redo log instead of 96 MiB (`SET GLOBAL
+//!   innodb_log_file_size`, global) changed a million-row UPDATE by 3 %
+//!   (two interleaved rounds each), within noise. Rebuilding the
+//!   table (`ceiling-rebuild`: INSERT … SELECT into a copy without the
+//!   index, RENAME, re-create the index) is the fastest at 1 KiB rows but
+//!   rewrites every blob, which masking must not do (at 64 KiB it would
+//!   read *and* write 64 KiB per row; not measured); it is a measurement
+//!   here, not a strategy.
 //!
 //! # Unique columns
 //!
-//! MariaDB checks UNIQUE indexes row by row while an UPDATE runs, not at the
-//! end of the statement. Within one chunk, the masked values of a `unique`
-//! rule are distinct (the transformers are injective, see the crate docs), so
-//! rows of the chunk cannot collide with each other's *new* values. What a
-//! single statement cannot rule out is a new value equal to an *original*
-//! value still present in a row not yet masked (in this chunk or in a later
-//! one) — or equal to a value in a column the rules do not touch. With this
-//! library's constructions that needs an output of a 120-bit PRF tag (email),
-//! a keyed permutation onto random-looking v4 UUIDs (uuid) or a 128/256-bit
-//! hash (keyed_hash) to hit one of the n stored originals: about n²/2^120,
-//! i.e. below 1e-18 even at a billion rows. Shape-preserving permutations
-//! (zip, phone, ssn) are different: their output space is the input shape
-//! itself, so a masked zip often *equals* another row's original zip; a
-//! UNIQUE index on such a column can therefore make a chunk fail. If a chunk
-//! ever violates a unique index, the whole chunk is rolled back (nothing of
-//! it is written), the run stops with [`MaskDbError::UniqueViolation`] naming
-//! the table, the index and the chunk; drop the UNIQUE index on the clone
-//! for the masking (and re-create it afterwards) or give the column a rule
-//! whose outputs live in another space (email, uuid, keyed_hash).
+//! With [`MaskOptions::drop_indexes`] (the default), the UNIQUE indexes on
+//! masked columns are gone while the chunks run, so a masked value equal to
+//! an original still waiting in a later chunk cannot stop the run; the
+//! re-created index checks the *final* state, which is what matters. The
+//! transformers with `unique: true` are injective (see the crate docs), so
+//! that check passes whenever the originals were unique — including
+//! shape-preserving permutations (zip, phone, ssn), whose masked values
+//! often equal *other* rows' originals mid-run.
+//!
+//! With `drop_indexes: false`, MariaDB checks UNIQUE indexes row by row
+//! while an UPDATE runs. Within one chunk the new values are distinct, but
+//! a new value may equal an *original* still present in a row not yet
+//! masked. For email (120-bit PRF tag), uuid (keyed permutation onto
+//! random-looking v4 UUIDs) and keyed_hash (128/256 bits) the chance is
+//! about n²/2^120, below 1e-18 even at a billion rows; for zip, phone and
+//! ssn it is likely. A chunk that violates a unique index is rolled back
+//! as a whole and the run stops with [`MaskDbError::UniqueViolation`]
+//! naming the table, the index and the chunk.
 //!
 //! # Verification
 //!
@@ -115,6 +208,9 @@ use crate::{ColumnMasker, MaskError, MaskKey, Masker, RuleSet};
 /// Name of the progress table created in the masked database.
 pub const PROGRESS_TABLE: &str = "populous_mask_progress";
 
+/// Name of the table recording the indexes dropped for the masking.
+pub const INDEX_TABLE: &str = "populous_mask_indexes";
+
 /// Default rows (ids) per chunk.
 pub const DEFAULT_CHUNK_ROWS: u64 = 2000;
 
@@ -129,6 +225,9 @@ pub enum WriteStrategy {
     TempJoin,
     /// One `UPDATE … SET c = CASE pk WHEN … END … WHERE pk IN (…)` per chunk.
     Case,
+    /// One `UPDATE t STRAIGHT_JOIN (VALUES …) AS m ON m.pk = t.pk SET …` per
+    /// chunk: no temporary table, one round trip.
+    Values,
 }
 
 impl WriteStrategy {
@@ -137,6 +236,7 @@ impl WriteStrategy {
         match self {
             WriteStrategy::TempJoin => "temp-join",
             WriteStrategy::Case => "case",
+            WriteStrategy::Values => "values",
         }
     }
 }
@@ -151,6 +251,10 @@ pub struct MaskOptions {
     pub chunk_rows: u64,
     /// How masked values are written back.
     pub write: WriteStrategy,
+    /// Drop the secondary indexes that contain a masked column before the
+    /// first chunk and re-create them (from their recorded definition) after
+    /// the last one; see the [module docs](self). Default `true`.
+    pub drop_indexes: bool,
     /// When set to `true` (for example by a Ctrl-C handler), workers stop
     /// after the chunk they are on and [`mask_database`] returns
     /// [`MaskDbError::Cancelled`]; committed chunks stay done.
@@ -162,7 +266,8 @@ impl Default for MaskOptions {
         MaskOptions {
             threads: 2,
             chunk_rows: DEFAULT_CHUNK_ROWS,
-            write: WriteStrategy::TempJoin,
+            write: WriteStrategy::Values,
+            drop_indexes: true,
             cancel: None,
         }
     }
@@ -231,6 +336,11 @@ pub struct MaskReport {
     pub chunk_rows: u64,
     /// Write strategy used.
     pub write: WriteStrategy,
+    /// Indexes dropped for the masking (by this run or an interrupted one)
+    /// and re-created at the end, as `table`.`index`.
+    pub restored_indexes: Vec<String>,
+    /// Seconds spent re-creating them (included in `elapsed_secs`).
+    pub index_secs: f64,
 }
 
 /// Verification of one rule column.
@@ -351,7 +461,7 @@ pub enum MaskDbError {
         source: Box<MaskError>,
     },
     /// A masked value collided with a value of a UNIQUE index.
-    #[error("masking `{table}` ids {chunk_start}..={chunk_end} violated unique index `{index}`: a masked value equals a value still in the table; the chunk was rolled back and nothing of it was written. Drop the unique index on the clone while masking, or give the column a transformer with a separate output space (see populous_mask::db docs)")]
+    #[error("masking `{table}` ids {chunk_start}..={chunk_end} violated unique index `{index}`: a masked value equals a value still in the table; the chunk was rolled back and nothing of it was written. Mask with drop_indexes (the default) so that the index is checked on the final data only, or give the column a transformer with a separate output space (see populous_mask::db docs)")]
     UniqueViolation {
         /// Table.
         table: String,
@@ -401,6 +511,18 @@ pub enum MaskDbError {
     Cancelled {
         /// Chunks committed in this run.
         chunks_done: u64,
+    },
+    /// An index dropped for the masking could not be re-created.
+    #[error("masking of `{table}` is complete, but re-creating its index `{index}` failed: {reason}. The masked data is in place; the index definition ({definition}) stays recorded in {INDEX_TABLE}, and re-running the same masking re-creates it (no row is masked twice)")]
+    IndexRestore {
+        /// Table.
+        table: String,
+        /// Index name.
+        index: String,
+        /// The definition as `SHOW CREATE TABLE` printed it.
+        definition: String,
+        /// Why (for a UNIQUE index: the masked values are not unique).
+        reason: String,
     },
     /// The tokio runtime could not be created.
     #[error("cannot create a tokio runtime for the MariaDB client: {0}")]
@@ -839,7 +961,18 @@ fn mask_database_inner(
         }
     }
     let resumed: u64 = skipped_per_table.iter().sum();
-    drop(rt);
+    if opts.drop_indexes && !jobs.is_empty() {
+        let mut has_jobs = vec![false; plans.len()];
+        for j in &jobs {
+            has_jobs[j.table] = true;
+        }
+        block_on(&rt, async {
+            let mut conn = target.connect().await?;
+            drop_covering_indexes(&mut conn, &target, &plans, &has_jobs, &ruleset_hash).await?;
+            let _ = conn.disconnect().await;
+            Ok::<_, MaskDbError>(())
+        })?;
+    }
 
     let run = Run {
         target: &target,
@@ -898,6 +1031,18 @@ fn mask_database_inner(
         }
     }
 
+    // Every chunk is done (now or earlier): re-create what this run or an
+    // interrupted one dropped, whatever `drop_indexes` says now.
+    let index_started = Instant::now();
+    let restored_indexes = block_on(&rt, async {
+        let mut conn = target.connect().await?;
+        let r = restore_indexes(&mut conn, &target, &ruleset_hash).await?;
+        let _ = conn.disconnect().await;
+        Ok::<_, MaskDbError>(r)
+    })?;
+    let index_secs = index_started.elapsed().as_secs_f64();
+    drop(rt);
+
     let tables: Vec<TableReport> = plans
         .iter()
         .enumerate()
@@ -933,6 +1078,8 @@ fn mask_database_inner(
         threads,
         chunk_rows: opts.chunk_rows,
         write: opts.write,
+        restored_indexes,
+        index_secs,
     })
 }
 
@@ -968,6 +1115,17 @@ async fn load_progress(
     ))
     .await
     .map_err(target.sql(format!("creating {PROGRESS_TABLE}")))?;
+    conn.query_drop(format!(
+        "CREATE TABLE IF NOT EXISTS {INDEX_TABLE} (\
+         ruleset_hash VARCHAR(100) CHARACTER SET ascii NOT NULL, \
+         table_name VARCHAR(64) CHARACTER SET utf8mb4 NOT NULL, \
+         index_name VARCHAR(64) CHARACTER SET utf8mb4 NOT NULL, \
+         definition TEXT CHARACTER SET utf8mb4 NOT NULL, \
+         dropped_at DATETIME(6) NOT NULL, \
+         PRIMARY KEY (ruleset_hash, table_name, index_name)) ENGINE=InnoDB"
+    ))
+    .await
+    .map_err(target.sql(format!("creating {INDEX_TABLE}")))?;
     let rows: Vec<(Value, Value, Value, Value)> = conn
         .exec(
             format!(
@@ -1018,6 +1176,236 @@ async fn load_progress(
         done.insert((*i, a));
     }
     Ok(done)
+}
+
+// ---------------------------------------------------------------------------
+// Secondary indexes on masked columns
+// ---------------------------------------------------------------------------
+
+/// A secondary index of `table`: name, definition as `SHOW CREATE TABLE`
+/// prints it (`UNIQUE KEY \`g\` (\`guid\`)`), and its columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SecondaryIndex {
+    name: String,
+    definition: String,
+    columns: Vec<String>,
+}
+
+/// The index name of a `SHOW CREATE TABLE` line, if it defines a secondary
+/// index (`KEY`, `UNIQUE KEY`, `FULLTEXT KEY`, `SPATIAL KEY`), and the line
+/// without its indentation and trailing comma.
+fn parse_index_line(line: &str) -> Option<(String, String)> {
+    let def = line.trim().trim_end_matches(',');
+    let rest = ["KEY `", "UNIQUE KEY `", "FULLTEXT KEY `", "SPATIAL KEY `"]
+        .iter()
+        .find_map(|p| def.strip_prefix(p))?;
+    let mut name = String::new();
+    let mut chars = rest.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '`' {
+            if chars.peek() == Some(&'`') {
+                chars.next();
+            } else {
+                return Some((name, def.to_string()));
+            }
+        }
+        name.push(c);
+    }
+    None
+}
+
+async fn secondary_indexes(
+    conn: &mut Conn,
+    target: &Target,
+    table: &str,
+) -> Result<Vec<SecondaryIndex>> {
+    let what = || format!("reading the indexes of `{table}`");
+    let create: Option<(Value, Value)> = conn
+        .query_first(format!("SHOW CREATE TABLE {}", quote_ident(table)))
+        .await
+        .map_err(target.sql(what()))?;
+    let create = create.map(|(_, c)| value_string(c)).unwrap_or_default();
+    let columns: Vec<(Value, Value)> = conn
+        .exec(
+            "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+            (table.as_bytes(),),
+        )
+        .await
+        .map_err(target.sql(what()))?;
+    let columns: Vec<(String, String)> = columns
+        .into_iter()
+        .map(|(i, c)| (value_string(i), value_string(c)))
+        .collect();
+    Ok(create
+        .lines()
+        .filter_map(parse_index_line)
+        .map(|(name, definition)| SecondaryIndex {
+            columns: columns
+                .iter()
+                .filter(|(i, _)| *i == name)
+                .map(|(_, c)| c.clone())
+                .collect(),
+            name,
+            definition,
+        })
+        .collect())
+}
+
+/// (table, index, definition) recorded as dropped under `ruleset_hash`.
+async fn recorded_indexes(
+    conn: &mut Conn,
+    target: &Target,
+    ruleset_hash: &str,
+) -> Result<Vec<(String, String, String)>> {
+    let rows: Vec<(Value, Value, Value)> = conn
+        .exec(
+            format!(
+                "SELECT table_name, index_name, definition FROM {INDEX_TABLE} \
+                 WHERE ruleset_hash = ? ORDER BY dropped_at, table_name, index_name"
+            ),
+            (ruleset_hash.as_bytes(),),
+        )
+        .await
+        .map_err(target.sql(format!("reading {INDEX_TABLE}")))?;
+    Ok(rows
+        .into_iter()
+        .map(|(t, i, d)| (value_string(t), value_string(i), value_string(d)))
+        .collect())
+}
+
+async fn forget_index(
+    conn: &mut Conn,
+    target: &Target,
+    ruleset_hash: &str,
+    table: &str,
+    index: &str,
+) -> Result<()> {
+    conn.exec_drop(
+        format!(
+            "DELETE FROM {INDEX_TABLE} WHERE ruleset_hash = ? AND table_name = ? AND index_name = ?"
+        ),
+        (ruleset_hash.as_bytes(), table.as_bytes(), index.as_bytes()),
+    )
+    .await
+    .map_err(target.sql(format!("updating {INDEX_TABLE}")))
+}
+
+/// Drops the secondary indexes that contain a rule column of a table with
+/// chunks to do, each recorded (committed) in [`INDEX_TABLE`] before it is
+/// dropped, so that an interrupted run's resume re-creates it. Indexes a
+/// foreign key needs are kept.
+async fn drop_covering_indexes(
+    conn: &mut Conn,
+    target: &Target,
+    plans: &[TablePlan],
+    has_jobs: &[bool],
+    ruleset_hash: &str,
+) -> Result<()> {
+    let recorded = recorded_indexes(conn, target, ruleset_hash).await?;
+    for (plan, _) in plans.iter().zip(has_jobs).filter(|(_, j)| **j) {
+        for ix in secondary_indexes(conn, target, &plan.name).await? {
+            let covers = ix
+                .columns
+                .iter()
+                .any(|c| plan.all.iter().any(|m| m.eq_ignore_ascii_case(c)));
+            let is_recorded = recorded
+                .iter()
+                .any(|(t, i, _)| *t == plan.name && *i == ix.name);
+            if !covers && !is_recorded {
+                continue;
+            }
+            if !is_recorded {
+                conn.exec_drop(
+                    format!(
+                        "INSERT INTO {INDEX_TABLE} \
+                         (ruleset_hash, table_name, index_name, definition, dropped_at) \
+                         VALUES (?, ?, ?, ?, NOW(6))"
+                    ),
+                    (
+                        ruleset_hash.as_bytes(),
+                        plan.name.as_bytes(),
+                        ix.name.as_bytes(),
+                        ix.definition.as_bytes(),
+                    ),
+                )
+                .await
+                .map_err(target.sql(format!("recording index `{}` in {INDEX_TABLE}", ix.name)))?;
+            }
+            let r = conn
+                .query_drop(format!(
+                    "ALTER TABLE {} DROP INDEX {}",
+                    quote_ident(&plan.name),
+                    quote_ident(&ix.name)
+                ))
+                .await;
+            match r {
+                Ok(()) => {}
+                // "Cannot drop index needed in a foreign key constraint".
+                Err(mysql_async::Error::Server(e)) if e.code == 1553 => {
+                    forget_index(conn, target, ruleset_hash, &plan.name, &ix.name).await?;
+                }
+                Err(e) => {
+                    return Err(target
+                        .sql(format!("dropping index `{}` of `{}`", ix.name, plan.name))(
+                        e
+                    ))
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Re-creates every index recorded as dropped under `ruleset_hash` (one
+/// `ALTER TABLE … ADD` each, so a failure names its index and the others
+/// are still re-created first) and forgets it. Returns `table`.`index` of
+/// each.
+async fn restore_indexes(
+    conn: &mut Conn,
+    target: &Target,
+    ruleset_hash: &str,
+) -> Result<Vec<String>> {
+    let mut restored = Vec::new();
+    let mut failed = None;
+    for (table, index, definition) in recorded_indexes(conn, target, ruleset_hash).await? {
+        let present = secondary_indexes(conn, target, &table)
+            .await?
+            .iter()
+            .any(|ix| ix.name == index);
+        if !present {
+            let r = conn
+                .query_drop(format!(
+                    "ALTER TABLE {} ADD {definition}",
+                    quote_ident(&table)
+                ))
+                .await;
+            if let Err(e) = r {
+                let reason = match &e {
+                    mysql_async::Error::Server(se) if se.code == 1062 || se.code == 1586 => {
+                        "its masked values are not unique (the server found a duplicate entry)"
+                            .to_string()
+                    }
+                    other => other.to_string(),
+                };
+                if failed.is_none() {
+                    failed = Some(MaskDbError::IndexRestore {
+                        table,
+                        index,
+                        definition,
+                        reason,
+                    });
+                }
+                continue;
+            }
+        }
+        forget_index(conn, target, ruleset_hash, &table, &index).await?;
+        restored.push(format!("`{table}`.`{index}`"));
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(restored),
+    }
 }
 
 fn tmp_name(table: usize) -> String {
@@ -1126,7 +1514,7 @@ async fn run_chunk(
         let cols: Vec<String> = plan.client.iter().map(|c| quote_ident(c)).collect();
         let fetched: Vec<Row> = conn
             .query(format!(
-                "SELECT {qpk}, {} FROM {qt} WHERE {qpk} BETWEEN {a} AND {b}",
+                "SELECT {qpk}, {} FROM {qt} WHERE {qpk} BETWEEN {a} AND {b} ORDER BY {qpk}",
                 cols.join(", ")
             ))
             .await
@@ -1154,10 +1542,10 @@ async fn run_chunk(
             masked.push((pk, out));
         }
         if !masked.is_empty() {
-            let r = if use_tmp {
-                write_temp_join(conn, plan, &tmp, &masked, a, b).await
-            } else {
-                write_case(conn, plan, &masked).await
+            let r = match run.opts.write {
+                WriteStrategy::TempJoin => write_temp_join(conn, plan, &tmp, &masked, a, b).await,
+                WriteStrategy::Case => write_case(conn, plan, &masked).await,
+                WriteStrategy::Values => write_values(conn, plan, &masked).await,
             };
             r.map_err(|e| write_error(e, plan, target, a, b))?;
         }
@@ -1300,6 +1688,55 @@ async fn write_temp_join(
         sets.join(", ")
     ))
     .await
+}
+
+/// One `UPDATE … STRAIGHT_JOIN (WITH v (…) AS (VALUES …) SELECT * FROM v)`
+/// per run of rows up to [`MAX_INSERT_BYTES`] of SQL, over the key range of
+/// those rows (`masked` is in key order: the SELECT reads by primary key).
+async fn write_values(
+    conn: &mut Conn,
+    plan: &TablePlan,
+    masked: &[(String, Vec<Option<String>>)],
+) -> std::result::Result<(), mysql_async::Error> {
+    let qpk = quote_ident(&plan.pk);
+    let cols: Vec<String> = plan.client.iter().map(|c| quote_ident(c)).collect();
+    let sets: Vec<String> = cols.iter().map(|c| format!("t.{c} = m.{c}")).collect();
+    let head = format!(
+        "UPDATE {} AS t STRAIGHT_JOIN (WITH v ({qpk}, {}) AS (VALUES ",
+        quote_ident(&plan.name),
+        cols.join(", ")
+    );
+    let mut rest = masked;
+    while !rest.is_empty() {
+        let mut sql = String::with_capacity(1 << 16);
+        sql.push_str(&head);
+        let mut n = 0;
+        for (pk, vals) in rest {
+            if n > 0 {
+                if sql.len() >= MAX_INSERT_BYTES {
+                    break;
+                }
+                sql.push(',');
+            }
+            n += 1;
+            sql.push('(');
+            sql.push_str(pk);
+            for v in vals {
+                sql.push(',');
+                push_literal(&mut sql, v.as_deref().map(str::as_bytes));
+            }
+            sql.push(')');
+        }
+        let (first, last) = (&rest[0].0, &rest[n - 1].0);
+        let _ = write!(
+            sql,
+            ") SELECT * FROM v) AS m ON m.{qpk} = t.{qpk} SET {} WHERE t.{qpk} BETWEEN {first} AND {last}",
+            sets.join(", ")
+        );
+        conn.query_drop(sql).await?;
+        rest = &rest[n..];
+    }
+    Ok(())
 }
 
 async fn write_case(
@@ -1523,6 +1960,31 @@ mod tests {
         assert_eq!(chunks_of(Some((-3, 2)), 3), vec![(-3, -1), (0, 2)]);
         let big = i128::from(u64::MAX);
         assert_eq!(chunks_of(Some((big - 1, big)), 1000), vec![(big - 1, big)]);
+    }
+
+    #[test]
+    fn index_lines_parse() {
+        assert_eq!(
+            parse_index_line("  UNIQUE KEY `email_u` (`email`),"),
+            Some(("email_u".into(), "UNIQUE KEY `email_u` (`email`)".into()))
+        );
+        assert_eq!(
+            parse_index_line("  KEY `a ``b``` (`guid`(10),`pid`) COMMENT 'x'"),
+            Some((
+                "a `b`".into(),
+                "KEY `a ``b``` (`guid`(10),`pid`) COMMENT 'x'".into()
+            ))
+        );
+        assert_eq!(
+            parse_index_line("  FULLTEXT KEY `ft` (`city`),").map(|p| p.0),
+            Some("ft".into())
+        );
+        assert_eq!(parse_index_line("  PRIMARY KEY (`id`),"), None);
+        assert_eq!(parse_index_line("  `key` int(11) DEFAULT NULL,"), None);
+        assert_eq!(
+            parse_index_line("  CONSTRAINT `fk` FOREIGN KEY (`a`) REFERENCES `t` (`id`)"),
+            None
+        );
     }
 
     #[test]

@@ -206,6 +206,24 @@ fn table(sql: &mut Sql, db: &str, columns: &[&str]) -> HashMap<i64, Vec<Option<V
         .collect()
 }
 
+/// Secondary index definitions of `db.main`, as SHOW CREATE TABLE prints them.
+fn index_lines(sql: &mut Sql, db: &str) -> Vec<String> {
+    let create = sql.rows(&format!("SHOW CREATE TABLE {db}.main"));
+    let text = String::from_utf8(bytes(&create[0][1]).unwrap()).unwrap();
+    let mut v: Vec<String> = text
+        .lines()
+        .map(|l| l.trim().trim_end_matches(',').to_string())
+        .filter(|l| l.contains("KEY `"))
+        .filter(|l| !l.starts_with("PRIMARY"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn recorded_indexes(sql: &mut Sql, db: &str) -> i64 {
+    sql.int(&format!("SELECT COUNT(*) FROM {db}.populous_mask_indexes"))
+}
+
 fn progress_rows(sql: &mut Sql, db: &str) -> i64 {
     sql.int(&format!("SELECT COUNT(*) FROM {db}.populous_mask_progress"))
 }
@@ -215,6 +233,7 @@ fn opts(threads: usize, chunk_rows: u64, write: WriteStrategy) -> MaskOptions {
         threads,
         chunk_rows,
         write,
+        drop_indexes: true,
         cancel: None,
     }
 }
@@ -255,6 +274,8 @@ fn masks_in_place_deterministically_and_verifies() {
     sql.run(
         "ALTER TABLE clone1.main ADD UNIQUE INDEX email_u (email), ADD UNIQUE INDEX guid_u (guid)",
     );
+    let indexes = index_lines(&mut sql, "clone1");
+    assert_eq!(indexes.len(), 3, "{indexes:?}");
 
     let r = rules(RULES);
     let before = imprint_sum(&mut sql, "src");
@@ -277,6 +298,11 @@ fn masks_in_place_deterministically_and_verifies() {
     assert_eq!(report.ruleset_hash, r.hash());
     assert_eq!(report.key_id, key(1).key_id());
     assert_eq!(progress_rows(&mut sql, "clone1"), 10);
+    // The three indexes on masked columns (the seed's `guid`, and the two
+    // UNIQUE ones) were dropped for the run and are back, as they were.
+    assert_eq!(report.restored_indexes.len(), 3, "{report:?}");
+    assert_eq!(index_lines(&mut sql, "clone1"), indexes);
+    assert_eq!(recorded_indexes(&mut sql, "clone1"), 0);
 
     // The blobs were not touched.
     assert_eq!(imprint_sum(&mut sql, "clone1"), before);
@@ -332,16 +358,15 @@ fn masks_in_place_deterministically_and_verifies() {
         assert_eq!(g.len(), 36, "{g}");
     }
 
-    // Same key, other threads/chunking/strategy: identical result.
-    let r2 = mask_database(
-        &server.url("copy2"),
-        &r,
-        &key(1),
-        &opts(1, 3000, WriteStrategy::Case),
-        |_| {},
-    )
-    .expect("mask copy2");
+    // Same key, other threads/chunking/strategy, indexes kept during the
+    // run: identical result.
+    let copy2_indexes = index_lines(&mut sql, "copy2");
+    let mut o2 = opts(1, 3000, WriteStrategy::Case);
+    o2.drop_indexes = false;
+    let r2 = mask_database(&server.url("copy2"), &r, &key(1), &o2, |_| {}).expect("mask copy2");
     assert_eq!(r2.rows_total, 20_000);
+    assert!(r2.restored_indexes.is_empty(), "{r2:?}");
+    assert_eq!(index_lines(&mut sql, "copy2"), copy2_indexes);
     let mut all = SIX.to_vec();
     all.push("pid");
     assert_eq!(
@@ -674,7 +699,8 @@ fn a_million_rows_stay_unique() {
     };
     let originals = distinct(&mut sql);
     assert_eq!(originals.1, ROWS as i64, "generated guids are unique");
-    // A collision on guid would abort its chunk with UniqueViolation.
+    // The UNIQUE index is dropped for the run and re-created at the end: a
+    // collision on guid would fail that with IndexRestore.
     sql.run("ALTER TABLE big.main ADD UNIQUE INDEX guid_u (guid)");
     let report = mask_database(
         &server.url("big"),
@@ -685,10 +711,141 @@ fn a_million_rows_stay_unique() {
     )
     .expect("mask a million rows");
     assert_eq!(report.rows_total, ROWS);
+    assert_eq!(report.restored_indexes.len(), 2, "{report:?}");
+    assert!(
+        index_lines(&mut sql, "big").contains(&"UNIQUE KEY `guid_u` (`guid`)".to_string()),
+        "the UNIQUE index is back"
+    );
     assert_eq!(distinct(&mut sql), originals, "injective on email and guid");
     assert_eq!(
         imprint_sum(&mut sql, "big"),
         before,
         "the blobs were not rewritten"
     );
+}
+
+/// An interrupted run leaves the indexes on masked columns dropped and
+/// recorded; the resumed run re-creates exactly them (UNIQUE ones proving
+/// uniqueness), and indexes on other columns are never touched.
+#[test]
+fn interrupted_run_with_dropped_indexes_restores_them() {
+    let server = Server::started();
+    generate(&server, "part", 20_000);
+    let mut sql = Sql::new(&server.url("part"));
+    sql.run("UPDATE part.main SET email = CONCAT(id, '.', email)");
+    copy_db(&mut sql, "part", "clean");
+    sql.run(
+        "ALTER TABLE part.main ADD UNIQUE INDEX email_u (email), \
+         ADD UNIQUE INDEX `guid ``u``` (guid, pid) COMMENT 'masked', ADD INDEX pid_i (pid)",
+    );
+    let before = index_lines(&mut sql, "part");
+    assert_eq!(before.len(), 4, "{before:?}");
+    let r = rules(
+        RULES
+            .replace("      pid:    { transform: fixed, value: '0' }\n", "")
+            .as_str(),
+    );
+
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut o = opts(2, 1000, WriteStrategy::TempJoin);
+    o.cancel = Some(cancel.clone());
+    let flag = cancel.clone();
+    let err = mask_database(&server.url("part"), &r, &key(1), &o, move |p| {
+        if p.chunks_done >= 3 {
+            flag.store(true, Ordering::SeqCst);
+        }
+    })
+    .unwrap_err();
+    assert!(matches!(err, MaskDbError::Cancelled { .. }), "{err}");
+    // Only the index on an unmasked column is left; the three others are
+    // recorded with their exact definitions.
+    assert_eq!(
+        index_lines(&mut sql, "part"),
+        vec!["KEY `pid_i` (`pid`)".to_string()]
+    );
+    assert_eq!(recorded_indexes(&mut sql, "part"), 3);
+    let recorded =
+        sql.rows("SELECT definition FROM part.populous_mask_indexes ORDER BY index_name");
+    let mut defs: Vec<String> = recorded
+        .iter()
+        .map(|r| String::from_utf8(bytes(&r[0]).unwrap()).unwrap())
+        .collect();
+    defs.push("KEY `pid_i` (`pid`)".to_string());
+    defs.sort();
+    assert_eq!(defs, before);
+
+    // Resuming without dropping indexes still re-creates the recorded ones.
+    let mut o = opts(2, 1000, WriteStrategy::TempJoin);
+    o.drop_indexes = false;
+    let resumed = mask_database(&server.url("part"), &r, &key(1), &o, |_| {}).expect("resume");
+    assert!(resumed.resumed_chunks >= 3, "{resumed:?}");
+    assert_eq!(resumed.restored_indexes.len(), 3, "{resumed:?}");
+    assert_eq!(index_lines(&mut sql, "part"), before);
+    assert_eq!(recorded_indexes(&mut sql, "part"), 0);
+
+    let clean = mask_database(
+        &server.url("clean"),
+        &r,
+        &key(1),
+        &MaskOptions::default(),
+        |_| {},
+    )
+    .expect("clean");
+    assert_eq!(clean.restored_indexes, vec!["`main`.`guid`".to_string()]);
+    assert_eq!(
+        checksum(&mut sql, "part", &SIX),
+        checksum(&mut sql, "clean", &SIX)
+    );
+}
+
+/// A UNIQUE index the masked data cannot satisfy (cities come from a
+/// built-in list, so masked cities repeat) is reported, not skipped: the
+/// data is masked, the index stays recorded, and every run says so until
+/// the cause is fixed.
+#[test]
+fn a_unique_index_that_cannot_come_back_is_an_error() {
+    let server = Server::started();
+    generate(&server, "db", 3000);
+    let mut sql = Sql::new(&server.url("db"));
+    sql.run("UPDATE db.main SET city = CONCAT(id, ' ', city)");
+    sql.run("ALTER TABLE db.main ADD UNIQUE INDEX city_u (city(60))");
+    let r = rules(RULES);
+    let run = || {
+        mask_database(
+            &server.url("db"),
+            &r,
+            &key(1),
+            &MaskOptions::default(),
+            |_| {},
+        )
+    };
+    let e = run().unwrap_err();
+    let m = e.to_string();
+    let MaskDbError::IndexRestore { table, index, .. } = &e else {
+        panic!("{m}")
+    };
+    assert_eq!((table.as_str(), index.as_str()), ("main", "city_u"));
+    assert!(
+        m.contains("not unique") && m.contains("populous_mask_indexes"),
+        "{m}"
+    );
+    assert!(m.contains("UNIQUE KEY `city_u` (`city`(60))"), "{m}");
+    // Masking itself finished; the seed's guid index came back.
+    assert_eq!(progress_rows(&mut sql, "db"), 2);
+    assert_eq!(
+        index_lines(&mut sql, "db"),
+        vec!["KEY `guid` (`guid`)".to_string()]
+    );
+    assert_eq!(recorded_indexes(&mut sql, "db"), 1);
+    // A re-run masks nothing and reports the same.
+    let e = run().unwrap_err();
+    assert!(matches!(e, MaskDbError::IndexRestore { .. }), "{e}");
+    assert_eq!(progress_rows(&mut sql, "db"), 2);
+    // Once the recorded definition is fixed (here: made non-unique), the
+    // re-run re-creates it.
+    sql.run("UPDATE db.populous_mask_indexes SET definition = 'KEY `city_u` (`city`(60))'");
+    let rep = run().expect("re-created");
+    assert_eq!(rep.rows_total, 0);
+    assert_eq!(rep.restored_indexes, vec!["`main`.`city_u`".to_string()]);
+    assert_eq!(recorded_indexes(&mut sql, "db"), 0);
 }
