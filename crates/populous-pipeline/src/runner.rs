@@ -704,9 +704,6 @@ impl<'a> Run<'a> {
         self.docker.run(&as_strs(&args))?;
 
         let db_url = format!("POPULOUS_DB_URL=mysql://root@{}:3306/populous", n.db);
-        let u = &self.env.update;
-        let (delay, monitor) = (secs(u.delay), secs(u.monitor));
-        let par = u.parallelism.to_string();
         let mut args: Vec<String> = vec![
             "service",
             "create",
@@ -730,27 +727,7 @@ impl<'a> Run<'a> {
         match self.env.app.replicas {
             Some(r) => {
                 args.extend(["--replicas".into(), r.to_string()]);
-                args.extend(
-                    [
-                        "--update-parallelism",
-                        &par,
-                        "--update-delay",
-                        &delay,
-                        "--update-order",
-                        &u.order,
-                        "--update-monitor",
-                        &monitor,
-                        "--update-failure-action",
-                        if u.rollback { "rollback" } else { "pause" },
-                        "--rollback-parallelism",
-                        &par,
-                        "--rollback-order",
-                        &u.order,
-                        "--rollback-monitor",
-                        &monitor,
-                    ]
-                    .map(String::from),
-                );
+                args.extend(self.update_policy());
             }
             // One task per node: the host port allows no overlap, so stop-first.
             None => {
@@ -893,6 +870,33 @@ impl<'a> Run<'a> {
         Ok(rows)
     }
 
+    /// The app service's update and rollback policy, as `docker service` flags.
+    fn update_policy(&self) -> Vec<String> {
+        let u = &self.env.update;
+        let (par, delay, monitor) = (u.parallelism.to_string(), secs(u.delay), secs(u.monitor));
+        let action = if u.rollback { "rollback" } else { "pause" };
+        [
+            "--update-parallelism",
+            &par,
+            "--update-delay",
+            &delay,
+            "--update-order",
+            &u.order,
+            "--update-monitor",
+            &monitor,
+            "--update-failure-action",
+            action,
+            "--rollback-parallelism",
+            &par,
+            "--rollback-order",
+            &u.order,
+            "--rollback-monitor",
+            &monitor,
+        ]
+        .map(String::from)
+        .into()
+    }
+
     /// prod: a rolling update of the app image, watched by the probe.
     fn rolling_update(&self) -> Result<(String, Option<UpdateFigures>)> {
         let n = &self.names;
@@ -937,33 +941,16 @@ impl<'a> Run<'a> {
                 n.app, u.order, u.parallelism
             ),
         );
-        let (delay, monitor) = (secs(u.delay), secs(u.monitor));
-        let par = u.parallelism.to_string();
+        let mut args: Vec<String> = [
+            "service", "update", "--detach", "--quiet", "--image", &image,
+        ]
+        .map(String::from)
+        .into();
+        args.extend(self.update_policy());
+        args.push(n.app.clone());
         let updated = self
             .docker
-            .run(&[
-                "service",
-                "update",
-                "--detach",
-                "--quiet",
-                "--image",
-                &image,
-                "--update-parallelism",
-                &par,
-                "--update-delay",
-                &delay,
-                "--update-order",
-                &u.order,
-                "--update-monitor",
-                &monitor,
-                "--update-failure-action",
-                if u.rollback { "rollback" } else { "pause" },
-                "--rollback-order",
-                &u.order,
-                "--rollback-parallelism",
-                &par,
-                &n.app,
-            ])
+            .run(&as_strs(&args))
             .and_then(|_| self.docker.wait_update(&n.app, u.timeout));
         let figures = match probe {
             Some((spec, running, file)) => {
