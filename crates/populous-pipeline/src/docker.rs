@@ -238,6 +238,20 @@ impl Docker {
             if ids.is_empty() {
                 return Ok(());
             }
+            // Stopped ones are removed here rather than left to swarm's task
+            // reaper, which takes seconds longer; a container still referencing
+            // a volume keeps `docker volume rm` from working.
+            let exited = self.run(&[
+                "ps",
+                "-aq",
+                "--filter",
+                &filter,
+                "--filter",
+                "status=exited",
+            ])?;
+            for id in exited.lines() {
+                let _ = self.try_run(&["rm", id]);
+            }
             if Instant::now() > deadline {
                 return Err(PipelineError::Docker {
                     args: format!("service rm {name}"),
