@@ -22,11 +22,17 @@ impl populous_pipeline::Hooks for CliHooks<'_> {
         }
     }
 
-    fn mask(&self, volume: &str, rules: &Path, key_file: &Path) -> Result<String, String> {
+    fn mask(
+        &self,
+        volume: &str,
+        rules: &Path,
+        key_file: &Path,
+        threads: usize,
+    ) -> Result<String, String> {
         let run = || -> Result<String> {
             let mut engine = Engine::open(self.home)?;
             let r: VolRef = volume.parse()?;
-            let (report, _) = crate::mask::mask_volume(&mut engine, &r, rules, key_file, 2)?;
+            let (report, _) = crate::mask::mask_volume(&mut engine, &r, rules, key_file, threads)?;
             Ok(format!(
                 "{} rows in {:.1} s, {:.0} rows/s, rules {}",
                 report.rows_total,

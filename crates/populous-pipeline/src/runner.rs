@@ -35,6 +35,7 @@ pub trait Hooks {
         volume: &str,
         rules: &Path,
         key_file: &Path,
+        threads: usize,
     ) -> std::result::Result<String, String>;
 }
 
@@ -1030,7 +1031,7 @@ impl<'a> Run<'a> {
         self.say(Role::Mask, &format!("mask {vol} with {}", rules.display()));
         let summary = self
             .hooks
-            .mask(&vol, &rules, &spec.key_file)
+            .mask(&vol, &rules, &spec.key_file, spec.threads.max(1))
             .map_err(|e| self.fail(Role::Mask, format!("masking {vol}: {e}")))?;
         Ok(format!("masked {vol}: {summary}"))
     }

@@ -397,6 +397,14 @@ pub struct MaskSpec {
     pub rules: PathBuf,
     /// The key file (outside the repository, e.g. /etc/populous/mask.key).
     pub key_file: PathBuf,
+    /// Parallel connections: rows with big blobs are read-bound, so more
+    /// connections than cores still help.
+    #[serde(default = "default_mask_threads")]
+    pub threads: usize,
+}
+
+fn default_mask_threads() -> usize {
+    4
 }
 
 /// One environment.

@@ -502,13 +502,19 @@ impl populous_pipeline::Hooks for DemoHooks<'_> {
         }
     }
 
-    fn mask(&self, volume: &str, rules: &Path, key_file: &Path) -> Result<String, String> {
+    fn mask(
+        &self,
+        volume: &str,
+        rules: &Path,
+        key_file: &Path,
+        threads: usize,
+    ) -> Result<String, String> {
         let run = || -> Result<String> {
             let mut engine = Engine::open(self.home)?;
             let r: VolRef = volume.parse()?;
             let (report, _) = self
                 .ui
-                .suspend(|| crate::mask::mask_volume(&mut engine, &r, rules, key_file, 2))?;
+                .suspend(|| crate::mask::mask_volume(&mut engine, &r, rules, key_file, threads))?;
             *self.mask.lock().unwrap_or_else(|e| e.into_inner()) = Some(MaskFigures {
                 rows: report.rows_total,
                 seconds: report.elapsed_secs,
