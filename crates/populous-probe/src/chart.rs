@@ -205,10 +205,12 @@ where
             |p| format!("p99 {:.1} ms", p.p99),
         );
         let label = format!("{} · n={} · {} · err {}", ph.name, ph.count, p99, ph.errors);
+        // Labels run on past narrow bands: four rows, so neighbours do not overprint.
+        let row = (i % 4) as f64;
         chart
             .draw_series(std::iter::once(Text::new(
                 label,
-                (x0 + x_max * 0.004, y_max * 0.985),
+                (x0 + x_max * 0.004, y_max * (0.985 - 0.045 * row)),
                 (FONT, 14)
                     .into_font()
                     .color(&RGBColor(color.0 / 3, color.1 / 3, color.2 / 3)),
@@ -296,8 +298,8 @@ where
         .max(0);
     chart
         .configure_series_labels()
-        // Top right, but below the row of phase labels.
-        .position(SeriesLabelPosition::Coordinate(legend_x, 34))
+        // Top right, but below the four rows of phase labels.
+        .position(SeriesLabelPosition::Coordinate(legend_x, 116))
         .margin(8)
         .label_font((FONT, 13))
         .background_style(WHITE.mix(0.85))
