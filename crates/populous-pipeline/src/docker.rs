@@ -14,6 +14,8 @@ use crate::error::{PipelineError, Result};
 #[derive(Debug, Clone, Default)]
 pub struct Docker {
     host: Option<String>,
+    /// The CLI to run: `docker`, or another program in unit tests.
+    program: Option<String>,
 }
 
 /// How often engine state is polled while waiting.
@@ -31,11 +33,14 @@ pub struct UpdateStatus {
 impl Docker {
     /// The engine at `host` (a `DOCKER_HOST` value), or the local one.
     pub fn new(host: Option<String>) -> Docker {
-        Docker { host }
+        Docker {
+            host,
+            program: None,
+        }
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("docker");
+        let mut c = Command::new(self.program.as_deref().unwrap_or("docker"));
         c.args(args);
         if let Some(h) = &self.host {
             c.env("DOCKER_HOST", h);
@@ -108,9 +113,14 @@ impl Docker {
     }
 
     /// `docker FROM... | docker TO...`: the first command's output is the
-    /// second's input, through this process (no shell). Returns the bytes piped.
-    pub fn pipe(&self, from: &[&str], to: &[&str]) -> Result<u64> {
+    /// second's input, through this process (no shell). Returns the bytes
+    /// piped. When no byte moves for `stall` (a full disk makes MariaDB wait
+    /// for space forever), both are killed and the error says so.
+    pub fn pipe(&self, from: &[&str], to: &[&str], stall: Duration) -> Result<u64> {
+        use std::io::{Read, Write};
         use std::process::Stdio;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::Arc;
         let fail = |args: &[&str], stderr: String| PipelineError::Docker {
             args: args.join(" "),
             stderr,
@@ -121,28 +131,74 @@ impl Docker {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| fail(from, e.to_string()))?;
-        let mut b = self
+        let mut b = match self
             .command(to)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| fail(to, e.to_string()))?;
+        {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = a.kill();
+                let _ = a.wait();
+                return Err(fail(to, e.to_string()));
+            }
+        };
         let mut out = a.stdout.take().expect("piped");
         let mut inp = b.stdin.take().expect("piped");
-        let copied = std::io::copy(&mut out, &mut inp);
-        drop(inp);
+        let moved = Arc::new(AtomicU64::new(0));
+        let counter = Arc::clone(&moved);
+        let copier = std::thread::spawn(move || -> std::io::Result<()> {
+            let mut buf = vec![0u8; 1 << 16];
+            loop {
+                let n = out.read(&mut buf)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                inp.write_all(&buf[..n])?;
+                counter.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        });
+        let (mut seen, mut since) = (0, Instant::now());
+        let mut stalled = false;
+        while !copier.is_finished() {
+            std::thread::sleep(POLL);
+            let now = moved.load(Ordering::Relaxed);
+            if now != seen {
+                (seen, since) = (now, Instant::now());
+            } else if since.elapsed() > stall {
+                stalled = true;
+                let _ = a.kill();
+                let _ = b.kill();
+                break;
+            }
+        }
+        let copied = copier
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the copy thread panicked")));
         let ra = a
             .wait_with_output()
             .map_err(|e| fail(from, e.to_string()))?;
         let rb = b.wait_with_output().map_err(|e| fail(to, e.to_string()))?;
+        let bytes = moved.load(Ordering::Relaxed);
+        if stalled {
+            return Err(fail(
+                to,
+                format!(
+                    "the copy made no progress for {stall:?} after {bytes} bytes and was stopped: is the destination's disk (its pool) full? {}",
+                    tail(&String::from_utf8_lossy(&rb.stderr), 4)
+                ),
+            ));
+        }
         if !ra.status.success() {
             return Err(fail(from, tail(&String::from_utf8_lossy(&ra.stderr), 8)));
         }
         if !rb.status.success() {
             return Err(fail(to, tail(&String::from_utf8_lossy(&rb.stderr), 8)));
         }
-        copied.map_err(|e| fail(to, format!("piping: {e}")))
+        copied.map_err(|e| fail(to, format!("piping: {e}")))?;
+        Ok(bytes)
     }
 
     /// Whether an image exists locally.
@@ -355,6 +411,44 @@ fn tail(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `env PROGRAM ARGS`: runs the pipe's logic on ordinary programs.
+    fn env() -> Docker {
+        Docker {
+            host: None,
+            program: Some("env".into()),
+        }
+    }
+
+    #[test]
+    fn a_pipe_moves_the_bytes_and_reports_failures() {
+        let d = env();
+        let n = d
+            .pipe(&["printf", "hello"], &["cat"], Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(n, 5);
+        let e = d
+            .pipe(&["false"], &["cat"], Duration::from_secs(5))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("false"), "{e}");
+    }
+
+    #[test]
+    fn a_stalled_pipe_is_stopped_with_a_reason() {
+        let t = Instant::now();
+        let e = env()
+            .pipe(&["sleep", "30"], &["cat"], Duration::from_secs(1))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no progress"), "{e}");
+        assert!(e.contains("disk"), "{e}");
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "not stopped: {:?}",
+            t.elapsed()
+        );
+    }
 
     #[test]
     fn tails_keep_the_last_lines() {

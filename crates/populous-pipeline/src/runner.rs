@@ -191,6 +191,8 @@ struct Run<'a> {
 /// Time limits for the engine to converge.
 const SERVICE_START: Duration = Duration::from_secs(240);
 const SERVICE_STOP: Duration = Duration::from_secs(120);
+/// A dump | restore that moves no byte for this long has stalled (e.g. a full pool).
+const DUMP_STALL: Duration = Duration::from_secs(120);
 
 impl<'a> Run<'a> {
     fn prepare(
@@ -562,6 +564,7 @@ impl<'a> Run<'a> {
                 "populous",
             ],
             &["exec", "-i", &to, "mariadb", "populous"],
+            DUMP_STALL,
         )?;
         self.data_seconds.set(Some(t.elapsed().as_secs_f64()));
         Ok(format!(
