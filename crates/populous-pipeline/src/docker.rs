@@ -402,11 +402,24 @@ impl Docker {
 }
 
 /// The last `n` non-empty lines of `s`, joined with " | ".
+/// Each line is cut at [`LINE_MAX`] characters: a failing `mariadb` echoes
+/// its statement, which can be a multi-megabyte INSERT.
 fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<String> = s
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| match l.char_indices().nth(LINE_MAX) {
+            Some((i, _)) => format!("{}…", &l[..i]),
+            None => l.to_string(),
+        })
+        .collect();
     let from = lines.len().saturating_sub(n);
     lines[from..].join(" | ")
 }
+
+/// The longest line of a command's output kept in an error.
+const LINE_MAX: usize = 200;
 
 #[cfg(test)]
 mod tests {
@@ -454,5 +467,7 @@ mod tests {
     fn tails_keep_the_last_lines() {
         assert_eq!(tail("a\n\nb\nc\n", 2), "b | c");
         assert_eq!(tail("", 3), "");
+        let long = "x".repeat(10_000);
+        assert_eq!(tail(&long, 1).chars().count(), LINE_MAX + 1);
     }
 }
