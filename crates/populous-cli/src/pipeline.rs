@@ -29,20 +29,38 @@ impl populous_pipeline::Hooks for CliHooks<'_> {
         key_file: &Path,
         threads: usize,
     ) -> Result<String, String> {
-        let run = || -> Result<String> {
-            let mut engine = Engine::open(self.home)?;
-            let r: VolRef = volume.parse()?;
-            let (report, _) = crate::mask::mask_volume(&mut engine, &r, rules, key_file, threads)?;
-            Ok(format!(
-                "{} rows in {:.1} s, {:.0} rows/s, rules {}",
-                report.rows_total,
-                report.rows_total as f64 / report.rows_per_sec.max(1e-9),
-                report.rows_per_sec,
-                report.ruleset_hash
-            ))
-        };
-        run().map_err(|e| format!("{e:#}"))
+        mask_for_pipeline(self.home, volume, rules, key_file, threads, |f| f())
+            .map(|r| mask_summary(&r))
+            .map_err(|e| format!("{e:#}"))
     }
+}
+
+/// The pipeline's mask role on this machine's pool: `wrap` runs the masking
+/// (the demo suspends its progress display around it).
+pub fn mask_for_pipeline(
+    home: &Path,
+    volume: &str,
+    rules: &Path,
+    key_file: &Path,
+    threads: usize,
+    wrap: impl FnOnce(
+        &mut dyn FnMut() -> Result<populous_mask::db::MaskReport>,
+    ) -> Result<populous_mask::db::MaskReport>,
+) -> Result<populous_mask::db::MaskReport> {
+    let mut engine = Engine::open(home)?;
+    let r: VolRef = volume.parse()?;
+    wrap(&mut || {
+        crate::mask::mask_volume(&mut engine, &r, rules, key_file, threads)
+            .map(|(report, _)| report)
+    })
+}
+
+/// One line for the role's detail.
+pub fn mask_summary(report: &populous_mask::db::MaskReport) -> String {
+    format!(
+        "{} rows in {:.1} s, {:.0} rows/s, rules {}",
+        report.rows_total, report.elapsed_secs, report.rows_per_sec, report.ruleset_hash
+    )
 }
 
 /// Where the run's error goes: the CLI maps it to an exit code.

@@ -486,16 +486,7 @@ impl<'a> Run<'a> {
         );
         let t = Instant::now();
         let opt = format!("importVolAsClone={src}");
-        self.docker.run(&[
-            "volume",
-            "create",
-            "--driver",
-            &self.env.driver,
-            "--opt",
-            &opt,
-            "--name",
-            &self.docker_volume,
-        ])?;
+        self.create_volume(&[&opt])?;
         let clone_ms = t.elapsed().as_secs_f64() * 1000.0;
         self.data_seconds.set(Some(clone_ms / 1000.0));
         // Mask before any service starts: the environment never serves
@@ -541,14 +532,7 @@ impl<'a> Run<'a> {
                 self.docker_volume
             ),
         );
-        self.docker.run(&[
-            "volume",
-            "create",
-            "--driver",
-            &self.env.driver,
-            "--name",
-            &self.docker_volume,
-        ])?;
+        self.create_volume(&[])?;
         self.start_services()?;
         let from = self.docker.service_container(&src_db)?;
         let to = self.docker.service_container(&self.names.db)?;
@@ -597,18 +581,7 @@ impl<'a> Run<'a> {
                 &format!("import {src} as {} (importVol)", self.docker_volume),
             );
             let opt = format!("importVol={src}");
-            self.docker.run(&[
-                "volume",
-                "create",
-                "--driver",
-                &self.env.driver,
-                "--opt",
-                &opt,
-                "--opt",
-                "destroyOnRm=true",
-                "--name",
-                &self.docker_volume,
-            ])?;
+            self.create_volume(&[&opt, "destroyOnRm=true"])?;
             detail.push(format!("imported {src}"));
         }
         self.remove_services()?;
@@ -640,14 +613,7 @@ impl<'a> Run<'a> {
         let exists = self.api_volume(&self.volume)?.is_some();
         if !exists {
             self.say(Role::Run, &format!("new volume {}", self.docker_volume));
-            self.docker.run(&[
-                "volume",
-                "create",
-                "--driver",
-                &self.env.driver,
-                "--name",
-                &self.docker_volume,
-            ])?;
+            self.create_volume(&[])?;
         }
         self.start_services()?;
         let mut detail = format!(
@@ -795,6 +761,16 @@ impl<'a> Run<'a> {
             self.docker.wait_running(&n.lb, 1, SERVICE_START)?;
         }
         Ok(())
+    }
+
+    /// `docker volume create --driver DRIVER [--opt O]... --name VOLUME`.
+    fn create_volume(&self, opts: &[&str]) -> Result<()> {
+        let mut args = vec!["volume", "create", "--driver", &self.env.driver];
+        for o in opts {
+            args.extend(["--opt", o]);
+        }
+        args.extend(["--name", &self.docker_volume]);
+        self.docker.run(&args).map(drop)
     }
 
     /// Removes the environment's services (lb, app, db) and waits for their containers.

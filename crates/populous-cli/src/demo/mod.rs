@@ -509,25 +509,19 @@ impl populous_pipeline::Hooks for DemoHooks<'_> {
         key_file: &Path,
         threads: usize,
     ) -> Result<String, String> {
-        let run = || -> Result<String> {
-            let mut engine = Engine::open(self.home)?;
-            let r: VolRef = volume.parse()?;
-            let (report, _) = self
-                .ui
-                .suspend(|| crate::mask::mask_volume(&mut engine, &r, rules, key_file, threads))?;
-            *self.mask.lock().unwrap_or_else(|e| e.into_inner()) = Some(MaskFigures {
-                rows: report.rows_total,
-                seconds: report.elapsed_secs,
-                rows_per_sec: report.rows_per_sec,
-                ruleset: report.ruleset_hash.clone(),
-                key_id: report.key_id.clone(),
-            });
-            Ok(format!(
-                "{} rows in {:.1} s, {:.0} rows/s, rules {}",
-                report.rows_total, report.elapsed_secs, report.rows_per_sec, report.ruleset_hash
-            ))
-        };
-        run().map_err(|e| format!("{e:#}"))
+        let report =
+            crate::pipeline::mask_for_pipeline(self.home, volume, rules, key_file, threads, |f| {
+                self.ui.suspend(f)
+            })
+            .map_err(|e| format!("{e:#}"))?;
+        *self.mask.lock().unwrap_or_else(|e| e.into_inner()) = Some(MaskFigures {
+            rows: report.rows_total,
+            seconds: report.elapsed_secs,
+            rows_per_sec: report.rows_per_sec,
+            ruleset: report.ruleset_hash.clone(),
+            key_id: report.key_id.clone(),
+        });
+        Ok(crate::pipeline::mask_summary(&report))
     }
 }
 
