@@ -201,6 +201,21 @@ impl Docker {
         Ok(bytes)
     }
 
+    /// Sets a replicated service's replica count (without waiting).
+    pub fn scale(&self, service: &str, replicas: u32) -> Result<()> {
+        let n = replicas.to_string();
+        self.run(&[
+            "service",
+            "update",
+            "--detach",
+            "--quiet",
+            "--replicas",
+            &n,
+            service,
+        ])
+        .map(drop)
+    }
+
     /// Whether an image exists locally.
     pub fn image_exists(&self, image: &str) -> Result<bool> {
         Ok(self

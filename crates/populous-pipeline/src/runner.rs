@@ -824,11 +824,7 @@ impl<'a> Run<'a> {
         })?;
         // The app's rows carry a 64 KiB imprint and ~300 bytes of text.
         let rows = (bytes / (65536 + 300)).max(1);
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(300)))
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = http(Duration::from_secs(300), true);
         let mut done = 0;
         while done < rows {
             let n = (rows - done).min(500);
@@ -1026,29 +1022,13 @@ impl<'a> Run<'a> {
         if running {
             // One server per datadir: stop the service's while masking.
             self.say(Role::Mask, &format!("scale {db} to 0"));
-            self.docker.run(&[
-                "service",
-                "update",
-                "--detach",
-                "--quiet",
-                "--replicas",
-                "0",
-                db,
-            ])?;
+            self.docker.scale(db, 0)?;
             self.docker.wait_no_containers(db, SERVICE_STOP)?;
         }
         let masked = self.mask_volume();
         if running {
             self.say(Role::Mask, &format!("scale {db} to 1"));
-            self.docker.run(&[
-                "service",
-                "update",
-                "--detach",
-                "--quiet",
-                "--replicas",
-                "1",
-                db,
-            ])?;
+            self.docker.scale(db, 1)?;
             self.docker.wait_running(db, 1, SERVICE_START)?;
         }
         // The service is back either way; a failed masking fails the role.
@@ -1131,11 +1111,7 @@ impl<'a> Run<'a> {
     }
 
     fn agent() -> ureq::Agent {
-        ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(60)))
-            .http_status_as_error(false)
-            .build()
-            .into()
+        http(Duration::from_secs(60), true)
     }
 
     /// The volume's record, or `None` if there is no such volume.
@@ -1193,12 +1169,53 @@ fn api_down(url: &str, e: &ureq::Error) -> PipelineError {
 
 /// Polls `url` until it answers 200 with a JSON object whose `version` is `tag`.
 pub fn smoke(url: &str, tag: &str, timeout: Duration) -> std::result::Result<String, String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(3)))
-        .http_status_as_error(false)
-        .max_idle_connections(0)
-        .build()
-        .into();
+    let polled = poll(url, timeout, |code, body| {
+        match serde_json::from_str::<serde_json::Value>(body) {
+            Ok(v) if code == 200 && v.is_object() => {
+                let version = v["version"].as_str().unwrap_or_default();
+                if version == tag {
+                    return Ok(());
+                }
+                Err(format!("it serves version {version:?}, not {tag}"))
+            }
+            Ok(_) | Err(_) => {
+                let snippet: String = body.chars().take(120).collect();
+                Err(format!("it answered {code} {snippet:?}"))
+            }
+        }
+    });
+    match polled {
+        Ok((secs, polls)) => Ok(format!(
+            "{url} serves {tag} after {secs:.1} s ({polls} polls)"
+        )),
+        Err(last) => Err(format!(
+            "{url} did not serve {tag} within {timeout:?}: {last}"
+        )),
+    }
+}
+
+/// Polls `url` until it answers 200.
+fn wait_ok(url: &str, timeout: Duration) -> std::result::Result<(), String> {
+    poll(url, timeout, |code, _| {
+        if code == 200 {
+            Ok(())
+        } else {
+            Err(format!("it answered {code}"))
+        }
+    })
+    .map(drop)
+    .map_err(|last| format!("{url} did not answer 200 within {timeout:?}: {last}"))
+}
+
+/// GETs `url` every 250 ms, on new connections, until `accept(status, body)`
+/// says yes or `timeout` passes. Ok: seconds taken and polls made; Err: why
+/// the last answer was refused.
+fn poll(
+    url: &str,
+    timeout: Duration,
+    accept: impl Fn(u16, &str) -> std::result::Result<(), String>,
+) -> std::result::Result<(f64, u64), String> {
+    let agent = http(Duration::from_secs(3), false);
     let t0 = Instant::now();
     let mut last = String::from("no answer yet");
     let mut polls = 0u64;
@@ -1208,53 +1225,29 @@ pub fn smoke(url: &str, tag: &str, timeout: Duration) -> std::result::Result<Str
             Ok(mut resp) => {
                 let code = resp.status().as_u16();
                 let body = resp.body_mut().read_to_string().unwrap_or_default();
-                match serde_json::from_str::<serde_json::Value>(&body) {
-                    Ok(v) if code == 200 && v.is_object() => {
-                        let version = v["version"].as_str().unwrap_or_default();
-                        if version == tag {
-                            return Ok(format!(
-                                "{url} serves {tag} after {:.1} s ({polls} polls)",
-                                t0.elapsed().as_secs_f64()
-                            ));
-                        }
-                        last = format!("it serves version {version:?}, not {tag}");
-                    }
-                    Ok(_) | Err(_) => {
-                        let snippet: String = body.chars().take(120).collect();
-                        last = format!("it answered {code} {snippet:?}");
-                    }
+                match accept(code, &body) {
+                    Ok(()) => return Ok((t0.elapsed().as_secs_f64(), polls)),
+                    Err(why) => last = why,
                 }
             }
-            Err(e) => last = format!("{e}"),
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    Err(format!(
-        "{url} did not serve {tag} within {timeout:?}: {last}"
-    ))
-}
-
-/// Polls `url` until it answers 200.
-fn wait_ok(url: &str, timeout: Duration) -> std::result::Result<(), String> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(3)))
-        .http_status_as_error(false)
-        .max_idle_connections(0)
-        .build()
-        .into();
-    let t0 = Instant::now();
-    let mut last = String::from("no answer yet");
-    while t0.elapsed() < timeout {
-        match agent.get(url).call() {
-            Ok(r) if r.status().as_u16() == 200 => return Ok(()),
-            Ok(r) => last = format!("it answered {}", r.status()),
             Err(e) => last = e.to_string(),
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    Err(format!(
-        "{url} did not answer 200 within {timeout:?}: {last}"
-    ))
+    Err(last)
+}
+
+/// An HTTP client that returns every status as an answer (no redirects to
+/// follow here); `keep_alive: false` opens a new connection per request, as
+/// a client arriving through the lb would.
+fn http(timeout: Duration, keep_alive: bool) -> ureq::Agent {
+    let mut b = ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
+        .http_status_as_error(false);
+    if !keep_alive {
+        b = b.max_idle_connections(0);
+    }
+    b.build().into()
 }
 
 fn figures(run: &populous_probe::ProbeRun, probe_file: PathBuf) -> UpdateFigures {
@@ -1340,11 +1333,7 @@ fn read_token(env: &str, src: &TokenSource) -> Result<String> {
 /// Checks that the registry answers its API root (200, or 401 with auth).
 pub fn check_registry(registry: &str) -> Result<()> {
     let url = format!("http://{registry}/v2/");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(5)))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = http(Duration::from_secs(5), true);
     match agent.get(&url).call() {
         Ok(r) if matches!(r.status().as_u16(), 200 | 401) => Ok(()),
         Ok(r) => Err(PipelineError::RegistryDown {
@@ -1361,11 +1350,7 @@ pub fn check_registry(registry: &str) -> Result<()> {
 /// Whether the registry holds `repo:tag`.
 pub fn registry_has(registry: &str, repo: &str, tag: &str) -> Result<bool> {
     let url = format!("http://{registry}/v2/{repo}/manifests/{tag}");
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = http(Duration::from_secs(10), true);
     let down = |detail: String| PipelineError::RegistryDown {
         registry: registry.to_string(),
         detail,
