@@ -6,9 +6,8 @@
 //! while a container holds a mount. Named `loopdev_docker_…`: root, loop
 //! devices and a running Docker engine.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 mod common;
 
@@ -84,26 +83,9 @@ impl Daemon {
     }
 
     fn spawn(&mut self) {
-        let mut child = populous(&self.home)
-            .args(["--json", "serve", "--config"])
-            .arg(&self.config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn populous serve");
-        // The first line on stdout says the listeners are up.
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read");
-        let bound: Value = serde_json::from_str(&line).expect("bound JSON");
-        let sockets = bound["sockets"].as_array().expect("sockets");
-        assert_eq!(sockets.len(), 3, "{bound}");
-        self.sockets = sockets
-            .iter()
-            .filter_map(|s| s.as_str())
-            .map(PathBuf::from)
-            .collect();
+        let (child, _, sockets) = common::serve(&self.home, &self.config);
+        assert_eq!(sockets.len(), 3, "{sockets:?}");
+        self.sockets = sockets;
         self.child = Some(child);
     }
 

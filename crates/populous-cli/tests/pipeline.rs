@@ -13,9 +13,8 @@
 //! carries the test's own name and is removed on drop, even after a panic.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 mod common;
 
@@ -100,28 +99,11 @@ struct Stack {
 
 impl Stack {
     fn start(home: &Path, config: &Path, name: &str) -> Stack {
-        let mut child = populous(home)
-            .args(["--json", "serve", "--config"])
-            .arg(config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn populous serve");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read");
-        let bound: Value = serde_json::from_str(&line).expect("bound JSON");
+        let (child, api, sockets) = common::serve(home, config);
         Stack {
             name: name.to_string(),
-            api: bound["api"].as_str().expect("api address").to_string(),
-            sockets: bound["sockets"]
-                .as_array()
-                .expect("sockets")
-                .iter()
-                .filter_map(|s| s.as_str())
-                .map(PathBuf::from)
-                .collect(),
+            api: api.expect("api address"),
+            sockets,
             child,
         }
     }

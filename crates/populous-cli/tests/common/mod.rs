@@ -2,8 +2,9 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -41,4 +42,30 @@ pub fn json(home: &Path, args: &[&str]) -> Value {
     let mut a = vec!["--json"];
     a.extend_from_slice(args);
     serde_json::from_str(&ok(home, &a)).expect("valid JSON on stdout")
+}
+
+/// `populous serve --config CONFIG` as a child process, once its listeners
+/// are up (its first stdout line says so): the child, the REST API address
+/// (if any) and the plugin sockets.
+pub fn serve(home: &Path, config: &Path) -> (Child, Option<String>, Vec<PathBuf>) {
+    let mut child = populous(home)
+        .args(["--json", "serve", "--config"])
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn populous serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    let bound: Value = serde_json::from_str(&line).expect("bound JSON");
+    let sockets = bound["sockets"]
+        .as_array()
+        .expect("sockets")
+        .iter()
+        .filter_map(|s| s.as_str())
+        .map(PathBuf::from)
+        .collect();
+    (child, bound["api"].as_str().map(String::from), sockets)
 }
