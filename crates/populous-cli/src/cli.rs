@@ -409,6 +409,25 @@ pub enum VolumeCmd {
         /// FOLDER/VOL.
         volume: String,
     },
+    /// Rename a volume inside its folder; with --replace, take the name of an existing one.
+    ///
+    /// --replace destroys the volume that has the name (with its snapshots) in the
+    /// same step, so there is never a moment without a volume of that name. This
+    /// refreshes a masked golden copy while others keep cloning it:
+    ///   populous clone prod/db golden/db-next
+    ///   populous mask golden/db-next --rules masking.yml --key-file mask.key
+    ///   populous volume rename golden/db-next db --replace
+    /// Clones made from the replaced volume are independent and keep working.
+    #[command(verbatim_doc_comment)]
+    Rename {
+        /// FOLDER/VOL (not mounted).
+        volume: String,
+        /// The new name, in the same folder.
+        new_name: String,
+        /// Destroy a volume that already has the new name (it must not be mounted).
+        #[arg(long)]
+        replace: bool,
+    },
     /// Move an offline volume (and its snapshots) into another folder, online there.
     ///
     ///   populous volume offline dev/db-build-28

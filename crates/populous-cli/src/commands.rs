@@ -620,6 +620,25 @@ fn volume(engine: &mut Engine, c: VolumeCmd, json: bool) -> Result<()> {
                 &format!("imported {r} as {}/{} (online)", v.folder, v.name),
             )
         }
+        VolumeCmd::Rename {
+            volume,
+            new_name,
+            replace,
+        } => {
+            let r: VolRef = volume.parse()?;
+            let to = name("volume", &new_name)?;
+            let o = engine.volume_rename(&r, &to, replace)?;
+            let did = match &o.value.replaced {
+                Some(old) => format!(
+                    "renamed {r} to {old}, replacing (destroying) the volume that had that name"
+                ),
+                None => format!(
+                    "renamed {r} to {}/{}",
+                    o.value.volume.folder, o.value.volume.name
+                ),
+            };
+            changed(json, &o, &did, &format!("{r} already has that name"))
+        }
         VolumeCmd::Rm {
             volume,
             destroy,

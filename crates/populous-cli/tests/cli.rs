@@ -394,6 +394,64 @@ fn loopdev_kill9_at_every_step_xfs() {
     }
 }
 
+/// A refresh's swap killed before or after its commit: the name always has
+/// one whole volume (the old generation or the new), and nothing is left over.
+#[test]
+fn loopdev_kill9_during_rename_replace() {
+    for (point, swapped) in [
+        ("rename.before_commit", false),
+        ("rename.after_commit", true),
+    ] {
+        let lab = Lab::new();
+        let h = lab.home();
+        let h = h.as_path();
+        let img = lab.path().join("pool.img");
+        let img = img.to_str().expect("utf-8");
+        ok(
+            h,
+            &["pool", "create", "p", "--image", img, "--size", "512M"],
+        );
+        ok(h, &["folder", "create", "p/golden"]);
+        for (vol, pattern) in [("db", 1), ("db-next", 2)] {
+            ok(h, &["volume", "create", &format!("golden/{vol}")]);
+            let path = ok(h, &["volume", "path", &format!("golden/{vol}")]);
+            write_pattern(&Path::new(path.trim()).join("data"), 4 << 20, pattern);
+        }
+        ok(h, &["snapshot", "create", "golden/db@s"]);
+        let args = ["volume", "rename", "golden/db-next", "db", "--replace"];
+        let out = populous(h)
+            .env("POPULOUS_FAULT", point)
+            .args(args)
+            .output()
+            .expect("run");
+        assert_eq!(out.status.signal(), Some(9), "{point}: not killed");
+        consistent(h);
+        let path = ok(h, &["volume", "path", "golden/db"]);
+        let pattern = if swapped { 2 } else { 1 };
+        assert!(
+            has_pattern(&Path::new(path.trim()).join("data"), 4 << 20, pattern),
+            "{point}: golden/db holds generation {pattern}"
+        );
+        assert_eq!(exists(h, "golden/db-next"), !swapped, "{point}");
+        if !swapped {
+            // The interrupted swap is simply run again.
+            let v = json(
+                h,
+                &["volume", "rename", "golden/db-next", "db", "--replace"],
+            );
+            assert_eq!(v["changed"], true, "{point}: {v}");
+            assert_eq!(v["replaced"], "golden/db", "{point}: {v}");
+        }
+        let all = json(h, &["volume", "ls", "golden", "--all"]);
+        assert_eq!(all.as_array().map(Vec::len), Some(1), "{point}: {all}");
+        assert!(
+            !exists(h, "golden/db@s"),
+            "{point}: the old snapshots went too"
+        );
+        consistent(h);
+    }
+}
+
 #[test]
 fn loopdev_kill9_during_pool_create_leaves_nothing() {
     for point in [

@@ -149,6 +149,7 @@ pub fn router() -> Router<Arc<Daemon>> {
         .route(&format!("{vol}/offline"), post(volume_offline))
         .route(&format!("{vol}/online"), post(volume_online))
         .route(&format!("{vol}/import"), post(volume_import))
+        .route(&format!("{vol}/rename"), post(volume_rename))
         .route(
             &format!("{vol}/snapshots"),
             get(snapshots).post(snapshot_create),
@@ -504,6 +505,34 @@ async fn volume_import(
         "volume import",
         format!("{r} -> {to}"),
         move |e| e.volume_import(&r, &to, rename.as_ref()),
+    )
+    .await
+    .map(Json)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenameBody {
+    to: String,
+    #[serde(default)]
+    replace: bool,
+}
+
+async fn volume_rename(
+    State(d): D,
+    c: Caller,
+    Path((f, v)): Path<(String, String)>,
+    Body(b): Body<RenameBody>,
+) -> ApiResult<populous_engine::Outcome<populous_engine::Renamed>> {
+    let r = vref(&f, &v)?;
+    c.see(&r.folder)?;
+    let to = name("volume", &b.to)?;
+    let replace = b.replace;
+    d.write(
+        &c.actor(),
+        "volume rename",
+        format!("{r} -> {to}{}", if replace { " (replace)" } else { "" }),
+        move |e| e.volume_rename(&r, &to, replace),
     )
     .await
     .map(Json)

@@ -322,6 +322,30 @@ mod loopdev {
             json!({"to": "stage"}),
         );
         assert_eq!((s, v["folder"].as_str()), (200, Some("stage")), "{v}");
+        // Rename stays inside the folder and needs a token that covers it.
+        let rename = |tok, body: Value| {
+            api(
+                &srv,
+                "POST",
+                "/v1/folders/stage/volumes/x/rename",
+                tok,
+                body,
+            )
+        };
+        assert_eq!(
+            rename(dev, json!({"to": "y"})).0,
+            404,
+            "dev cannot see stage"
+        );
+        assert_eq!(rename(admin, json!({"to": "../y"})).0, 400);
+        assert_eq!(rename(admin, json!({"to": "y", "force": true})).0, 400);
+        let (s, v) = rename(admin, json!({"to": "golden"}));
+        assert_eq!(
+            (s, &v["changed"], &v["volume"]["name"]),
+            (200, &json!(true), &json!("golden")),
+            "{v}"
+        );
+        assert_eq!(v["replaced"], Value::Null, "{v}");
 
         // The audit log has who did what.
         let (s, v) = api(&srv, "GET", "/v1/audit", admin, Value::Null);

@@ -1297,6 +1297,100 @@ impl Engine {
         self.volume_inspect(&target)
     }
 
+    /// Renames a volume inside its folder. With `replace`, a volume already
+    /// called `new_name` is destroyed with its snapshots in the same
+    /// transaction, so readers see either the old volume or the new one under
+    /// that name, never none: this is how a masked golden copy is refreshed
+    /// while dev keeps cloning it. Clones made from the replaced volume are
+    /// independent and keep working.
+    pub fn volume_rename(
+        &mut self,
+        r: &VolRef,
+        new_name: &Name,
+        replace: bool,
+    ) -> Result<Outcome<Renamed>> {
+        let _lock = self.begin()?;
+        let target = VolRef {
+            folder: r.folder.clone(),
+            volume: new_name.clone(),
+        };
+        if r.volume == *new_name {
+            return Ok(Outcome {
+                changed: false,
+                value: Renamed {
+                    volume: self.volume_inspect(r)?,
+                    replaced: None,
+                },
+            });
+        }
+        let folder_id = self.folder(&r.folder)?.id;
+        let vol = self.volume(r)?;
+        // Docker and other consumers know a mounted volume by its name.
+        self.check_unmounted(r, vol.id, "rename it")?;
+        let old = match self.volume(&target) {
+            Ok(old) => Some(old),
+            Err(Error::NotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        if old.is_none() && self.volume_name_taken(folder_id, new_name)? {
+            return Err(Error::WrongState {
+                name: target.to_string(),
+                state: "being created or destroyed".into(),
+                detail: "another operation holds that name; run `populous check` and retry".into(),
+            });
+        }
+        if let Some(old) = &old {
+            if !replace {
+                return Err(Error::AlreadyExists {
+                    what: "volume",
+                    name: target.to_string(),
+                    hint: ": pass --replace to destroy it and take its name".into(),
+                });
+            }
+            self.check_unmounted(&target, old.id, "replace it")?;
+        }
+        let op = {
+            let tx = self.tx()?;
+            let op = match &old {
+                Some(old) => {
+                    let op = Self::new_op(&tx, "destroy", &format!("replace {target} with {r}"))?;
+                    tx.execute(
+                        "UPDATE snapshots SET state = 'destroying', op_id = ?2 WHERE volume_id = ?1",
+                        params![old.id, op],
+                    )?;
+                    // The replaced row gives up the name at once: `~` is not
+                    // valid in a name, so no user object can collide with it.
+                    tx.execute(
+                        "UPDATE volumes SET state = 'destroying', op_id = ?2, name = ?3 WHERE id = ?1",
+                        params![old.id, op, format!("~replaced-{}", old.id)],
+                    )?;
+                    Some(op)
+                }
+                None => None,
+            };
+            tx.execute(
+                "UPDATE volumes SET name = ?2 WHERE id = ?1",
+                params![vol.id, new_name.as_str()],
+            )?;
+            fault::point("rename.before_commit");
+            tx.commit()?;
+            op
+        };
+        fault::point("rename.after_commit");
+        if let Some(op) = op {
+            // Removes the replaced volume's data and rows; after a crash
+            // here, the next open's reconcile does the same.
+            self.undo_op(op)?;
+        }
+        Ok(Outcome {
+            changed: true,
+            value: Renamed {
+                volume: self.volume_inspect(&target)?,
+                replaced: old.map(|_| target.to_string()),
+            },
+        })
+    }
+
     /// Takes a volume offline (`destroy` false), or destroys it. With `recursive`,
     /// its snapshots go too; clones made from them are independent and stay.
     pub fn volume_remove(

@@ -41,4 +41,6 @@ pub const POINTS: &[&str] = &[
     "snapshot_destroy.after_intent",
     "snapshot_destroy.after_fs",
     "import.before_commit",
+    "rename.before_commit",
+    "rename.after_commit",
 ];

@@ -43,6 +43,15 @@ pub struct Outcome<T> {
     pub value: T,
 }
 
+/// What [`crate::Engine::volume_rename`] did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Renamed {
+    /// The volume under its new name.
+    pub volume: VolumeInfo,
+    /// `folder/name` of the volume that was destroyed to free the name, if any.
+    pub replaced: Option<String>,
+}
+
 /// A pool: one copy-on-write filesystem.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PoolInfo {

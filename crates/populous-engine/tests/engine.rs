@@ -399,6 +399,94 @@ mod loopdev {
         assert_consistent(&mut e);
     }
 
+    /// The golden copy's refresh: a new masked clone takes the old one's name
+    /// in one step; clones of the old one keep their data.
+    #[test]
+    fn rename_replace_swaps_a_golden_copy() {
+        let lab = Lab::new();
+        let mut e = setup(&lab, FsKind::Btrfs);
+        e.volume_create(&v("prod/db"), &VolumeOptions::default())
+            .expect("create");
+        let prod = e.volume_path(&v("prod/db")).expect("path");
+        write_pattern(&prod.join("data"), 1 << 20, 1);
+        let clone = |e: &mut Engine, src: &str, dst: &str| {
+            e.clone_volume(
+                &CloneSource::Volume(v(src)),
+                &v(dst),
+                &VolumeOptions::default(),
+            )
+            .expect("clone")
+        };
+        // Generation 1: stage/golden is a masked clone; dev clones it.
+        clone(&mut e, "prod/db", "stage/golden");
+        e.volume_mark_masked(&v("stage/golden"), "sha256:r", "k1")
+            .expect("mark");
+        let d1 = clone(&mut e, "stage/golden", "dev/d1");
+        assert!(d1.provenance.masked, "a clone inherits masked");
+        // prod changes; generation 2 is made beside it, then takes the name.
+        write_pattern(&prod.join("data"), 1 << 20, 2);
+        clone(&mut e, "prod/db", "stage/golden-next");
+        e.volume_mark_masked(&v("stage/golden-next"), "sha256:r", "k1")
+            .expect("mark");
+
+        // Without --replace the name is not taken away.
+        let err = e
+            .volume_rename(&v("stage/golden-next"), &n("golden"), false)
+            .expect_err("taken");
+        assert_eq!(err.kind(), ErrorKind::AlreadyExists);
+        assert!(err.to_string().contains("--replace"), "{err}");
+        // A mounted target is not replaced.
+        e.mount_add(&v("stage/golden"), "m1").expect("mount");
+        assert_eq!(
+            kind(e.volume_rename(&v("stage/golden-next"), &n("golden"), true)),
+            ErrorKind::WrongState
+        );
+        e.mount_clear(&v("stage/golden")).expect("unmount");
+
+        let out = e
+            .volume_rename(&v("stage/golden-next"), &n("golden"), true)
+            .expect("replace");
+        assert!(out.changed);
+        assert_eq!(out.value.replaced.as_deref(), Some("stage/golden"));
+        assert_eq!(out.value.volume.name.as_str(), "golden");
+        assert!(out.value.volume.provenance.masked);
+        let g = e.volume_path(&v("stage/golden")).expect("path");
+        assert!(
+            has_pattern(&g.join("data"), 1 << 20, 2),
+            "the new generation"
+        );
+        assert_eq!(
+            kind(e.volume_inspect(&v("stage/golden-next"))),
+            ErrorKind::NotFound
+        );
+        let names: Vec<String> = e
+            .volume_list(Some(&n("stage")), true)
+            .expect("ls")
+            .iter()
+            .map(|x| x.name.to_string())
+            .collect();
+        assert_eq!(names, ["golden"], "the old generation is gone");
+        // The old generation's clone is independent and keeps its data.
+        let p1 = e.volume_path(&v("dev/d1")).expect("path");
+        assert!(has_pattern(&p1.join("data"), 1 << 20, 1));
+        // Renaming to its own name changes nothing; a missing source is named.
+        assert!(
+            !e.volume_rename(&v("stage/golden"), &n("golden"), true)
+                .expect("same name")
+                .changed
+        );
+        assert_eq!(
+            kind(e.volume_rename(&v("stage/nope"), &n("x"), true)),
+            ErrorKind::NotFound
+        );
+        // A plain rename.
+        let r = e
+            .volume_rename(&v("dev/d1"), &n("d1-kept"), false)
+            .expect("rename");
+        assert!(r.changed && r.value.replaced.is_none());
+        assert_consistent(&mut e);
+    }
+
     #[test]
     fn folder_policy_and_pools_bound_cross_folder_moves() {
         let lab = Lab::new();
