@@ -33,16 +33,36 @@ fn with_server<T>(engine: &mut Engine, r: &VolRef, f: impl FnOnce(&str) -> Resul
     Ok(value)
 }
 
+/// What [`mask_volume`] did.
+pub enum Masked {
+    /// This run masked the rows and recorded it in the volume's provenance.
+    Done(populous_mask::db::MaskReport, populous_engine::VolumeInfo),
+    /// The provenance already records these rules and this key (a clone of a
+    /// masked golden copy, or a retry): nothing was read or written.
+    Already(populous_engine::VolumeInfo),
+}
+
 /// Masks the database on `r` in place with a progress bar, then marks the
 /// volume masked. Shared by `populous mask` and the pipeline's mask role.
+/// A volume whose provenance already names the same rules and key is left
+/// alone without even starting a server: masking is deterministic, and the
+/// database's own progress table would skip every chunk anyway.
 pub fn mask_volume(
     engine: &mut Engine,
     r: &VolRef,
     rules_path: &std::path::Path,
     key_file: &std::path::Path,
     threads: usize,
-) -> Result<(populous_mask::db::MaskReport, populous_engine::VolumeInfo)> {
+) -> Result<Masked> {
     let (rules, key) = load(rules_path, key_file)?;
+    let info = engine.volume_inspect(r)?;
+    let p = &info.provenance;
+    if p.masked
+        && p.mask_ruleset.as_deref() == Some(rules.hash())
+        && p.mask_key_id.as_deref() == Some(key.key_id())
+    {
+        return Ok(Masked::Already(info));
+    }
     let opts = MaskOptions {
         threads,
         ..MaskOptions::default()
@@ -71,15 +91,42 @@ pub fn mask_volume(
     let report = report?;
     // Only once every rule has completed does the volume count as masked.
     let info = engine.volume_mark_masked(r, &report.ruleset_hash, &report.key_id)?;
-    Ok((report, info))
+    Ok(Masked::Done(report, info))
+}
+
+/// One line on a volume that needed no masking.
+pub fn already_masked_line(r: &VolRef, info: &populous_engine::VolumeInfo) -> String {
+    let p = &info.provenance;
+    format!(
+        "{r} is already masked with these rules ({}) and key ({}){}: nothing to do",
+        p.mask_ruleset.as_deref().unwrap_or("?"),
+        p.mask_key_id.as_deref().unwrap_or("?"),
+        info.origin
+            .as_deref()
+            .map(|o| format!(", inherited from {o}"))
+            .unwrap_or_default()
+    )
 }
 
 /// `populous mask FOLDER/VOL --rules R --key-file K`.
 pub fn mask(engine: &mut Engine, a: &MaskArgs, json: bool) -> Result<()> {
     let r: VolRef = a.volume.parse()?;
-    let (report, info) = mask_volume(engine, &r, &a.rules, &a.key_file, a.threads)?;
+    let (report, info) = match mask_volume(engine, &r, &a.rules, &a.key_file, a.threads)? {
+        Masked::Done(report, info) => (report, info),
+        Masked::Already(info) => {
+            if json {
+                return output::json(&serde_json::json!({
+                    "changed": false, "provenance": info.provenance, "origin": info.origin
+                }));
+            }
+            println!("{}", already_masked_line(&r, &info));
+            return Ok(());
+        }
+    };
     if json {
-        return output::json(&serde_json::json!({"report": report, "provenance": info.provenance}));
+        return output::json(
+            &serde_json::json!({"changed": true, "report": report, "provenance": info.provenance}),
+        );
     }
     for t in &report.tables {
         println!(

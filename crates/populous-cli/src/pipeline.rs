@@ -8,6 +8,7 @@ use populous_engine::{Engine, VolRef};
 use populous_pipeline::{Outcome, Pipeline, Role, RunOptions, RunReport};
 
 use crate::cli::PipelineRunArgs;
+use crate::mask::Masked;
 use crate::output;
 
 struct CliHooks<'a> {
@@ -30,7 +31,7 @@ impl populous_pipeline::Hooks for CliHooks<'_> {
         threads: usize,
     ) -> Result<String, String> {
         mask_for_pipeline(self.home, volume, rules, key_file, threads, |f| f())
-            .map(|r| mask_summary(&r))
+            .map(|m| mask_summary(volume, &m))
             .map_err(|e| format!("{e:#}"))
     }
 }
@@ -43,24 +44,25 @@ pub fn mask_for_pipeline(
     rules: &Path,
     key_file: &Path,
     threads: usize,
-    wrap: impl FnOnce(
-        &mut dyn FnMut() -> Result<populous_mask::db::MaskReport>,
-    ) -> Result<populous_mask::db::MaskReport>,
-) -> Result<populous_mask::db::MaskReport> {
+    wrap: impl FnOnce(&mut dyn FnMut() -> Result<Masked>) -> Result<Masked>,
+) -> Result<Masked> {
     let mut engine = Engine::open(home)?;
     let r: VolRef = volume.parse()?;
-    wrap(&mut || {
-        crate::mask::mask_volume(&mut engine, &r, rules, key_file, threads)
-            .map(|(report, _)| report)
-    })
+    wrap(&mut || crate::mask::mask_volume(&mut engine, &r, rules, key_file, threads))
 }
 
 /// One line for the role's detail.
-pub fn mask_summary(report: &populous_mask::db::MaskReport) -> String {
-    format!(
-        "{} rows in {:.1} s, {:.0} rows/s, rules {}",
-        report.rows_total, report.elapsed_secs, report.rows_per_sec, report.ruleset_hash
-    )
+pub fn mask_summary(volume: &str, masked: &Masked) -> String {
+    match masked {
+        Masked::Done(report, _) => format!(
+            "{} rows in {:.1} s, {:.0} rows/s, rules {}",
+            report.rows_total, report.elapsed_secs, report.rows_per_sec, report.ruleset_hash
+        ),
+        Masked::Already(info) => match volume.parse::<VolRef>() {
+            Ok(r) => crate::mask::already_masked_line(&r, info),
+            Err(_) => "already masked".into(),
+        },
+    }
 }
 
 /// Where the run's error goes: the CLI maps it to an exit code.

@@ -448,6 +448,36 @@ fn loopdev_mask_records_provenance_that_policy_enforces() {
     servers.volumes.retain(|v| v != "dev/c");
     ok(h, &["db", "stop", "dev/c"]);
 
+    // A clone of the masked volume inherits the record, so masking it again
+    // with the same rules and key starts no server and reads nothing (the
+    // golden copy's point); another key is refused, as mixing keys would
+    // break determinism.
+    ok(h, &["clone", "dev/c", "dev/c2"]);
+    let again = json(h, &["mask", "dev/c2", "--rules", r, "--key-file", k]);
+    assert_eq!(again["changed"], false, "{again}");
+    assert!(
+        again["origin"]
+            .as_str()
+            .expect("origin")
+            .starts_with("dev/c@"),
+        "{again}"
+    );
+    let text = ok(h, &["mask", "dev/c2", "--rules", r, "--key-file", k]);
+    assert!(text.contains("already masked"), "{text}");
+    let key2 = lab.path().join("mask2.key");
+    std::fs::write(&key2, "fedcba9876543210fedcba9876543210").expect("key");
+    let k2 = key2.to_str().expect("utf-8");
+    let other = populous(h, &["mask", "dev/c2", "--rules", r, "--key-file", k2]);
+    assert!(!other.status.success());
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(err.contains("mixing keys"), "{err}");
+    let kept = json(h, &["volume", "inspect", "dev/c2"]);
+    assert_eq!(
+        kept["provenance"]["mask_key_id"],
+        inspect["provenance"]["mask_key_id"]
+    );
+    ok(h, &["volume", "rm", "dev/c2", "--destroy"]);
+
     // Masked data enters stage, and carries its provenance.
     ok(h, &["volume", "offline", "dev/c"]);
     let imported = json(h, &["volume", "import", "dev/c", "--to", "stage"]);

@@ -509,19 +509,21 @@ impl populous_pipeline::Hooks for DemoHooks<'_> {
         key_file: &Path,
         threads: usize,
     ) -> Result<String, String> {
-        let report =
+        let masked =
             crate::pipeline::mask_for_pipeline(self.home, volume, rules, key_file, threads, |f| {
                 self.ui.suspend(f)
             })
             .map_err(|e| format!("{e:#}"))?;
-        *self.mask.lock().unwrap_or_else(|e| e.into_inner()) = Some(MaskFigures {
-            rows: report.rows_total,
-            seconds: report.elapsed_secs,
-            rows_per_sec: report.rows_per_sec,
-            ruleset: report.ruleset_hash.clone(),
-            key_id: report.key_id.clone(),
-        });
-        Ok(crate::pipeline::mask_summary(&report))
+        if let crate::mask::Masked::Done(report, _) = &masked {
+            *self.mask.lock().unwrap_or_else(|e| e.into_inner()) = Some(MaskFigures {
+                rows: report.rows_total,
+                seconds: report.elapsed_secs,
+                rows_per_sec: report.rows_per_sec,
+                ruleset: report.ruleset_hash.clone(),
+                key_id: report.key_id.clone(),
+            });
+        }
+        Ok(crate::pipeline::mask_summary(volume, &masked))
     }
 }
 
