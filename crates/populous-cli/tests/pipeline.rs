@@ -193,6 +193,12 @@ app:
     lb:
 {lb}
 environments:
+  golden:
+    roles: [refresh]
+    folder: golden
+    token: {{ env: PT_GOLDEN_TOKEN }}
+    data: {{ clone_of: prod/db, volume: db }}
+    mask: {{ rules: {rules}, key_file: {key} }}
   dev:
     roles: [build, ship, run, mask, smoke, destroy]
     driver: {name}-dev
@@ -200,7 +206,7 @@ environments:
     name_suffix: .{name}-dev
     token: {{ env: PT_DEV_TOKEN }}
     port: {dev}
-    data: {{ clone_of: prod/db, volume: "db-{{build}}" }}
+    data: {{ clone_of: golden/db, volume: "db-{{build}}" }}
     mask: {{ rules: {rules}, key_file: {key} }}
     smoke: {dev_smoke}
   stage:
@@ -311,7 +317,16 @@ fn loopdev_docker_pipeline_end_to_end() {
         "3G",
     ]);
     ok(&["folder", "create", "main/prod"]);
-    ok(&["folder", "create", "main/dev", "--clone-from", "prod"]);
+    // golden holds prod's masked copy; dev clones only masked data, from golden.
+    ok(&["folder", "create", "main/golden", "--clone-from", "prod"]);
+    ok(&[
+        "folder",
+        "create",
+        "main/dev",
+        "--clone-from",
+        "golden",
+        "--require-masked",
+    ]);
     ok(&[
         "folder",
         "create",
@@ -324,13 +339,14 @@ fn loopdev_docker_pipeline_end_to_end() {
         ("prod", ok(&["token", "create", "prod", "--folder", "prod"])),
         (
             "dev",
-            ok(&["token", "create", "dev", "--folder", "dev,prod"]),
+            ok(&["token", "create", "dev", "--folder", "dev,golden"]),
         ),
         (
             "stage",
             ok(&["token", "create", "stage", "--folder", "stage,dev"]),
         ),
     ];
+    let golden_token = ok(&["token", "create", "golden", "--folder", "golden,prod"]);
     let mut config = String::from("listen = \"127.0.0.1:0\"\n");
     for (env, token) in &tokens {
         let f = lab.path().join(format!("{env}.token"));
@@ -372,6 +388,7 @@ fn loopdev_docker_pipeline_end_to_end() {
             .env("PT_DEV_TOKEN", &tokens[1].1)
             .env("PT_STAGE_TOKEN", &tokens[2].1)
             .env("PT_PROD_TOKEN", &tokens[0].1)
+            .env("PT_GOLDEN_TOKEN", &golden_token)
             .output()
             .expect("populous pipeline run");
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -408,15 +425,45 @@ fn loopdev_docker_pipeline_end_to_end() {
     );
     assert_eq!(prod_version(), Some(Value::from("1.0.1-1")));
 
+    // Before the first refresh there is no golden copy, and dev says so
+    // (its policy would not let it clone unmasked prod data anyway).
+    let r = run(&main_file, "dev", "2", &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("golden/db"), "{}", r.stderr);
+
     for build in ["2", "3"] {
         let tag = format!("1.0.1-{build}");
-        // 2. dev: a clone of prod's volume, masked, smoke-tested, offline at the end.
+        // 2. golden: a new masked clone of prod takes golden/db's name.
+        let r = run(&main_file, "golden", build, &[]);
+        r.passed();
+        let detail = r.role("refresh")["detail"].as_str().expect("detail");
+        let first = if build == "2" {
+            "the first generation"
+        } else {
+            "replaced the previous generation"
+        };
+        assert!(
+            detail.contains("clone of prod/db@") && detail.contains(first),
+            "{detail}"
+        );
+        let g = inspect("golden/db").expect("the golden copy");
+        assert_eq!(g["provenance"]["masked"], true, "{g}");
+        assert!(inspect("golden/db-next").is_none(), "no half-made copy");
+
+        // 3. dev: a clone of the golden copy, already masked, smoke-tested, offline at the end.
         let r = run(&main_file, "dev", build, &[]);
         r.passed();
         assert!(
             r.role("run")["detail"]
                 .as_str()
-                .is_some_and(|d| d.contains("cloned prod/db")),
+                .is_some_and(|d| d.contains("cloned golden/db")),
+            "{}",
+            r.report
+        );
+        assert!(
+            r.role("mask")["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("already masked") && d.contains("golden/db@")),
             "{}",
             r.report
         );
@@ -460,6 +507,22 @@ fn loopdev_docker_pipeline_end_to_end() {
         assert!(versions.contains(&tag.as_str()), "{u}");
         assert_eq!(prod_version(), Some(Value::from(tag.as_str())));
     }
+
+    // The baseline: dev filled by mariadb-dump | mariadb. The golden copy
+    // runs no server, so the dump reads prod's db, and the mask role masks.
+    let r = run(&main_file, "dev", "4", &["--copy", "dump"]);
+    r.passed();
+    let detail = r.role("run")["detail"].as_str().expect("detail");
+    assert!(detail.contains("mariadb-dump | mariadb"), "{detail}");
+    let detail = r.role("mask")["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("masked") && !detail.contains("already"),
+        "{detail}"
+    );
+    assert_eq!(
+        inspect("dev/db-4").expect("kept")["provenance"]["masked"],
+        true
+    );
 
     // Exactly one environment.
     let r = run(&main_file, "dev,stage", "4", &[]);

@@ -221,6 +221,13 @@ impl<'a> Run<'a> {
                 opts.env
             )));
         }
+        let golden = env.roles == [Role::Refresh];
+        if roles.contains(&Role::Refresh) != golden || (golden && roles.len() > 1) {
+            return Err(PipelineError::Usage(format!(
+                "environment {}: refresh runs alone, and only in an environment whose roles are [refresh]",
+                opts.env
+            )));
+        }
         let token = read_token(&opts.env, &env.token.source().expect("checked at load"))?;
         let state = StateDir::new(&opts.state_dir, &p.file.name)?;
         let lock = state.lock(&opts.env, opts.wait, &format!("build {tag}"))?;
@@ -287,7 +294,10 @@ impl<'a> Run<'a> {
     fn roles(&mut self, report: &mut RunReport) -> Result<()> {
         // Check what the roles need before touching anything.
         let roles = self.roles.clone();
-        if roles.iter().any(|r| *r != Role::Build) {
+        if roles
+            .iter()
+            .any(|r| !matches!(r, Role::Build | Role::Refresh))
+        {
             self.docker.check_swarm()?;
         }
         if roles.iter().any(|r| matches!(r, Role::Ship | Role::Run)) {
@@ -314,6 +324,7 @@ impl<'a> Run<'a> {
                 Role::Mask => self.mask(),
                 Role::Smoke => self.smoke(report),
                 Role::Destroy => self.destroy(),
+                Role::Refresh => self.refresh(),
             };
             let seconds = t.elapsed().as_secs_f64();
             match r {
@@ -511,20 +522,7 @@ impl<'a> Run<'a> {
     /// The baseline: an empty volume, its db service, then `mariadb-dump` in
     /// the source's db container piped into `mariadb` in the new one.
     fn run_dump(&self, src: &str) -> Result<String> {
-        let (folder, _) = src.split_once('/').expect("checked at load");
-        let src_db = self
-            .p
-            .file
-            .environments
-            .iter()
-            .find(|(_, e)| e.folder == folder)
-            .map(|(name, _)| format!("{}-{name}-db", self.p.file.name))
-            .ok_or_else(|| {
-                self.fail(
-                    Role::Run,
-                    format!("copy: dump needs the environment whose folder is {folder} to run its db service"),
-                )
-            })?;
+        let src_db = self.dump_source(src)?;
         self.say(
             Role::Run,
             &format!(
@@ -555,6 +553,35 @@ impl<'a> Run<'a> {
             "copied {src} by mariadb-dump | mariadb ({:.0} MB) in {:.1} s; db and app services up",
             bytes as f64 / 1e6,
             t.elapsed().as_secs_f64()
+        ))
+    }
+
+    /// The db service a dump reads `src` from: the service of the environment
+    /// whose folder holds it. A golden copy runs no server, so a dump of it
+    /// reads what it was cloned from (the baseline then masks, as the seed did).
+    fn dump_source(&self, src: &str) -> Result<String> {
+        let mut src = src.to_owned();
+        for _ in 0..self.p.file.environments.len() {
+            let (folder, _) = src.split_once('/').expect("checked at load");
+            let found = self
+                .p
+                .file
+                .environments
+                .iter()
+                .find(|(_, e)| e.folder == folder);
+            match found {
+                Some((_, e)) if e.roles == [Role::Refresh] => {
+                    src = e.data.clone_of.clone().expect("checked at load");
+                }
+                Some((name, _)) => return Ok(format!("{}-{name}-db", self.p.file.name)),
+                None => break,
+            }
+        }
+        Err(self.fail(
+            Role::Run,
+            format!(
+                "copy: dump needs the environment whose folder holds {src} to run its db service"
+            ),
         ))
     }
 
@@ -1000,15 +1027,77 @@ impl<'a> Run<'a> {
 
     /// Masks the environment's volume (no server may run on it).
     fn mask_volume(&self) -> Result<String> {
+        self.mask_named(Role::Mask, &self.volume)
+    }
+
+    /// Masks `FOLDER/name` in this environment's folder.
+    fn mask_named(&self, role: Role, name: &str) -> Result<String> {
         let spec = self.env.mask.as_ref().expect("checked before");
-        let vol = format!("{}/{}", self.env.folder, self.volume);
+        let vol = format!("{}/{name}", self.env.folder);
         let rules = self.p.dir.join(&spec.rules);
-        self.say(Role::Mask, &format!("mask {vol} with {}", rules.display()));
+        self.say(role, &format!("mask {vol} with {}", rules.display()));
         let summary = self
             .hooks
             .mask(&vol, &rules, &spec.key_file, spec.threads.max(1))
-            .map_err(|e| self.fail(Role::Mask, format!("masking {vol}: {e}")))?;
-        Ok(format!("masked {vol}: {summary}"))
+            .map_err(|e| self.fail(role, format!("masking {vol}: {e}")))?;
+        Ok(format!("{vol}: {summary}"))
+    }
+
+    // ---------------------------------------------------------------- refresh
+    /// A golden copy: a new masked clone of `data.clone_of` is made beside the
+    /// current one, then takes its name in one step (`rename --replace`). dev
+    /// clones the golden copy at any moment and always gets a whole, masked
+    /// volume; the masking pass is paid here, once per refresh, not per build.
+    fn refresh(&self) -> Result<String> {
+        let src = self.env.data.clone_of.clone().expect("checked at load");
+        let folder = &self.env.folder;
+        let next = format!("{}-next", self.volume);
+        if self.api_volume(&next)?.is_some() {
+            self.say(
+                Role::Refresh,
+                &format!("destroy {folder}/{next}, left by an interrupted refresh"),
+            );
+            self.api_destroy(&next)?;
+        }
+        self.say(Role::Refresh, &format!("clone {src} to {folder}/{next}"));
+        let t = Instant::now();
+        let api = self.p.file.populous.api.trim_end_matches('/');
+        let made = self.api_post(
+            &format!("{api}/v1/clone"),
+            &serde_json::json!({"source": src, "target": format!("{folder}/{next}")}),
+        )?;
+        let clone_ms = t.elapsed().as_secs_f64() * 1000.0;
+        self.data_seconds.set(Some(clone_ms / 1000.0));
+        let origin = made["origin"].as_str().unwrap_or(&src).to_owned();
+        let t = Instant::now();
+        let masked = match self.mask_named(Role::Refresh, &next) {
+            Ok(m) => m,
+            Err(e) => {
+                // An unmasked copy is not left lying in the golden folder.
+                if let Err(d) = self.api_destroy(&next) {
+                    self.say(
+                        Role::Refresh,
+                        &format!("could not destroy {folder}/{next}: {d}"),
+                    );
+                }
+                return Err(e);
+            }
+        };
+        let mask_s = t.elapsed().as_secs_f64();
+        let swapped = self.api_post(
+            &format!("{}/rename", self.api_url(&next)),
+            &serde_json::json!({"to": self.volume, "replace": true}),
+        )?;
+        let replaced = match swapped["replaced"].as_str() {
+            Some(old) => {
+                format!("replaced the previous generation of {old} (its clones keep working)")
+            }
+            None => "the first generation".to_owned(),
+        };
+        Ok(format!(
+            "{folder}/{} = clone of {origin} ({clone_ms:.0} ms), {masked} ({mask_s:.1} s); {replaced}",
+            self.volume
+        ))
     }
 
     fn mask(&self) -> Result<String> {
@@ -1138,6 +1227,29 @@ impl<'a> Run<'a> {
                 detail: format!("{code}: {body}"),
             }),
         }
+    }
+
+    /// POSTs `body` with this environment's token; the answer's JSON.
+    fn api_post(&self, url: &str, body: &serde_json::Value) -> Result<serde_json::Value> {
+        let auth = format!("Bearer {}", self.token);
+        let mut resp = Self::agent()
+            .post(url)
+            .header("Authorization", &auth)
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .map_err(|e| api_down(url, &e))?;
+        let code = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        if !(200..300).contains(&code) {
+            return Err(PipelineError::Api {
+                what: format!("POST {url}"),
+                detail: format!("{code}: {text}"),
+            });
+        }
+        serde_json::from_str(&text).map_err(|e| PipelineError::Api {
+            what: format!("POST {url}"),
+            detail: format!("not JSON: {e}"),
+        })
     }
 
     fn api_destroy(&self, vol: &str) -> Result<()> {

@@ -64,6 +64,9 @@ pub enum Role {
     Smoke,
     /// Remove the services and take the data volume offline.
     Destroy,
+    /// A golden copy: clone `data.clone_of`, mask it, and put it in place of
+    /// the environment's volume in one step. No services; dev clones it.
+    Refresh,
 }
 
 impl Role {
@@ -76,6 +79,7 @@ impl Role {
             Role::Mask => "mask",
             Role::Smoke => "smoke",
             Role::Destroy => "destroy",
+            Role::Refresh => "refresh",
         }
     }
 }
@@ -90,10 +94,13 @@ impl std::str::FromStr for Role {
             Role::Mask,
             Role::Smoke,
             Role::Destroy,
+            Role::Refresh,
         ]
         .into_iter()
         .find(|r| r.as_str() == s)
-        .ok_or_else(|| format!("{s:?} is not a role: build, ship, run, mask, smoke or destroy"))
+        .ok_or_else(|| {
+            format!("{s:?} is not a role: build, ship, run, mask, smoke, destroy or refresh")
+        })
     }
 }
 
@@ -416,7 +423,9 @@ pub struct EnvSpec {
     /// The Docker endpoint (`DOCKER_HOST`); default: the local engine.
     #[serde(default)]
     pub docker_host: Option<String>,
-    /// The Populous volume driver (a plugin instance of `populous serve`).
+    /// The Populous volume driver (a plugin instance of `populous serve`);
+    /// not needed by an environment whose only role is refresh.
+    #[serde(default)]
     pub driver: String,
     /// Its folder.
     pub folder: String,
@@ -425,7 +434,9 @@ pub struct EnvSpec {
     pub name_suffix: String,
     /// The environment's Populous token, for the REST API.
     pub token: TokenSpec,
-    /// Host port where the app (or its lb) answers.
+    /// Host port where the app (or its lb) answers; not needed by an
+    /// environment whose only role is refresh.
+    #[serde(default)]
     pub port: u16,
     /// The data volume.
     pub data: DataSpec,
@@ -592,7 +603,33 @@ impl Pipeline {
                 }
                 seen.push(*r);
             }
-            for (what, v) in [("driver", &e.driver), ("folder", &e.folder)] {
+            let golden = e.roles.contains(&Role::Refresh);
+            if golden && e.roles.len() > 1 {
+                return Err(format!(
+                    "{}: refresh runs alone (a golden copy has no services); give the other roles to another environment",
+                    at("roles")
+                ));
+            }
+            if golden {
+                if e.data.clone_of.is_none() || e.mask.is_none() {
+                    return Err(format!(
+                        "{}: refresh needs data.clone_of (what to copy) and a mask section (how to mask it)",
+                        at("roles")
+                    ));
+                }
+                if e.data.volume.contains('{') {
+                    return Err(format!(
+                        "{} {:?}: a golden copy keeps one name that others clone; no placeholders",
+                        at("data.volume"),
+                        e.data.volume
+                    ));
+                }
+            }
+            let mut plain = vec![("folder", &e.folder)];
+            if !golden {
+                plain.push(("driver", &e.driver));
+            }
+            for (what, v) in plain {
                 if !is_plain_name(v) {
                     return Err(format!(
                         "{} {v:?}: use letters, digits, '.', '_' or '-'",
@@ -606,7 +643,7 @@ impl Pipeline {
                     at("token")
                 ));
             }
-            if e.port == 0 {
+            if e.port == 0 && !golden {
                 return Err(format!("{}: give a port (1-65535)", at("port")));
             }
             let d = &e.data;
@@ -810,6 +847,12 @@ environments:
     app: { replicas: 2, lb: true }
     update: { parallelism: 1, delay: 2s, order: start-first }
     probe: { interval: 100ms, idle: 5s }
+  golden:
+    roles: [refresh]
+    folder: golden
+    token: { env: POPULOUS_GOLDEN_TOKEN }
+    data: { clone_of: prod/db, volume: db }
+    mask: { rules: masking.yml, key_file: /etc/populous/golden.key }
 "#;
 
     fn parse(text: &str) -> Result<Pipeline> {
@@ -856,7 +899,12 @@ environments:
             "127.0.0.1:5000/populous/app:1.0.1-28"
         );
         let e = p.env("qa").unwrap_err().to_string();
-        assert!(e.contains("dev, prod, stage"), "{e}");
+        assert!(e.contains("dev, golden, prod, stage"), "{e}");
+        let golden = p.env("golden").unwrap();
+        assert_eq!(
+            (golden.roles.as_slice(), golden.port),
+            (&[Role::Refresh][..], 0)
+        );
     }
 
     #[test]
@@ -931,6 +979,31 @@ environments:
             Some("unknown field"),
         );
         check("delay: 2s", "delay: 500ms", None);
+        check(
+            "roles: [refresh]",
+            "roles: [refresh, smoke]",
+            Some("refresh runs alone"),
+        );
+        check(
+            "data: { clone_of: prod/db, volume: db }",
+            "data: { volume: db }",
+            Some("refresh needs data.clone_of"),
+        );
+        check(
+            "    mask: { rules: masking.yml, key_file: /etc/populous/golden.key }\n",
+            "",
+            Some("refresh needs data.clone_of"),
+        );
+        check(
+            "clone_of: prod/db, volume: db }",
+            "clone_of: prod/db, volume: \"db-{build}\" }",
+            Some("no placeholders"),
+        );
+        check(
+            "driver: populous-dev",
+            "driver: \"\"",
+            Some("environments.dev.driver"),
+        );
     }
 
     #[test]
