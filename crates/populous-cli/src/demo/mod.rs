@@ -1,12 +1,14 @@
 //! `populous demo`: the whole story on one machine, by itself. It makes an
-//! image-file pool with the folders prod, stage and dev (dev clones from
-//! prod; stage imports from dev and requires masked data), their tokens and
-//! three Docker volume plugins (a `populous serve` child), starts the local
-//! registry and the swarm, deploys prod with a generated database, then runs
-//! `populous pipeline run` (the library) for dev, stage and prod per build,
-//! and once more for dev with `mariadb-dump | mariadb` instead of the clone
-//! as the baseline, all while a probe records prod's response times. The
-//! report (Markdown, JSON, chart, probe record) goes to `--out`.
+//! image-file pool with the folders prod, golden, dev and stage (golden
+//! clones from prod; dev clones only masked data, from golden; stage imports
+//! from dev and requires masked data), their tokens and three Docker volume
+//! plugins (a `populous serve` child), starts the local registry and the
+//! swarm, deploys prod with a generated database, refreshes the golden copy
+//! (a masked clone of prod), then runs `populous pipeline run` (the library)
+//! for dev, stage and prod per build, and once more for dev with
+//! `mariadb-dump | mariadb` from prod instead of the clone as the baseline,
+//! all while a probe records prod's response times. The report (Markdown,
+//! JSON, chart, probe record) goes to `--out`.
 //!
 //! Everything has the demo's own names (pipeline `populous-demo`, drivers
 //! `demo-*`, ports 7181 and 18090-18092, home `/var/lib/populous-demo`,
@@ -523,7 +525,7 @@ impl populous_pipeline::Hooks for DemoHooks<'_> {
                 key_id: report.key_id.clone(),
             });
         }
-        Ok(crate::pipeline::mask_summary(volume, &masked))
+        Ok(crate::pipeline::mask_summary(&masked))
     }
 }
 
@@ -717,7 +719,7 @@ impl Demo {
     fn all(&mut self) -> Result<()> {
         self.preflight()?;
         self.step(
-            "pool, folders prod/stage/dev with their policy, tokens, masking key",
+            "pool, folders prod/golden/dev/stage with their policy, tokens, masking key",
             |d| d.make_pool(),
         )?;
         self.step(
@@ -754,6 +756,17 @@ impl Demo {
             None,
         )?;
         self.start_probe()?;
+        // The masked golden copy of prod: paid once per prod snapshot (a
+        // nightly job, say), not per build; dev clones it and masks nothing.
+        self.pipeline(
+            &p,
+            "golden refresh (clone of prod, masked)",
+            PhaseKind::Golden,
+            "golden",
+            "1",
+            None,
+            None,
+        )?;
         let last = self.s.builds + 1;
         for b in 2..=last {
             let b = b.to_string();
@@ -899,11 +912,19 @@ impl Demo {
                 },
             ),
             (
-                "dev",
+                "golden",
                 FolderPolicy {
                     clone_from: Some(vec![f("prod")?]),
                     import_from: Some(vec![]),
                     require_masked: false,
+                },
+            ),
+            (
+                "dev",
+                FolderPolicy {
+                    clone_from: Some(vec![f("golden")?]),
+                    import_from: Some(vec![]),
+                    require_masked: true,
                 },
             ),
             (
@@ -919,12 +940,13 @@ impl Demo {
             e.folder_create(&format!("main/{name}").parse()?, &policy)?;
         }
         self.ui.say(
-            "folders: prod; dev clones from prod; stage imports from dev and requires masked data",
+            "folders: prod; golden clones from prod; dev clones masked data from golden; stage imports from dev and requires masked data",
         );
         std::fs::create_dir_all(self.n.home.join("tokens"))?;
         let tokens = [
             ("prod", vec!["prod"]),
-            ("dev", vec!["dev", "prod"]),
+            ("golden", vec!["golden", "prod"]),
+            ("dev", vec!["dev", "golden"]),
             ("stage", vec!["stage", "dev"]),
         ];
         for (env, covers) in tokens {
@@ -932,8 +954,9 @@ impl Demo {
             let (_, secret) = e.token_create(&Name::new("token", env)?, &folders, false)?;
             write_secret(&self.n.token_file(env), &secret)?;
         }
-        self.ui
-            .say("tokens: prod (prod), dev (dev, prod), stage (stage, dev)");
+        self.ui.say(
+            "tokens: prod (prod), golden (golden, prod), dev (dev, golden), stage (stage, dev)",
+        );
         let mut key = [0u8; 32];
         std::fs::File::open("/dev/urandom")
             .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key))
@@ -1026,8 +1049,11 @@ impl Demo {
              populous:\n  api: http://127.0.0.1:{api}\n\
              app:\n  version_file: {version}\n  images:\n{app}{db}{lb}\
              environments:\n\
+             \x20 golden:\n    roles: [refresh]\n    folder: golden\n    token: {{ file: {golden_token} }}\n\
+             \x20   data: {{ clone_of: prod/db, volume: db }}\n\
+             \x20   mask: {{ rules: {rules}, key_file: {key} }}\n\
              \x20 dev:\n    roles: [build, ship, run, mask, smoke, destroy]\n{dev}\
-             \x20   data: {{ clone_of: prod/db, volume: \"db-{{build}}\" }}\n\
+             \x20   data: {{ clone_of: golden/db, volume: \"db-{{build}}\" }}\n\
              \x20   mask: {{ rules: {rules}, key_file: {key} }}\n\
              \x20   smoke: {{ timeout: 180s }}\n\
              \x20 stage:\n    roles: [run, smoke]\n    requires: dev\n{stage}\
@@ -1050,6 +1076,7 @@ impl Demo {
             prod = env("prod", self.s.prod_port),
             rules = q(&ex.join("masking.yml")),
             key = q(&self.n.key_file()),
+            golden_token = q(&self.n.token_file("golden")),
             size = self.s.size,
             ratio = self.s.max_p99_ratio,
         )
@@ -1192,13 +1219,16 @@ impl Demo {
                     "prod's database, seeded with {} of generated rows",
                     self.s.size
                 ),
+                "golden" => {
+                    "the golden copy: a clone of prod/db, masked; dev clones it".into()
+                }
                 "stage" => format!(
-                    "cloned from prod in dev (build {build}), masked, taken offline, imported into stage"
+                    "cloned from golden/db (masked) in dev (build {build}), taken offline, imported into stage"
                 ),
                 "dev" if run(PhaseKind::DevDump) => format!(
-                    "dev build {build}: an empty volume filled by mariadb-dump | mariadb (baseline), masked, offline"
+                    "dev build {build}: an empty volume filled by mariadb-dump | mariadb from prod (baseline), masked, offline"
                 ),
-                "dev" => format!("dev build {build}: a clone of prod/db, masked, offline"),
+                "dev" => format!("dev build {build}: a clone of golden/db (masked already), offline"),
                 _ => "-".into(),
             }
         };
@@ -1427,7 +1457,10 @@ mod tests {
         let dev = p.env("dev").unwrap();
         assert_eq!(dev.driver, "demo-dev");
         assert_eq!(dev.port, 18091);
-        assert_eq!(dev.data.clone_of.as_deref(), Some("prod/db"));
+        assert_eq!(dev.data.clone_of.as_deref(), Some("golden/db"));
+        let golden = p.env("golden").unwrap();
+        assert_eq!(golden.roles, [Role::Refresh]);
+        assert_eq!(golden.data.clone_of.as_deref(), Some("prod/db"));
         let prod = p.env("prod").unwrap();
         assert_eq!(prod.name_suffix, ".demo-prod");
         assert_eq!(prod.data.seed_size.as_deref(), Some("256M"));
