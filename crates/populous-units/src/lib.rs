@@ -8,7 +8,7 @@
 //! Decimals are accepted and rounded to the nearest byte (`1.5M` = 1572864).
 
 /// Examples of valid sizes, quoted in every error message.
-const EXAMPLES: &str = "examples: 512M, 8G, 10GiB, 1.5G";
+pub const EXAMPLES: &str = "examples: 512M, 8G, 10GiB, 1.5G";
 
 /// A size that did not parse: the input and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
