@@ -131,9 +131,9 @@ mod tests {
     use proptest::prelude::*;
 
     /// `want`: `Ok(bytes)`, or `Err(problem)` for the expected failure.
-    fn check(input: &str, want: Result<u64, SizeProblem>) {
+    fn check(input: &str, want: &Result<u64, SizeProblem>) {
         let got = parse_size(input).map_err(|e| e.problem);
-        assert_eq!(got, want, "parse_size({input:?})");
+        assert_eq!(&got, want, "parse_size({input:?})");
     }
 
     #[test]
@@ -158,7 +158,7 @@ mod tests {
             ("16777215T", 16_777_215 << 40),
             ("16777215.99999999T", u64::MAX - 10_994),
         ] {
-            check(input, Ok(want));
+            check(input, &Ok(want));
         }
     }
 
@@ -177,7 +177,7 @@ mod tests {
             ("2.000000000000000000000000000001G", 2 << 30),
             ("0.1T", 109_951_162_778),
         ] {
-            check(input, Ok(want));
+            check(input, &Ok(want));
         }
     }
 
@@ -204,7 +204,7 @@ mod tests {
             ("16777216T", TooLarge),
             ("16777215.9999999999999T", TooLarge),
         ] {
-            check(input, Err(want));
+            check(input, &Err(want));
         }
     }
 
