@@ -6,6 +6,8 @@
 #   populous/lb:TAG                  HAProxy for the app's tasks where the swarm routing
 #                                    mesh cannot work (no IPVS in the kernel)
 # and verifies them. Run as root on Debian with Docker running. See --help.
+# Everything it prints goes to stderr (only --help writes to stdout): it runs
+# as a pipeline build step, and callers never read its stdout.
 set -euo pipefail
 
 usage() {
@@ -78,6 +80,10 @@ while [ "$#" -gt 0 ]; do
     *) usage >&2; die "unknown argument: $1" ;;
   esac
 done
+
+# From here on, stdout is stderr: progress, tool chatter and the final list of
+# images are logs, not output. ($(...) still captures what it runs.)
+exec 1>&2
 
 [[ "$build" =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ ]] || die "--build must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}, got: $build"
 version=$(tr -d '[:space:]' < "$ex/VERSION")

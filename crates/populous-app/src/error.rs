@@ -77,11 +77,8 @@ pub enum AppError {
     },
 
     /// A size like `2G` did not parse.
-    #[error("invalid size {input:?}: use a number with an optional K, M, G or T suffix (powers of 1024), e.g. 64K or 2G")]
-    BadSize {
-        /// What was given.
-        input: String,
-    },
+    #[error(transparent)]
+    BadSize(#[from] populous_units::SizeError),
 
     /// A generation option is out of range.
     #[error("invalid generation options: {0}")]

@@ -194,38 +194,10 @@ pub async fn table_checksum(conn: &mut Conn, target: &DbTarget) -> Result<TableC
     })
 }
 
-/// Parses a size: a number with an optional `K`, `M`, `G` or `T` suffix
-/// (powers of 1024; `KiB`, `KB`, `k` are accepted too).
+/// Parses a size: a number (decimals allowed) with an optional `K`, `M`, `G`
+/// or `T` suffix (powers of 1024; `KiB`, `KB`, `k` are accepted too).
 pub fn parse_size(input: &str) -> Result<u64> {
-    let bad = || AppError::BadSize {
-        input: input.to_string(),
-    };
-    let s = input.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let unit = unit.trim().to_ascii_uppercase();
-    let mult: u64 = match unit.trim_end_matches("IB").trim_end_matches('B') {
-        "" => 1,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
-        "G" => 1 << 30,
-        "T" => 1 << 40,
-        _ => return Err(bad()),
-    };
-    if num.is_empty() {
-        return Err(bad());
-    }
-    if let Ok(n) = num.parse::<u64>() {
-        return n.checked_mul(mult).ok_or_else(bad);
-    }
-    let f: f64 = num.parse().map_err(|_| bad())?;
-    let v = f * mult as f64;
-    if !v.is_finite() || v < 0.0 || v > u64::MAX as f64 {
-        return Err(bad());
-    }
-    Ok(v.round() as u64)
+    Ok(populous_units::parse_size(input)?)
 }
 
 #[cfg(test)]
@@ -240,9 +212,15 @@ mod tests {
         assert_eq!(parse_size("1.5M").unwrap(), 1_572_864);
         assert_eq!(parse_size("100").unwrap(), 100);
         assert_eq!(parse_size("0").unwrap(), 0);
-        assert!(parse_size("2X").is_err());
         assert!(parse_size("G").is_err());
         assert!(parse_size("").is_err());
+        let e = parse_size("2X").unwrap_err();
+        assert!(matches!(e, AppError::BadSize(_)), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with("invalid size \"2X\": unknown unit \"X\""),
+            "{e}"
+        );
     }
 
     #[test]

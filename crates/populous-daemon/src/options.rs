@@ -170,8 +170,9 @@ fn folder_volume(key: &str, v: &str) -> Result<(String, String), String> {
     }
 }
 
+/// A bare number (`2`, `1.5`) is GiB; anything else needs a unit.
 fn size(key: &str, v: &str) -> Result<u64, String> {
-    let with_unit = if v.chars().all(|c| c.is_ascii_digit()) {
+    let with_unit = if v.chars().all(|c| c.is_ascii_digit() || c == '.') {
         format!("{v}G")
     } else {
         v.to_owned()
@@ -411,6 +412,10 @@ mod tests {
         assert_eq!(
             parse(&opts(&[("size", "512M")])).expect("valid").size,
             Some(512 << 20)
+        );
+        assert_eq!(
+            parse(&opts(&[("size", "1.5")])).expect("valid").size,
+            Some(3 << 29)
         );
         let merged = merge(
             &opts(&[("size", "5"), ("folder", "prod")]),

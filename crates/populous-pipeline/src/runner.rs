@@ -846,9 +846,9 @@ impl<'a> Run<'a> {
 
     /// Fills a new database through the app's `/populate`, until about `size`.
     fn seed(&self, size: &str) -> Result<u64> {
-        let bytes = parse_size(size).ok_or_else(|| {
-            PipelineError::Usage(format!("seed_size {size:?}: write e.g. 256M or 2G"))
-        })?;
+        // Checked when the file was loaded; this is a second line of defence.
+        let bytes = populous_units::parse_size(size)
+            .map_err(|e| PipelineError::Usage(format!("data.seed_size: {e}")))?;
         // The app's rows carry a 64 KiB imprint and ~300 bytes of text.
         let rows = (bytes / (65536 + 300)).max(1);
         let agent = http(Duration::from_secs(300), true);
@@ -1522,29 +1522,12 @@ fn as_strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
-/// `256M`, `2G`, `1024` (bytes).
-fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let (num, mult) = match s.char_indices().last()? {
-        (i, 'K' | 'k') => (&s[..i], 1u64 << 10),
-        (i, 'M' | 'm') => (&s[..i], 1 << 20),
-        (i, 'G' | 'g') => (&s[..i], 1 << 30),
-        (i, 'T' | 't') => (&s[..i], 1 << 40),
-        _ => (s, 1),
-    };
-    num.trim().parse::<u64>().ok()?.checked_mul(mult)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn sizes_and_paths() {
-        assert_eq!(parse_size("256M"), Some(256 << 20));
-        assert_eq!(parse_size("2G"), Some(2 << 30));
-        assert_eq!(parse_size("100"), Some(100));
-        assert_eq!(parse_size("x"), None);
+    fn paths_and_durations() {
         assert_eq!(
             resolve_program(Path::new("/ex"), "../s.sh"),
             PathBuf::from("/ex/../s.sh")

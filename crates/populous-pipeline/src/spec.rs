@@ -664,6 +664,11 @@ impl Pipeline {
                     }
                 }
             }
+            if let Some(size) = &d.seed_size {
+                if let Err(e) = populous_units::parse_size(size) {
+                    return Err(format!("{}: {e}", at("data.seed_size")));
+                }
+            }
             if let Some(src) = &d.import_from {
                 if !f.environments.contains_key(src) || src == name {
                     return Err(format!(
@@ -978,6 +983,24 @@ environments:
             "port: 18082\n    colour: blue",
             Some("unknown field"),
         );
+        check(
+            "seed_size: 256M",
+            "seed_size: lots",
+            Some("environments.prod.data.seed_size: invalid size \"lots\": it must start with a number"),
+        );
+        check(
+            "seed_size: 256M",
+            "seed_size: 256Q",
+            Some("environments.prod.data.seed_size: invalid size \"256Q\": unknown unit \"Q\""),
+        );
+        check(
+            "seed_size: 256M",
+            "seed_size: \"-1G\"",
+            Some(
+                "environments.prod.data.seed_size: invalid size \"-1G\": sizes cannot be negative",
+            ),
+        );
+        check("seed_size: 256M", "seed_size: 1.5GiB", None);
         check("delay: 2s", "delay: 500ms", None);
         check(
             "roles: [refresh]",
