@@ -94,11 +94,11 @@ pub fn mask_volume(
     Ok(Masked::Done(report, info))
 }
 
-/// One line on a volume that needed no masking.
-pub fn already_masked_line(r: &VolRef, info: &populous_engine::VolumeInfo) -> String {
+/// Why a volume needed no masking.
+pub fn already_masked_line(info: &populous_engine::VolumeInfo) -> String {
     let p = &info.provenance;
     format!(
-        "{r} is already masked with these rules ({}) and key ({}){}: nothing to do",
+        "already masked with these rules ({}) and key ({}){}: nothing to do",
         p.mask_ruleset.as_deref().unwrap_or("?"),
         p.mask_key_id.as_deref().unwrap_or("?"),
         info.origin
@@ -119,7 +119,7 @@ pub fn mask(engine: &mut Engine, a: &MaskArgs, json: bool) -> Result<()> {
                     "changed": false, "provenance": info.provenance, "origin": info.origin
                 }));
             }
-            println!("{}", already_masked_line(&r, &info));
+            println!("{r} is {}", already_masked_line(&info));
             return Ok(());
         }
     };

@@ -31,7 +31,7 @@ impl populous_pipeline::Hooks for CliHooks<'_> {
         threads: usize,
     ) -> Result<String, String> {
         mask_for_pipeline(self.home, volume, rules, key_file, threads, |f| f())
-            .map(|m| mask_summary(volume, &m))
+            .map(|m| mask_summary(&m))
             .map_err(|e| format!("{e:#}"))
     }
 }
@@ -51,17 +51,14 @@ pub fn mask_for_pipeline(
     wrap(&mut || crate::mask::mask_volume(&mut engine, &r, rules, key_file, threads))
 }
 
-/// One line for the role's detail.
-pub fn mask_summary(volume: &str, masked: &Masked) -> String {
+/// One line for the role's detail, after the volume's name.
+pub fn mask_summary(masked: &Masked) -> String {
     match masked {
         Masked::Done(report, _) => format!(
-            "{} rows in {:.1} s, {:.0} rows/s, rules {}",
+            "masked {} rows in {:.1} s, {:.0} rows/s, rules {}",
             report.rows_total, report.elapsed_secs, report.rows_per_sec, report.ruleset_hash
         ),
-        Masked::Already(info) => match volume.parse::<VolRef>() {
-            Ok(r) => crate::mask::already_masked_line(&r, info),
-            Err(_) => "already masked".into(),
-        },
+        Masked::Already(info) => crate::mask::already_masked_line(info),
     }
 }
 
