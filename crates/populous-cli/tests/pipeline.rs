@@ -513,7 +513,11 @@ fn loopdev_docker_pipeline_end_to_end() {
     let r = run(&main_file, "dev", "4", &["--copy", "dump"]);
     r.passed();
     let detail = r.role("run")["detail"].as_str().expect("detail");
-    assert!(detail.contains("mariadb-dump | mariadb"), "{detail}");
+    assert!(
+        detail.contains("mariadb-dump | mariadb")
+            && detail.starts_with("copied prod/db (the source of golden/db"),
+        "{detail}"
+    );
     let detail = r.role("mask")["detail"].as_str().expect("detail");
     assert!(
         detail.contains("masked") && !detail.contains("already"),

@@ -522,7 +522,12 @@ impl<'a> Run<'a> {
     /// The baseline: an empty volume, its db service, then `mariadb-dump` in
     /// the source's db container piped into `mariadb` in the new one.
     fn run_dump(&self, src: &str) -> Result<String> {
-        let src_db = self.dump_source(src)?;
+        let (src_db, read) = self.dump_source(src)?;
+        let src = if read == src {
+            read
+        } else {
+            format!("{read} (the source of {src}, which runs no server)")
+        };
         self.say(
             Role::Run,
             &format!(
@@ -559,7 +564,8 @@ impl<'a> Run<'a> {
     /// The db service a dump reads `src` from: the service of the environment
     /// whose folder holds it. A golden copy runs no server, so a dump of it
     /// reads what it was cloned from (the baseline then masks, as the seed did).
-    fn dump_source(&self, src: &str) -> Result<String> {
+    /// Returns the service and the `FOLDER/VOL` it serves.
+    fn dump_source(&self, src: &str) -> Result<(String, String)> {
         let mut src = src.to_owned();
         for _ in 0..self.p.file.environments.len() {
             let (folder, _) = src.split_once('/').expect("checked at load");
@@ -573,7 +579,7 @@ impl<'a> Run<'a> {
                 Some((_, e)) if e.roles == [Role::Refresh] => {
                     src = e.data.clone_of.clone().expect("checked at load");
                 }
-                Some((name, _)) => return Ok(format!("{}-{name}-db", self.p.file.name)),
+                Some((name, _)) => return Ok((format!("{}-{name}-db", self.p.file.name), src)),
                 None => break,
             }
         }
@@ -1027,20 +1033,19 @@ impl<'a> Run<'a> {
 
     /// Masks the environment's volume (no server may run on it).
     fn mask_volume(&self) -> Result<String> {
-        self.mask_named(Role::Mask, &self.volume)
+        let summary = self.mask_named(Role::Mask, &self.volume)?;
+        Ok(format!("{}/{}: {summary}", self.env.folder, self.volume))
     }
 
-    /// Masks `FOLDER/name` in this environment's folder.
+    /// Masks `FOLDER/name` in this environment's folder; the hook's summary.
     fn mask_named(&self, role: Role, name: &str) -> Result<String> {
         let spec = self.env.mask.as_ref().expect("checked before");
         let vol = format!("{}/{name}", self.env.folder);
         let rules = self.p.dir.join(&spec.rules);
         self.say(role, &format!("mask {vol} with {}", rules.display()));
-        let summary = self
-            .hooks
+        self.hooks
             .mask(&vol, &rules, &spec.key_file, spec.threads.max(1))
-            .map_err(|e| self.fail(role, format!("masking {vol}: {e}")))?;
-        Ok(format!("{vol}: {summary}"))
+            .map_err(|e| self.fail(role, format!("masking {vol}: {e}")))
     }
 
     // ---------------------------------------------------------------- refresh
@@ -1095,7 +1100,7 @@ impl<'a> Run<'a> {
             None => "the first generation".to_owned(),
         };
         Ok(format!(
-            "{folder}/{} = clone of {origin} ({clone_ms:.0} ms), {masked} ({mask_s:.1} s); {replaced}",
+            "{folder}/{} = clone of {origin} ({clone_ms:.0} ms), {masked} ({mask_s:.1} s with the server's start and stop); {replaced}",
             self.volume
         ))
     }
