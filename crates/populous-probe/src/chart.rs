@@ -113,6 +113,30 @@ pub fn draw_chart(
     })
 }
 
+/// Approximate width of one character of a phase label (14 px font), in pixels.
+const LABEL_CHAR_PX: f64 = 7.4;
+/// Top of the first label row, and the height of a row, as fractions of the plot's height.
+const LABEL_TOP: f64 = 0.015;
+const LABEL_ROW: f64 = 0.045;
+
+/// Rows for labels starting at `x` and `width` wide (both as fractions of
+/// the plot's width), in order: each goes on the first row whose previous
+/// label has ended before it starts.
+fn label_rows(spans: &[(f64, f64)]) -> Vec<usize> {
+    let mut ends: Vec<f64> = Vec::new();
+    spans
+        .iter()
+        .map(|&(x, width)| {
+            let row = ends.iter().position(|&end| end <= x).unwrap_or(ends.len());
+            if row == ends.len() {
+                ends.push(0.0);
+            }
+            ends[row] = x + width;
+            row
+        })
+        .collect()
+}
+
 fn draw_on<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     records: &[Record],
@@ -158,8 +182,33 @@ where
         .flat_map(|p| [Some(p.latency), p.app])
         .flatten()
         .fold(1.0_f64, f64::max);
+    // Phase labels: each on the first row where it does not run into the
+    // previous label's text, so narrow neighbouring phases never overprint.
+    let labels: Vec<String> = phases
+        .iter()
+        .map(|ph| {
+            let p99 = ph.latency_ms.map_or_else(
+                || "no ok samples".to_string(),
+                |p| format!("p99 {:.1} ms", p.p99),
+            );
+            format!("{} · n={} · {} · err {}", ph.name, ph.count, p99, ph.errors)
+        })
+        .collect();
+    // The plot is about the chart's width less the y-axis labels and margins.
+    let plot_px = f64::from(CHART_SIZE.0.saturating_sub(100));
+    let spans: Vec<(f64, f64)> = phases
+        .iter()
+        .zip(&labels)
+        .map(|(ph, l)| {
+            let text = (l.chars().count() as f64 * LABEL_CHAR_PX + 12.0) / plot_px;
+            (ph.start_ms / 1000.0 / x_max, text)
+        })
+        .collect();
+    let rows = label_rows(&spans);
+    let n_rows = rows.iter().max().map_or(1, |r| r + 1);
     // Head room above the data for the error rail, legend and phase labels.
-    let y_max = y_data * 1.6;
+    let label_area = LABEL_TOP + LABEL_ROW * n_rows as f64;
+    let y_max = y_data * (1.6_f64).max(1.25 / (1.0 - label_area));
     let rail = y_data * 1.1;
 
     let mut chart = ChartBuilder::on(root)
@@ -200,17 +249,14 @@ where
             });
             chart.draw_series(dashes).map_err(e)?;
         }
-        let p99 = ph.latency_ms.map_or_else(
-            || "no ok samples".to_string(),
-            |p| format!("p99 {:.1} ms", p.p99),
-        );
-        let label = format!("{} · n={} · {} · err {}", ph.name, ph.count, p99, ph.errors);
-        // Labels run on past narrow bands: four rows, so neighbours do not overprint.
-        let row = (i % 4) as f64;
+        let row = rows[i] as f64;
         chart
             .draw_series(std::iter::once(Text::new(
-                label,
-                (x0 + x_max * 0.004, y_max * (0.985 - 0.045 * row)),
+                labels[i].clone(),
+                (
+                    x0 + x_max * 0.004,
+                    y_max * (1.0 - LABEL_TOP - LABEL_ROW * row),
+                ),
                 (FONT, 14)
                     .into_font()
                     .color(&RGBColor(color.0 / 3, color.1 / 3, color.2 / 3)),
@@ -291,15 +337,18 @@ where
             .map_err(e)?;
     }
 
-    let (plot_w, _) = chart.plotting_area().dim_in_pixel();
+    let (plot_w, plot_h) = chart.plotting_area().dim_in_pixel();
     let legend_x = i32::try_from(plot_w)
         .unwrap_or(i32::MAX)
         .saturating_sub(215)
         .max(0);
     chart
         .configure_series_labels()
-        // Top right, but below the four rows of phase labels.
-        .position(SeriesLabelPosition::Coordinate(legend_x, 116))
+        // Top right, below the rows of phase labels.
+        .position(SeriesLabelPosition::Coordinate(
+            legend_x,
+            (f64::from(plot_h) * label_area) as i32 + 12,
+        ))
         .margin(8)
         .label_font((FONT, 13))
         .background_style(WHITE.mix(0.85))
@@ -485,5 +534,28 @@ mod glyph {
         ) -> Result<(u32, u32), DrawingErrorKind<Self::ErrorType>> {
             self.0.estimate_text_size(text, style)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label_rows;
+
+    fn check(spans: &[(f64, f64)], want: &[usize]) {
+        assert_eq!(label_rows(spans), want, "{spans:?}");
+    }
+
+    #[test]
+    fn labels_take_the_first_free_row() {
+        // Wide apart: all on the first row.
+        check(&[(0.0, 0.1), (0.2, 0.1), (0.5, 0.1)], &[0, 0, 0]);
+        // Each starts before the previous text ends: a new row each time.
+        check(&[(0.0, 0.5), (0.1, 0.5), (0.2, 0.5)], &[0, 1, 2]);
+        // The first row frees up again once its label has ended.
+        check(
+            &[(0.0, 0.3), (0.1, 0.3), (0.35, 0.3), (0.45, 0.1)],
+            &[0, 1, 0, 1],
+        );
+        check(&[], &[]);
     }
 }

@@ -119,7 +119,16 @@ pub fn find(n: &Names) -> Found {
             .map(String::from)
             .collect();
     }
+    // dockerd asks a driver whose plugin is gone for 15 s before it gives up,
+    // on every listing: after a finished demo (its teardown removed the
+    // volumes, then stopped the daemon, which removed the sockets) a re-run
+    // would wait for nothing. Ask only where a volume can still be: the
+    // socket is there, the daemon runs, or services still use the drivers.
+    let maybe_volumes = f.daemon.is_some() || !f.services.is_empty();
     for env in super::ENVS {
+        if !maybe_volumes && !n.socket(env).exists() {
+            continue;
+        }
         let filter = format!("driver={}", n.driver(env));
         if let Ok(out) = d.run(&["volume", "ls", "-q", "--filter", &filter]) {
             f.volumes.extend(out.lines().map(String::from));
