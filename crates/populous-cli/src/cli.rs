@@ -236,13 +236,16 @@ pub struct DemoArgs {
 pub enum PipelineCmd {
     /// Run one environment's roles for one build, as the seed's Jenkins job ran its playbook.
     ///
-    ///   populous pipeline run -f examples/populous/populous.yml --env dev   --build-number 28
-    ///   populous pipeline run -f examples/populous/populous.yml --env stage --build-number 28
-    ///   populous pipeline run -f examples/populous/populous.yml --env prod  --build-number 28
+    ///   populous pipeline run -f examples/populous/populous.yml --env golden --build-number 28
+    ///   populous pipeline run -f examples/populous/populous.yml --env dev    --build-number 28
+    ///   populous pipeline run -f examples/populous/populous.yml --env stage  --build-number 28
+    ///   populous pipeline run -f examples/populous/populous.yml --env prod   --build-number 28
     ///
-    /// The build string is VERSION-BUILD (e.g. 1.0.1-28). dev clones prod's database
-    /// volume, masks it, smoke-tests the app and takes the clone offline; stage imports
-    /// that clone; prod gets a rolling update of the app image only, watched by a probe.
+    /// The build string is VERSION-BUILD (e.g. 1.0.1-28). golden (nightly, say) clones
+    /// prod's database volume, masks the clone and swaps it in as golden/db; dev clones
+    /// golden/db (masked already), smoke-tests the app and takes the clone offline; stage
+    /// imports that clone; prod gets a rolling update of the app image only, watched by a
+    /// probe.
     /// Each environment runs only builds that passed the one it `requires`. A second run
     /// on the same environment is refused (or waits, with --wait). Prints a per-role
     /// timing table (--json for CI). Exit codes: 3 invalid file or request, 8 a gate
