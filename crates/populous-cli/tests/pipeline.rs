@@ -138,6 +138,29 @@ impl Drop for Stack {
                 let _ = docker(&["volume", "rm", "-f", v]);
             }
         }
+        // The images the test built and pulled, under its own repositories
+        // (the registry keeps its manifests: fixed names, so they do not pile up).
+        for reference in [
+            format!("{}/*", self.name),
+            format!("127.0.0.1:5000/{}/*", self.name),
+        ] {
+            let filter = format!("reference={reference}");
+            let tags = docker(&[
+                "image",
+                "ls",
+                "--filter",
+                &filter,
+                "--format",
+                "{{.Repository}}:{{.Tag}}",
+            ]);
+            let tags = String::from_utf8_lossy(&tags.stdout).into_owned();
+            // By name, never by id: an id can carry another repository's tag too.
+            let mut args = vec!["image", "rm"];
+            args.extend(tags.split_whitespace().filter(|t| !t.ends_with(":<none>")));
+            if args.len() > 2 {
+                let _ = docker(&args);
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         for s in &self.sockets {
@@ -159,8 +182,8 @@ fn pipeline_yaml(name: &str, api: &str, ports: &Ports, key: &Path, variant: &str
     let img = |what: &str, build: bool| {
         let b = if build { r#", --build, "{build}""# } else { "" };
         format!(
-            r#"      repository: populous/{what}
-      build: [{}, --only, {what}, --no-verify{b}, --tag, "{{tag}}"]"#,
+            r#"      repository: {name}/{what}
+      build: [{}, --only, {what}, --no-verify, --prefix, {name}{b}, --tag, "{{tag}}"]"#,
             images.display()
         )
     };
@@ -581,9 +604,11 @@ fn loopdev_docker_pipeline_end_to_end() {
     std::fs::create_dir_all(&bad).expect("mkdir");
     std::fs::write(
         bad.join("Dockerfile"),
-        "FROM 127.0.0.1:5000/populous/app:1.0.1-3\n\
+        &format!(
+            "FROM 127.0.0.1:5000/{name}/app:1.0.1-3\n\
          HEALTHCHECK --interval=1s --timeout=1s --start-period=1s --retries=1 \
-         CMD [\"/usr/local/bin/populous-app\", \"health\", \"--listen\", \"127.0.0.1:1\"]\n",
+         CMD [\"/usr/local/bin/populous-app\", \"health\", \"--listen\", \"127.0.0.1:1\"]\n"
+        ),
     )
     .expect("Dockerfile");
     let no_gate = write_file("no-gate");
