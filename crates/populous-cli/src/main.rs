@@ -94,7 +94,13 @@ fn main() {
                                 M::MissingTable { .. }
                                 | M::MissingColumn { .. }
                                 | M::PrimaryKey { .. }
+                                | M::BadUrl { .. }
                                 | M::Options(_) => ErrorKind::InvalidInput,
+                                // The database holds an earlier run's state
+                                // that this request contradicts.
+                                M::KeyMismatch { .. }
+                                | M::ChunkLayout { .. }
+                                | M::IndexRestore { .. } => ErrorKind::WrongState,
                                 _ => ErrorKind::Internal,
                             });
                         }
