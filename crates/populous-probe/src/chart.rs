@@ -114,7 +114,7 @@ pub fn draw_chart(
 }
 
 /// Approximate width of one character of a phase label (14 px font), in pixels.
-const LABEL_CHAR_PX: f64 = 7.4;
+const LABEL_CHAR_PX: f64 = 5.2;
 /// Top of the first label row, and the height of a row, as fractions of the plot's height.
 const LABEL_TOP: f64 = 0.015;
 const LABEL_ROW: f64 = 0.045;
@@ -152,7 +152,6 @@ where
     let mut ok = Vec::new();
     let mut errors = Vec::new();
     let mut versions: Vec<(f64, String)> = Vec::new();
-    let mut last_version: Option<&str> = None;
     let mut x_max: f64 = 1.0;
     for r in records {
         let x = r.offset().as_secs_f64();
@@ -167,10 +166,11 @@ where
             } else {
                 errors.push((x, s.status.label()));
             }
+            // Each version once, where it was first seen: during a rolling
+            // update the answers alternate between old and new many times.
             if let Some(v) = s.version.as_deref() {
-                if last_version != Some(v) {
+                if !versions.iter().any(|(_, seen)| seen == v) {
                     versions.push((x, v.to_string()));
-                    last_version = Some(v);
                 }
             }
         }
@@ -318,9 +318,28 @@ where
                 .map_err(e)?;
         }
     }
-    // Version changes along the bottom.
-    for (x, v) in versions.iter().take(12) {
+    // First appearance of each version along the bottom, labels stacked
+    // upwards where they would run into each other.
+    let version_spans: Vec<(f64, f64)> = versions
+        .iter()
+        .map(|(x, v)| (x / x_max, ((v.len() + 8) as f64 * 4.4 + 6.0) / plot_px))
+        .collect();
+    let version_rows = label_rows(&version_spans);
+    for (((x, v), row), (_, width)) in versions
+        .iter()
+        .zip(version_rows)
+        .zip(&version_spans)
+        .take(12)
+    {
         let grey = RGBColor(60, 60, 60);
+        // On a light box: the labels sit among the samples near the axis.
+        let (lx, ly) = (*x + x_max * 0.004, y_max * (0.05 + 0.035 * row as f64));
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(lx, ly), (lx + width * x_max, ly - y_max * 0.028)],
+                WHITE.mix(0.85).filled(),
+            )))
+            .map_err(e)?;
         chart
             .draw_series(std::iter::once(TriangleMarker::new(
                 (*x, y_max * 0.012),
@@ -331,7 +350,7 @@ where
         chart
             .draw_series(std::iter::once(Text::new(
                 format!("version {v}"),
-                (*x + x_max * 0.004, y_max * 0.05),
+                (lx, ly),
                 (FONT, 12).into_font().color(&grey),
             )))
             .map_err(e)?;
