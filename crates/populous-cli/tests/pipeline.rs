@@ -604,7 +604,7 @@ fn loopdev_docker_pipeline_end_to_end() {
     std::fs::create_dir_all(&bad).expect("mkdir");
     std::fs::write(
         bad.join("Dockerfile"),
-        &format!(
+        format!(
             "FROM 127.0.0.1:5000/{name}/app:1.0.1-3\n\
          HEALTHCHECK --interval=1s --timeout=1s --start-period=1s --retries=1 \
          CMD [\"/usr/local/bin/populous-app\", \"health\", \"--listen\", \"127.0.0.1:1\"]\n"
