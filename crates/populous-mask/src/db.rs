@@ -1664,13 +1664,7 @@ async fn write_temp_join(
             sql.push(',');
         }
         first = false;
-        sql.push('(');
-        sql.push_str(pk);
-        for v in vals {
-            sql.push(',');
-            push_literal(&mut sql, v.as_deref().map(str::as_bytes));
-        }
-        sql.push(')');
+        push_row(&mut sql, pk, vals);
         if sql.len() >= MAX_INSERT_BYTES {
             conn.query_drop(std::mem::take(&mut sql)).await?;
             sql.push_str(&head);
@@ -1688,6 +1682,17 @@ async fn write_temp_join(
         sets.join(", ")
     ))
     .await
+}
+
+/// Appends one row `(pk,v1,v2,…)` of masked values as SQL literals.
+fn push_row(sql: &mut String, pk: &str, vals: &[Option<String>]) {
+    sql.push('(');
+    sql.push_str(pk);
+    for v in vals {
+        sql.push(',');
+        push_literal(sql, v.as_deref().map(str::as_bytes));
+    }
+    sql.push(')');
 }
 
 /// One `UPDATE … STRAIGHT_JOIN (WITH v (…) AS (VALUES …) SELECT * FROM v)`
@@ -1719,13 +1724,7 @@ async fn write_values(
                 sql.push(',');
             }
             n += 1;
-            sql.push('(');
-            sql.push_str(pk);
-            for v in vals {
-                sql.push(',');
-                push_literal(&mut sql, v.as_deref().map(str::as_bytes));
-            }
-            sql.push(')');
+            push_row(&mut sql, pk, vals);
         }
         let (first, last) = (&rest[0].0, &rest[n - 1].0);
         let _ = write!(

@@ -221,7 +221,7 @@ impl<'a> Run<'a> {
                 opts.env
             )));
         }
-        let golden = env.roles == [Role::Refresh];
+        let golden = env.is_golden();
         if roles.contains(&Role::Refresh) != golden || (golden && roles.len() > 1) {
             return Err(PipelineError::Usage(format!(
                 "environment {}: refresh runs alone, and only in an environment whose roles are [refresh]",
@@ -576,7 +576,7 @@ impl<'a> Run<'a> {
                 .iter()
                 .find(|(_, e)| e.folder == folder);
             match found {
-                Some((_, e)) if e.roles == [Role::Refresh] => {
+                Some((_, e)) if e.is_golden() => {
                     src = e.data.clone_of.clone().expect("checked at load");
                 }
                 Some((name, _)) => return Ok((format!("{}-{name}-db", self.p.file.name), src)),
@@ -1208,73 +1208,70 @@ impl<'a> Run<'a> {
         http(Duration::from_secs(60), true)
     }
 
+    /// One REST call with this environment's token: the status, the body,
+    /// and what to name the request in an error (`GET URL`).
+    fn api_call(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, String, String)> {
+        let auth = format!("Bearer {}", self.token);
+        let agent = Self::agent();
+        let sent = match (method, body) {
+            ("GET", None) => agent.get(url).header("Authorization", &auth).call(),
+            ("DELETE", None) => agent.delete(url).header("Authorization", &auth).call(),
+            ("POST", Some(b)) => agent
+                .post(url)
+                .header("Authorization", &auth)
+                .header("Content-Type", "application/json")
+                .send(b.to_string()),
+            _ => unreachable!("the runner sends GET, DELETE, and POST with a body"),
+        };
+        let mut resp = sent.map_err(|e| api_down(url, &e))?;
+        let code = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        Ok((code, text, format!("{method} {url}")))
+    }
+
     /// The volume's record, or `None` if there is no such volume.
     fn api_volume(&self, vol: &str) -> Result<Option<serde_json::Value>> {
-        let url = self.api_url(vol);
-        let auth = format!("Bearer {}", self.token);
-        let mut resp = Self::agent()
-            .get(&url)
-            .header("Authorization", &auth)
-            .call()
-            .map_err(|e| api_down(&url, &e))?;
-        let code = resp.status().as_u16();
-        let body = resp.body_mut().read_to_string().unwrap_or_default();
-        match code {
-            200 => serde_json::from_str(&body)
-                .map(Some)
-                .map_err(|e| PipelineError::Api {
-                    what: format!("GET {url}"),
-                    detail: format!("not JSON: {e}"),
-                }),
-            404 => Ok(None),
-            _ => Err(PipelineError::Api {
-                what: format!("GET {url}"),
-                detail: format!("{code}: {body}"),
-            }),
+        match self.api_call("GET", &self.api_url(vol), None)? {
+            (404, _, _) => Ok(None),
+            (code, text, what) => api_json(code, &text, what).map(Some),
         }
     }
 
-    /// POSTs `body` with this environment's token; the answer's JSON.
+    /// POSTs `body`; the answer's JSON.
     fn api_post(&self, url: &str, body: &serde_json::Value) -> Result<serde_json::Value> {
-        let auth = format!("Bearer {}", self.token);
-        let mut resp = Self::agent()
-            .post(url)
-            .header("Authorization", &auth)
-            .header("Content-Type", "application/json")
-            .send(body.to_string())
-            .map_err(|e| api_down(url, &e))?;
-        let code = resp.status().as_u16();
-        let text = resp.body_mut().read_to_string().unwrap_or_default();
-        if !(200..300).contains(&code) {
-            return Err(PipelineError::Api {
-                what: format!("POST {url}"),
-                detail: format!("{code}: {text}"),
-            });
-        }
-        serde_json::from_str(&text).map_err(|e| PipelineError::Api {
-            what: format!("POST {url}"),
-            detail: format!("not JSON: {e}"),
-        })
+        let (code, text, what) = self.api_call("POST", url, Some(body))?;
+        api_json(code, &text, what)
     }
 
     fn api_destroy(&self, vol: &str) -> Result<()> {
         let url = format!("{}?destroy=true", self.api_url(vol));
-        let auth = format!("Bearer {}", self.token);
-        let mut resp = Self::agent()
-            .delete(&url)
-            .header("Authorization", &auth)
-            .call()
-            .map_err(|e| api_down(&url, &e))?;
-        let code = resp.status().as_u16();
-        if (200..300).contains(&code) || code == 404 {
-            return Ok(());
+        match self.api_call("DELETE", &url, None)? {
+            (code, _, _) if (200..300).contains(&code) || code == 404 => Ok(()),
+            (code, text, what) => Err(PipelineError::Api {
+                what,
+                detail: format!("{code}: {text}"),
+            }),
         }
-        let body = resp.body_mut().read_to_string().unwrap_or_default();
-        Err(PipelineError::Api {
-            what: format!("DELETE {url}"),
-            detail: format!("{code}: {body}"),
-        })
     }
+}
+
+/// A 2xx answer's JSON, or an error naming the request.
+fn api_json(code: u16, text: &str, what: String) -> Result<serde_json::Value> {
+    if !(200..300).contains(&code) {
+        return Err(PipelineError::Api {
+            what,
+            detail: format!("{code}: {text}"),
+        });
+    }
+    serde_json::from_str(text).map_err(|e| PipelineError::Api {
+        what,
+        detail: format!("not JSON: {e}"),
+    })
 }
 
 fn api_down(url: &str, e: &ureq::Error) -> PipelineError {

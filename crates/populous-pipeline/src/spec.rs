@@ -460,6 +460,14 @@ pub struct EnvSpec {
     pub smoke: SmokeSpec,
 }
 
+impl EnvSpec {
+    /// A golden copy's environment: its roles are `[refresh]` (refresh runs
+    /// alone, checked at load). It runs no services.
+    pub fn is_golden(&self) -> bool {
+        self.roles.contains(&Role::Refresh)
+    }
+}
+
 /// Parsing `"1s"`, `"100ms"`, `"2m"` durations.
 mod humantime_serde_compat {
     use std::time::Duration;
@@ -603,7 +611,7 @@ impl Pipeline {
                 }
                 seen.push(*r);
             }
-            let golden = e.roles.contains(&Role::Refresh);
+            let golden = e.is_golden();
             if golden && e.roles.len() > 1 {
                 return Err(format!(
                     "{}: refresh runs alone (a golden copy has no services); give the other roles to another environment",

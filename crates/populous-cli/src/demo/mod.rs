@@ -325,33 +325,14 @@ impl Demo {
         let last = self.s.builds + 1;
         for b in 2..=last {
             let b = b.to_string();
-            self.pipeline(
-                &p,
-                &format!("dev build {b} (clone)"),
-                PhaseKind::DevClone,
-                "dev",
-                &b,
-                None,
-                None,
-            )?;
-            self.pipeline(
-                &p,
-                &format!("stage build {b} (import)"),
-                PhaseKind::Stage,
-                "stage",
-                &b,
-                None,
-                None,
-            )?;
-            self.pipeline(
-                &p,
-                &format!("prod build {b} (update)"),
-                PhaseKind::ProdUpdate,
-                "prod",
-                &b,
-                None,
-                None,
-            )?;
+            for (env, how, kind) in [
+                ("dev", "clone", PhaseKind::DevClone),
+                ("stage", "import", PhaseKind::Stage),
+                ("prod", "update", PhaseKind::ProdUpdate),
+            ] {
+                let phase = format!("{env} build {b} ({how})");
+                self.pipeline(&p, &phase, kind, env, &b, None, None)?;
+            }
         }
         let dump = (last + 1).to_string();
         self.pipeline(
