@@ -30,6 +30,8 @@ fn exit_code(kind: ErrorKind) -> i32 {
         ErrorKind::Unavailable => 10,
         ErrorKind::Unsupported => 11,
         ErrorKind::MissingTool => 12,
+        ErrorKind::Busy => 13,
+        ErrorKind::Failed => 1,
     }
 }
 

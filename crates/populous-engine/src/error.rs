@@ -9,33 +9,7 @@ use std::path::PathBuf;
 /// Result alias for engine operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A coarse class of failure, stable across versions, for exit codes and statuses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
-    /// The input was malformed: a bad name, size or option.
-    InvalidInput,
-    /// The object does not exist.
-    NotFound,
-    /// An object of that name already exists.
-    AlreadyExists,
-    /// The object is in the wrong state for the operation (e.g. importing an online volume).
-    WrongState,
-    /// Other objects depend on this one.
-    HasDependents,
-    /// A folder policy forbids the operation.
-    PolicyDenied,
-    /// The pool ran out of space.
-    NoSpace,
-    /// The pool is not mounted or not usable.
-    Unavailable,
-    /// The filesystem cannot do what the backend needs.
-    Unsupported,
-    /// An external tool is missing.
-    MissingTool,
-    /// Anything else: I/O, the metadata store, an external command.
-    Internal,
-}
+pub use populous_error::{ErrorKind, HasKind};
 
 /// Everything that can go wrong in the engine.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +82,12 @@ pub enum Error {
         found: i64,
         supported: i64,
     },
+}
+
+impl HasKind for Error {
+    fn kind(&self) -> ErrorKind {
+        Error::kind(self)
+    }
 }
 
 impl Error {
