@@ -52,7 +52,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 description: a.description,
                 ..Default::default()
             };
-            let v = populous_db::volume::clone(&mut engine, &src, &dst, &opts)?;
+            let v = populous_ops::clone(&mut engine, &src, &dst, &opts)?;
             show_volume(
                 &v,
                 json,
@@ -93,7 +93,13 @@ pub fn run(cli: Cli) -> Result<()> {
             if report.consistent() {
                 Ok(())
             } else {
-                std::process::exit(1)
+                // Exit 1, like any failure, after the report itself.
+                anyhow::bail!(
+                    "the metadata and the pools do not agree: {} orphans, {} missing, {} unavailable pools",
+                    report.orphans.len(),
+                    report.missing.len(),
+                    report.pools_unavailable.len()
+                )
             }
         }
         Command::Serve(a) => serve(engine, a, json),
@@ -660,7 +666,7 @@ fn snapshot(engine: &mut Engine, c: SnapshotCmd, json: bool) -> Result<()> {
     match c {
         SnapshotCmd::Create { snapshot } => {
             let r: SnapRef = snapshot.parse()?;
-            let s = populous_db::volume::snapshot(engine, &r)?;
+            let s = populous_ops::snapshot(engine, &r)?;
             done(
                 json,
                 &s,

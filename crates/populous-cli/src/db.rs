@@ -1,5 +1,5 @@
 //! `populous db`, `populous generate` and `populous bench generate`: thin
-//! wrappers over populous-db (servers on volumes) and populous-app (the
+//! wrappers over populous-ops (servers on volumes) and populous-app (the
 //! generator).
 
 use anyhow::{bail, Context, Result};
@@ -12,11 +12,11 @@ use crate::output::{self, table};
 
 /// `populous db …`.
 pub fn db(engine: &mut Engine, c: DbCmd, json: bool) -> Result<()> {
-    use populous_db::volume;
+    use populous_ops::db as volume;
     match c {
         DbCmd::Start { volume: v, port } => {
             let r: VolRef = v.parse()?;
-            let o = volume::start_on_volume(engine, &r, port)?;
+            let o = volume::start(engine, &r, port)?;
             if json {
                 return output::json(&o);
             }
@@ -38,7 +38,7 @@ pub fn db(engine: &mut Engine, c: DbCmd, json: bool) -> Result<()> {
         }
         DbCmd::Stop { volume: v } => {
             let r: VolRef = v.parse()?;
-            let o = volume::stop_on_volume(engine, &r)?;
+            let o = volume::stop(engine, &r)?;
             let msg = if o.changed {
                 format!("stopped MariaDB on {r}")
             } else {
@@ -83,7 +83,7 @@ fn url(engine: &Engine, t: &DbTarget) -> Result<String> {
         (Some(u), _) => Ok(u.clone()),
         (None, Some(v)) => {
             let r: VolRef = v.parse()?;
-            let i = populous_db::volume::running(engine.home(), &r).with_context(|| {
+            let i = populous_ops::db::running(engine.home(), &r).with_context(|| {
                 format!("no MariaDB is running on {r}: start one with `populous db start {r}`")
             })?;
             Ok(format!("{}populous", i.url))
@@ -238,7 +238,7 @@ struct BenchGuard {
 impl Drop for BenchGuard {
     fn drop(&mut self) {
         for r in self.started.drain(..) {
-            let _ = populous_db::volume::stop_on_volume(&mut self.engine, &r);
+            let _ = populous_ops::db::stop(&mut self.engine, &r);
         }
     }
 }
@@ -281,8 +281,8 @@ fn dump_restore(from_socket: &std::path::Path, to_socket: &std::path::Path) -> R
 
 /// `populous bench db`.
 pub fn bench_db(args: &BenchDb, json: bool) -> Result<()> {
-    use populous_db::volume;
     use populous_engine::{CloneSource, FsKind, Name, SnapRef, VolumeOptions};
+    use populous_ops::db as volume;
     use std::time::Instant;
     let mut sizes = args
         .sizes
@@ -323,7 +323,7 @@ pub fn bench_db(args: &BenchDb, json: bool) -> Result<()> {
     for (k, &size) in sizes.iter().enumerate() {
         let prod: VolRef = format!("prod/db{k}").parse()?;
         g.engine.volume_create(&prod, &VolumeOptions::default())?;
-        let inst = volume::start_on_volume(&mut g.engine, &prod, None)?.value;
+        let inst = volume::start(&mut g.engine, &prod, None)?.value;
         g.started.push(prod.clone());
         let opts = GenerateOptions {
             amount: Amount::Bytes(size),
@@ -345,7 +345,7 @@ pub fn bench_db(args: &BenchDb, json: bool) -> Result<()> {
         // The clone path: snapshot (quiesced), clone, start, first query.
         let snap: SnapRef = format!("{prod}@bench").parse()?;
         let t = Instant::now();
-        volume::snapshot(&mut g.engine, &snap)?;
+        populous_ops::snapshot(&mut g.engine, &snap)?;
         let snapshot_ms = ms(t.elapsed());
         let dev: VolRef = format!("dev/clone{k}").parse()?;
         let t = Instant::now();
@@ -356,7 +356,7 @@ pub fn bench_db(args: &BenchDb, json: bool) -> Result<()> {
         )?;
         let clone_ms = ms(t.elapsed());
         let t = Instant::now();
-        let clone_inst = volume::start_on_volume(&mut g.engine, &dev, None)?.value;
+        let clone_inst = volume::start(&mut g.engine, &dev, None)?.value;
         g.started.push(dev.clone());
         let start_ms = ms(t.elapsed());
         let t = Instant::now();
@@ -385,7 +385,7 @@ pub fn bench_db(args: &BenchDb, json: bool) -> Result<()> {
         } else {
             let copy: VolRef = format!("dev/copy{k}").parse()?;
             g.engine.volume_create(&copy, &VolumeOptions::default())?;
-            let copy_inst = volume::start_on_volume(&mut g.engine, &copy, None)?.value;
+            let copy_inst = volume::start(&mut g.engine, &copy, None)?.value;
             g.started.push(copy.clone());
             eprintln!(
                 "mariadb-dump | mariadb of {} ...",
@@ -421,7 +421,7 @@ pub fn bench_db(args: &BenchDb, json: bool) -> Result<()> {
         results.push(r);
         // Free the servers of this size before the next one.
         for v in g.started.drain(..).collect::<Vec<_>>() {
-            volume::stop_on_volume(&mut g.engine, &v)?;
+            volume::stop(&mut g.engine, &v)?;
         }
     }
     if json {

@@ -14,12 +14,12 @@ mod output;
 mod pipeline;
 
 use clap::{CommandFactory, FromArgMatches};
-use populous_engine::ErrorKind;
+use populous_error::{ErrorKind, HasKind};
 
 /// Exit codes, one per error kind; documented in `docs/cli.md`.
 fn exit_code(kind: ErrorKind) -> i32 {
     match kind {
-        ErrorKind::Internal => 1,
+        ErrorKind::Internal | ErrorKind::Failed => 1,
         ErrorKind::InvalidInput => 3,
         ErrorKind::NotFound => 4,
         ErrorKind::AlreadyExists => 5,
@@ -31,22 +31,26 @@ fn exit_code(kind: ErrorKind) -> i32 {
         ErrorKind::Unsupported => 11,
         ErrorKind::MissingTool => 12,
         ErrorKind::Busy => 13,
-        ErrorKind::Failed => 1,
     }
 }
 
-/// Exit codes of `populous pipeline`: the same numbers for the same meaning,
-/// plus 13 for an environment another run holds.
-fn pipeline_exit(kind: populous_pipeline::ErrorKind) -> (String, i32) {
-    use populous_pipeline::ErrorKind as P;
-    let (name, code) = match kind {
-        P::Invalid => ("invalid_input", 3),
-        P::Refused => ("policy_denied", 8),
-        P::Unavailable => ("unavailable", 10),
-        P::Busy => ("busy", 13),
-        P::Failed => ("failed", 1),
-    };
-    (name.to_string(), code)
+/// The kind of the first error in the chain that knows its kind: every
+/// library error does ([`HasKind`]); anything else (clap, I/O in the CLI
+/// itself) is internal.
+fn kind_of(err: &anyhow::Error) -> ErrorKind {
+    fn known<E: HasKind + std::error::Error + 'static>(
+        e: &(dyn std::error::Error + 'static),
+    ) -> Option<ErrorKind> {
+        e.downcast_ref::<E>().map(HasKind::kind)
+    }
+    err.chain()
+        .find_map(|e| {
+            known::<populous_ops::Error>(e)
+                .or_else(|| known::<populous_engine::Error>(e))
+                .or_else(|| known::<populous_db::DbError>(e))
+                .or_else(|| known::<populous_pipeline::PipelineError>(e))
+        })
+        .unwrap_or(ErrorKind::Internal)
 }
 
 fn init_logging(verbose: u8, json: bool) {
@@ -74,57 +78,7 @@ fn main() {
     init_logging(cli.verbose, cli.log_json);
     let json = cli.json;
     if let Err(err) = commands::run(cli) {
-        let kind = err
-            .chain()
-            .find_map(|e| {
-                e.downcast_ref::<populous_engine::Error>()
-                    .map(|e| e.kind())
-                    .or_else(|| {
-                        use populous_db::{volume::VolumeDbError, DbError};
-                        let db = match e.downcast_ref::<VolumeDbError>() {
-                            Some(VolumeDbError::Engine(e)) => return Some(e.kind()),
-                            Some(VolumeDbError::Db(d)) => Some(d),
-                            None => e.downcast_ref::<DbError>(),
-                        };
-                        if e.downcast_ref::<populous_mask::MaskError>().is_some() {
-                            // Rules, keys and inputs: the user's to fix.
-                            return Some(ErrorKind::InvalidInput);
-                        }
-                        if let Some(m) = e.downcast_ref::<populous_mask::db::MaskDbError>() {
-                            use populous_mask::db::MaskDbError as M;
-                            return Some(match m {
-                                M::MissingTable { .. }
-                                | M::MissingColumn { .. }
-                                | M::PrimaryKey { .. }
-                                | M::BadUrl { .. }
-                                | M::Options(_) => ErrorKind::InvalidInput,
-                                // The database holds an earlier run's state
-                                // that this request contradicts.
-                                M::KeyMismatch { .. }
-                                | M::ChunkLayout { .. }
-                                | M::IndexRestore { .. } => ErrorKind::WrongState,
-                                _ => ErrorKind::Internal,
-                            });
-                        }
-                        match db {
-                            Some(DbError::NotInstalled { .. }) => Some(ErrorKind::MissingTool),
-                            Some(DbError::NotADatadir { .. }) => Some(ErrorKind::WrongState),
-                            Some(_) => Some(ErrorKind::Internal),
-                            None => None,
-                        }
-                    })
-            })
-            .unwrap_or(ErrorKind::Internal);
-        let (kind_name, code) = match err.downcast_ref::<pipeline::PipelineFailed>() {
-            Some(p) => pipeline_exit(p.0.kind()),
-            None => (
-                serde_json::to_value(kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default(),
-                exit_code(kind),
-            ),
-        };
+        let kind = kind_of(&err);
         // Context and causes, each once: library messages often already include their cause.
         let mut message = err.to_string();
         for cause in err.chain().skip(1) {
@@ -135,11 +89,11 @@ fn main() {
             }
         }
         if json {
-            let v = serde_json::json!({"error": {"kind": kind_name, "message": message}});
+            let v = serde_json::json!({"error": {"kind": kind.as_str(), "message": message}});
             eprintln!("{v}");
         } else {
             eprintln!("error: {message}");
         }
-        std::process::exit(code);
+        std::process::exit(exit_code(kind));
     }
 }

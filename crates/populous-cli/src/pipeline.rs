@@ -8,8 +8,9 @@ use populous_engine::{Engine, VolRef};
 use populous_pipeline::{Outcome, Pipeline, Role, RunOptions, RunReport};
 
 use crate::cli::PipelineRunArgs;
-use crate::mask::Masked;
 use crate::output;
+use populous_mask::db::MaskOptions;
+use populous_ops::mask::{MaskSpec, Masked};
 
 struct CliHooks<'a> {
     home: &'a Path,
@@ -31,7 +32,7 @@ impl populous_pipeline::Hooks for CliHooks<'_> {
         threads: usize,
     ) -> Result<String, String> {
         mask_for_pipeline(self.home, volume, rules, key_file, threads, |f| f())
-            .map(|m| mask_summary(&m))
+            .map(|m| m.summary())
             .map_err(|e| format!("{e:#}"))
     }
 }
@@ -48,24 +49,18 @@ pub fn mask_for_pipeline(
 ) -> Result<Masked> {
     let mut engine = Engine::open(home)?;
     let r: VolRef = volume.parse()?;
-    wrap(&mut || crate::mask::mask_volume(&mut engine, &r, rules, key_file, threads))
+    let spec = MaskSpec::load(rules, key_file)?;
+    let opts = MaskOptions {
+        threads,
+        ..MaskOptions::default()
+    };
+    wrap(&mut || {
+        let (bar, feed) = crate::mask::progress_bar();
+        let masked = populous_ops::mask::mask(&mut engine, &r, &spec, &opts, feed);
+        bar.finish_and_clear();
+        Ok(masked?)
+    })
 }
-
-/// One line for the role's detail, after the volume's name.
-pub fn mask_summary(masked: &Masked) -> String {
-    match masked {
-        Masked::Done(report, _) => format!(
-            "masked {} rows in {:.1} s, {:.0} rows/s, rules {}",
-            report.rows_total, report.elapsed_secs, report.rows_per_sec, report.ruleset_hash
-        ),
-        Masked::Already(info) => crate::mask::already_masked_line(info),
-    }
-}
-
-/// Where the run's error goes: the CLI maps it to an exit code.
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct PipelineFailed(#[from] pub populous_pipeline::PipelineError);
 
 /// `populous pipeline run -f FILE --env ENV --build-number N`.
 pub fn run(home: &Path, a: &PipelineRunArgs, json: bool) -> Result<()> {
@@ -73,14 +68,14 @@ pub fn run(home: &Path, a: &PipelineRunArgs, json: bool) -> Result<()> {
         [one] => one.clone(),
         [] => unreachable!("clap requires --env"),
         many => {
-            return Err(PipelineFailed(populous_pipeline::PipelineError::Usage(format!(
+            return Err(populous_pipeline::PipelineError::Usage(format!(
                 "name exactly one environment with --env, not {}: run them one after the other (dev, then stage, then prod), as each gates the next",
                 many.join(", ")
-            )))
+            ))
             .into())
         }
     };
-    let p = Pipeline::load(&a.file).map_err(PipelineFailed)?;
+    let p = Pipeline::load(&a.file)?;
     let opts = RunOptions {
         env,
         build: a.build_number.clone(),
@@ -96,7 +91,7 @@ pub fn run(home: &Path, a: &PipelineRunArgs, json: bool) -> Result<()> {
         print_table(&report);
     }
     match error {
-        Some(e) => Err(PipelineFailed(e).into()),
+        Some(e) => Err(e.into()),
         None => Ok(()),
     }
 }

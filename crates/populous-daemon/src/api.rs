@@ -570,7 +570,7 @@ async fn snapshot_create(
     let s = d
         // Quiesces MariaDB when `populous db` runs on the volume (an app-consistent snapshot).
         .write(&c.actor(), "snapshot create", r.to_string(), move |e| {
-            populous_db::volume::snapshot(e, &r)
+            populous_ops::snapshot(e, &r)
         })
         .await?;
     Ok((StatusCode::CREATED, Json(s)))
@@ -621,8 +621,9 @@ async fn clone(
     };
     let target = format!("{} -> {dst}", b.source);
     let v = d
+        // Quiesces MariaDB when `populous db` runs on the source (an app-consistent clone).
         .write(&c.actor(), "clone", target, move |e| {
-            e.clone_volume(&src, &dst, &opts)
+            populous_ops::clone(e, &src, &dst, &opts)
         })
         .await?;
     Ok((StatusCode::CREATED, Json(v)))
@@ -660,7 +661,7 @@ async fn db_start(
     c.see(&r.folder)?;
     let port = q.port;
     d.write(&c.actor(), "db start", r.to_string(), move |e| {
-        populous_db::volume::start_on_volume(e, &r, port)
+        populous_ops::db::start(e, &r, port)
     })
     .await
     .map(Json)
@@ -674,15 +675,15 @@ async fn db_stop(
     let r = vref(&f, &v)?;
     c.see(&r.folder)?;
     d.write(&c.actor(), "db stop", r.to_string(), move |e| {
-        populous_db::volume::stop_on_volume(e, &r)
+        populous_ops::db::stop(e, &r)
     })
     .await
     .map(Json)
 }
 
-async fn dbs(State(d): D, c: Caller) -> ApiResult<Vec<populous_db::volume::VolumeDb>> {
+async fn dbs(State(d): D, c: Caller) -> ApiResult<Vec<populous_ops::db::VolumeDb>> {
     let home = d.home().to_owned();
-    let all = populous_db::volume::list(&home);
+    let all = populous_ops::db::list(&home);
     Ok(Json(
         all.into_iter()
             .filter(|db| db.volume.split('/').next().is_some_and(|f| c.0.covers(f)))

@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use populous_engine::ErrorKind;
+use populous_error::{ErrorKind, HasKind};
 
 /// An error answer of the REST API: `{"error": {"code": "...", "message": "..."}}`.
 #[derive(Debug)]
@@ -11,6 +11,9 @@ pub struct ApiError {
     pub status: StatusCode,
     /// Stable machine-readable code.
     pub code: &'static str,
+    /// The library error's kind, when the error came from an operation
+    /// (not from the protocol: a bad token, malformed JSON).
+    pub kind: Option<ErrorKind>,
     /// A sentence for people.
     pub message: String,
 }
@@ -21,6 +24,7 @@ impl ApiError {
         ApiError {
             status,
             code,
+            kind: None,
             message: message.into(),
         }
     }
@@ -44,29 +48,35 @@ impl ApiError {
     }
 }
 
-/// The one mapping from engine error kinds to HTTP statuses and codes.
-pub fn status_of(kind: ErrorKind) -> (StatusCode, &'static str) {
+/// The one mapping from error kinds to HTTP statuses; the code is the kind's name.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
     match kind {
-        ErrorKind::InvalidInput => (StatusCode::BAD_REQUEST, "invalid_input"),
-        ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-        ErrorKind::AlreadyExists => (StatusCode::CONFLICT, "already_exists"),
-        ErrorKind::WrongState => (StatusCode::CONFLICT, "wrong_state"),
-        ErrorKind::HasDependents => (StatusCode::CONFLICT, "has_dependents"),
-        ErrorKind::PolicyDenied => (StatusCode::FORBIDDEN, "policy_denied"),
-        ErrorKind::NoSpace => (StatusCode::INSUFFICIENT_STORAGE, "no_space"),
-        ErrorKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-        ErrorKind::Unsupported => (StatusCode::UNPROCESSABLE_ENTITY, "unsupported"),
-        ErrorKind::MissingTool => (StatusCode::INTERNAL_SERVER_ERROR, "missing_tool"),
-        ErrorKind::Busy => (StatusCode::CONFLICT, "busy"),
-        ErrorKind::Failed => (StatusCode::INTERNAL_SERVER_ERROR, "failed"),
-        ErrorKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::AlreadyExists
+        | ErrorKind::WrongState
+        | ErrorKind::HasDependents
+        | ErrorKind::Busy => StatusCode::CONFLICT,
+        ErrorKind::PolicyDenied => StatusCode::FORBIDDEN,
+        ErrorKind::NoSpace => StatusCode::INSUFFICIENT_STORAGE,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Unsupported => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::MissingTool | ErrorKind::Failed | ErrorKind::Internal => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
 }
 
-impl From<populous_engine::Error> for ApiError {
-    fn from(e: populous_engine::Error) -> Self {
-        let (status, code) = status_of(e.kind());
-        ApiError::new(status, code, e.to_string())
+/// Any library error: its kind decides the status and the code.
+impl<E: HasKind + std::fmt::Display> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        let kind = e.kind();
+        ApiError {
+            status: status_of(kind),
+            code: kind.as_str(),
+            kind: Some(kind),
+            message: e.to_string(),
+        }
     }
 }
 
@@ -74,25 +84,5 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
         (self.status, axum::Json(body)).into_response()
-    }
-}
-
-impl From<populous_db::volume::VolumeDbError> for ApiError {
-    fn from(e: populous_db::volume::VolumeDbError) -> Self {
-        use populous_db::volume::VolumeDbError;
-        match e {
-            VolumeDbError::Engine(e) => e.into(),
-            VolumeDbError::Db(e @ populous_db::DbError::NotADatadir { .. }) => {
-                ApiError::new(StatusCode::CONFLICT, "wrong_state", e.to_string())
-            }
-            VolumeDbError::Db(e @ populous_db::DbError::NotInstalled { .. }) => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "missing_tool",
-                e.to_string(),
-            ),
-            VolumeDbError::Db(e) => {
-                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "database", e.to_string())
-            }
-        }
     }
 }

@@ -7,26 +7,33 @@
 
 use std::collections::BTreeMap;
 
+use populous_engine::{Name, VolRef};
+
 /// What a `Create` asks for, after option parsing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     /// A new empty volume.
     Empty,
-    /// A clone of a volume in this folder (`cloneOf`), of snapshot `snapshot` or of a new one.
+    /// A clone of a Docker volume of this driver (`cloneOf`, with or without
+    /// the driver's suffix), of snapshot `snapshot` or of a new one.
     CloneOf {
+        /// The Docker volume name as given.
         volume: String,
-        snapshot: Option<String>,
+        /// An existing snapshot to clone.
+        snapshot: Option<Name>,
     },
     /// A clone of another folder's volume (`importVolAsClone=folder/vol`).
     ImportAsClone {
-        folder: String,
-        volume: String,
-        snapshot: Option<String>,
+        /// The volume to clone.
+        from: VolRef,
+        /// An existing snapshot to clone.
+        snapshot: Option<Name>,
     },
     /// Move an offline volume of another folder into this one (`importVol=folder/vol`).
     Import {
-        folder: String,
-        volume: String,
+        /// The volume to move.
+        from: VolRef,
+        /// `forceImport`: take it offline first if it is online and unused.
         force: bool,
     },
 }
@@ -159,15 +166,11 @@ fn flag(key: &str, v: &str) -> Result<bool, String> {
     }
 }
 
-fn folder_volume(key: &str, v: &str) -> Result<(String, String), String> {
-    match v.split_once('/') {
-        Some((f, vol)) if !f.is_empty() && !vol.is_empty() && !vol.contains('/') => {
-            Ok((f.into(), vol.into()))
-        }
-        _ => Err(format!(
-            "option {key}={v:?}: expected FOLDER/VOLUME, e.g. {key}=prod/db"
-        )),
-    }
+/// `FOLDER/VOLUME`, by the engine's own parser.
+fn folder_volume(key: &str, v: &str) -> Result<VolRef, String> {
+    v.parse().map_err(|e| {
+        format!("option {key}={v:?}: expected FOLDER/VOLUME, e.g. {key}=prod/db ({e})")
+    })
 }
 
 /// A bare number (`2`, `1.5`) is GiB; anything else needs a unit.
@@ -201,7 +204,9 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<CreatePlan, String> {
         }
     }
     let get = |k: &str| opts.get(k).map(String::as_str);
-    let snapshot = get("snapshot").map(str::to_owned);
+    let snapshot = get("snapshot")
+        .map(|v| Name::new("snapshot", v).map_err(|e| format!("option snapshot: {e}")))
+        .transpose()?;
     let create_snapshot = get("createSnapshot")
         .map(|v| flag("createSnapshot", v))
         .transpose()?
@@ -232,26 +237,20 @@ pub fn parse(opts: &BTreeMap<String, String>) -> Result<CreatePlan, String> {
             snapshot,
         }
     } else if let Some(v) = get("importVolAsClone") {
-        let (folder, volume) = folder_volume("importVolAsClone", v)?;
         Source::ImportAsClone {
-            folder,
-            volume,
+            from: folder_volume("importVolAsClone", v)?,
             snapshot,
         }
     } else if let Some(v) = get("importVol") {
         if snapshot.is_some() || create_snapshot {
             return Err("importVol moves a volume as it is; snapshot and createSnapshot go with cloneOf or importVolAsClone".into());
         }
-        let (folder, volume) = folder_volume("importVol", v)?;
+        let from = folder_volume("importVol", v)?;
         let force = get("forceImport")
             .map(|v| flag("forceImport", v))
             .transpose()?
             .unwrap_or(false);
-        Source::Import {
-            folder,
-            volume,
-            force,
-        }
+        Source::Import { from, force }
     } else {
         if snapshot.is_some() || create_snapshot {
             return Err("snapshot and createSnapshot need cloneOf or importVolAsClone".into());
@@ -350,22 +349,20 @@ mod tests {
             &[("cloneOf", "db"), ("snapshot", "s1")],
             Ok(Source::CloneOf {
                 volume: "db".into(),
-                snapshot: Some("s1".into()),
+                snapshot: Some(Name::new("snapshot", "s1").unwrap()),
             }),
         );
         check(
             &[("importVolAsClone", "prod/db"), ("createSnapshot", "true")],
             Ok(Source::ImportAsClone {
-                folder: "prod".into(),
-                volume: "db".into(),
+                from: "prod/db".parse().unwrap(),
                 snapshot: None,
             }),
         );
         check(
             &[("importVol", "dev/c"), ("forceImport", "")],
             Ok(Source::Import {
-                folder: "dev".into(),
-                volume: "c".into(),
+                from: "dev/c".parse().unwrap(),
                 force: true,
             }),
         );
@@ -384,6 +381,8 @@ mod tests {
         check(&[("snapshot", "s")], Err("need cloneOf"));
         check(&[("importVolAsClone", "db")], Err("FOLDER/VOLUME"));
         check(&[("importVolAsClone", "a/b/c")], Err("FOLDER/VOLUME"));
+        check(&[("importVol", "../etc")], Err("FOLDER/VOLUME"));
+        check(&[("cloneOf", "db"), ("snapshot", "a/b")], Err("snapshot"));
         check(
             &[("cloneOf", "a"), ("snapshot", "s"), ("createSnapshot", "1")],
             Err("not both"),

@@ -19,12 +19,15 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use populous_engine::{CloneSource, Name, SnapRef, TokenInfo, VolRef, VolumeInfo, VolumeOptions};
+use populous_engine::{
+    CloneSource, ErrorKind, Name, SnapRef, TokenInfo, VolRef, VolumeInfo, VolumeOptions,
+};
+use populous_ops::volume::{CreateVolume, Source};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::config::PluginConfig;
-use crate::options::{self, CreatePlan, Source};
+use crate::options::{self, CreatePlan};
 use crate::state::Daemon;
 
 const CONTENT_TYPE: &str = "application/vnd.docker.plugins.v1+json";
@@ -233,64 +236,31 @@ async fn create(State(p): P, bytes: Bytes) -> Answer {
             )));
         }
     }
-    do_create(&p, p.vol(&req.name)?, plan).await?;
+    let req = request(&p, p.vol(&req.name)?, plan)?;
+    let action = match &req.source {
+        Source::Empty => "volume create",
+        Source::Clone(_) => "clone",
+        Source::Import(_) | Source::ImportOnline(_) => "volume import",
+    };
+    // Create of an existing name is reuse (Docker calls it again, e.g. after a restart).
+    p.daemon
+        .write(&p.actor(), action, req.target.to_string(), move |e| {
+            populous_ops::volume::ensure(e, &req)
+        })
+        .await?;
     done()
 }
 
-async fn do_create(p: &Arc<Plugin>, vol: VolRef, plan: CreatePlan) -> Result<(), String> {
-    let d = &p.daemon;
-    // Create of an existing name is reuse (Docker calls it again, e.g. after a restart).
-    let existing = {
-        let r = vol.clone();
-        d.read(move |e| e.volume_inspect(&r)).await
+/// The plan as one typed request, every check on names and scopes done:
+/// nothing is read or written before this succeeds.
+fn request(p: &Plugin, vol: VolRef, plan: CreatePlan) -> Result<CreateVolume, String> {
+    let snap_source = |v: VolRef, snapshot: Option<Name>| match snapshot {
+        None => CloneSource::Volume(v),
+        Some(snapshot) => CloneSource::Snapshot(SnapRef { vol: v, snapshot }),
     };
-    if let Ok(v) = existing {
-        if v.state == populous_engine::VolumeState::Offline {
-            let r = vol.clone();
-            d.write(&p.actor(), "volume online", r.to_string(), move |e| {
-                e.volume_set_online(&r, true)
-            })
-            .await
-            .map_err(|e| e.message)?;
-        }
-        return Ok(());
-    }
-    let mut labels = vec![(LABEL_DRIVER.to_owned(), p.config.driver.clone())];
-    if plan.destroy_on_rm {
-        labels.push((LABEL_DESTROY_ON_RM.into(), "true".into()));
-    }
-    if plan.destroy_on_detach {
-        labels.push((LABEL_DESTROY_ON_DETACH.into(), "true".into()));
-    }
-    let opts = VolumeOptions {
-        size: plan.size,
-        description: plan.description.clone(),
-        owner: plan.owner,
-        mode: plan.mode,
-        labels: labels.clone(),
-    };
-    let actor = p.actor();
-    let target = vol.to_string();
-    let snap_source = |v: VolRef, snapshot: Option<String>| -> Result<CloneSource, String> {
-        Ok(match snapshot {
-            None => CloneSource::Volume(v),
-            Some(s) => CloneSource::Snapshot(SnapRef {
-                vol: v,
-                snapshot: Name::new("snapshot", &s).map_err(|e| e.to_string())?,
-            }),
-        })
-    };
-    // Another folder's volume, which this driver's token must cover.
-    let readable = |folder: &str, volume: &str| -> Result<VolRef, String> {
-        p.may_read(folder)?;
-        Ok(VolRef {
-            folder: Name::new("folder", folder).map_err(|e| e.to_string())?,
-            volume: Name::new("volume", volume).map_err(|e| e.to_string())?,
-        })
-    };
-    let clone_of = match plan.source {
-        Source::Empty => None,
-        Source::CloneOf { volume, snapshot } => {
+    let source = match plan.source {
+        options::Source::Empty => Source::Empty,
+        options::Source::CloneOf { volume, snapshot } => {
             // cloneOf names a Docker volume of this driver, with or without its suffix.
             let own = p.vol(&volume).or_else(|_| {
                 Name::new("volume", &volume)
@@ -300,47 +270,39 @@ async fn do_create(p: &Arc<Plugin>, vol: VolRef, plan: CreatePlan) -> Result<(),
                     })
                     .map_err(|e| e.to_string())
             })?;
-            Some(snap_source(own, snapshot)?)
+            Source::Clone(snap_source(own, snapshot))
         }
-        Source::ImportAsClone {
-            folder,
-            volume,
-            snapshot,
-        } => Some(snap_source(readable(&folder, &volume)?, snapshot)?),
-        Source::Import {
-            folder,
-            volume,
-            force,
-        } => {
-            let src = readable(&folder, &volume)?;
-            return d
-                .write(&actor, "volume import", target, move |e| {
-                    if force {
-                        e.volume_set_online(&src, false)?;
-                    }
-                    e.volume_import(&src, &vol.folder, Some(&vol.volume))?;
-                    e.volume_set_labels(&vol, &labels)
-                })
-                .await
-                .map(|_| ())
-                .map_err(|e| e.message);
+        options::Source::ImportAsClone { from, snapshot } => {
+            p.may_read(from.folder.as_str())?;
+            Source::Clone(snap_source(from, snapshot))
+        }
+        options::Source::Import { from, force } => {
+            p.may_read(from.folder.as_str())?;
+            if force {
+                Source::ImportOnline(from)
+            } else {
+                Source::Import(from)
+            }
         }
     };
-    let result = match clone_of {
-        None => {
-            d.write(&actor, "volume create", target, move |e| {
-                e.volume_create(&vol, &opts)
-            })
-            .await
-        }
-        Some(src) => {
-            d.write(&actor, "clone", target, move |e| {
-                populous_db::volume::clone(e, &src, &vol, &opts)
-            })
-            .await
-        }
-    };
-    result.map(|_| ()).map_err(|e| e.message)
+    let mut labels = vec![(LABEL_DRIVER.to_owned(), p.config.driver.clone())];
+    if plan.destroy_on_rm {
+        labels.push((LABEL_DESTROY_ON_RM.into(), "true".into()));
+    }
+    if plan.destroy_on_detach {
+        labels.push((LABEL_DESTROY_ON_DETACH.into(), "true".into()));
+    }
+    Ok(CreateVolume {
+        target: vol,
+        source,
+        options: VolumeOptions {
+            size: plan.size,
+            description: plan.description,
+            owner: plan.owner,
+            mode: plan.mode,
+            labels,
+        },
+    })
 }
 
 async fn remove(State(p): P, bytes: Bytes) -> Answer {
@@ -351,7 +313,7 @@ async fn remove(State(p): P, bytes: Bytes) -> Answer {
     let info = match d.read(move |e| e.volume_inspect(&r)).await {
         Ok(i) => i,
         // Already gone: removing it again is not an error.
-        Err(e) if e.code == "not_found" => return done(),
+        Err(e) if e.kind == Some(ErrorKind::NotFound) => return done(),
         Err(e) => return Err(e.into()),
     };
     let destroy = info
@@ -439,7 +401,9 @@ async fn get(State(p): P, bytes: Bytes) -> Answer {
         Ok(_) => Err(Failure::Refuse(format!(
             "no such volume: {name} (it is offline)"
         ))),
-        Err(e) if e.code == "not_found" => Err(Failure::Refuse(format!("no such volume: {name}"))),
+        Err(e) if e.kind == Some(ErrorKind::NotFound) => {
+            Err(Failure::Refuse(format!("no such volume: {name}")))
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -459,7 +423,9 @@ async fn list(State(p): P) -> Answer {
             Ok(Reply(json!({"Volumes": list, "Err": ""})))
         }
         // A folder that does not exist yet simply has no volumes.
-        Err(e) if e.code == "not_found" => Ok(Reply(json!({"Volumes": [], "Err": ""}))),
+        Err(e) if e.kind == Some(ErrorKind::NotFound) => {
+            Ok(Reply(json!({"Volumes": [], "Err": ""})))
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -194,13 +194,42 @@ pub enum DbError {
 }
 
 impl DbError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+    /// The stable class of this error.
+    pub fn kind(&self) -> populous_error::ErrorKind {
+        use populous_error::ErrorKind as K;
+        match self {
+            DbError::NotInstalled { .. } => K::MissingTool,
+            DbError::NotADatadir { .. } | DbError::NotInitialized { .. } => K::WrongState,
+            DbError::AlreadyRunning { .. } => K::WrongState,
+            DbError::UnknownUser { .. }
+            | DbError::SocketPathTooLong { .. }
+            | DbError::BadUrl { .. } => K::InvalidInput,
+            DbError::Io { source, .. } if source.raw_os_error() == Some(libc_enospc()) => {
+                K::NoSpace
+            }
+            _ => K::Internal,
+        }
+    }
+
+    /// An I/O error on a path.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         DbError::Io {
             action,
             path: path.into(),
             source,
         }
     }
+}
+
+impl populous_error::HasKind for DbError {
+    fn kind(&self) -> populous_error::ErrorKind {
+        DbError::kind(self)
+    }
+}
+
+/// ENOSPC, without a libc dependency for one constant.
+fn libc_enospc() -> i32 {
+    nix::errno::Errno::ENOSPC as i32
 }
 
 /// Result alias for this crate.

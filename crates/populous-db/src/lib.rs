@@ -14,8 +14,6 @@
 //!   blobs), `innodb_flush_log_at_trx_commit` left at its durable default.
 //! - [`stop`] / [`stop_pid_file`] send SIGTERM, wait, and SIGKILL as a last
 //!   resort; [`is_running`] reads a pid file.
-//! - [`volume`] puts it together with the volume engine: `populous db start|stop|ls`,
-//!   and application-consistent snapshots and clones of volumes with a running server.
 //! - [`quiesce`] holds `BACKUP STAGE BLOCK_COMMIT` (or `FLUSH TABLES WITH READ
 //!   LOCK` on servers without backup stages) while the caller snapshots the
 //!   filesystem; dropping or releasing the [`QuiesceGuard`] lets commits go on.
@@ -50,7 +48,6 @@ mod error;
 mod quiesce;
 mod rt;
 mod server;
-pub mod volume;
 
 pub use error::{DbError, Result};
 pub use quiesce::{quiesce, quiesce_with, QuiesceGuard, QuiesceMethod, QuiesceOptions};

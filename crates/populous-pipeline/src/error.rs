@@ -150,3 +150,16 @@ impl PipelineError {
 
 /// Results of this crate.
 pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
+
+impl populous_error::HasKind for PipelineError {
+    fn kind(&self) -> populous_error::ErrorKind {
+        use populous_error::ErrorKind as K;
+        match PipelineError::kind(self) {
+            ErrorKind::Invalid => K::InvalidInput,
+            ErrorKind::Unavailable => K::Unavailable,
+            ErrorKind::Busy => K::Busy,
+            ErrorKind::Refused => K::PolicyDenied,
+            ErrorKind::Failed => K::Failed,
+        }
+    }
+}

@@ -53,7 +53,7 @@ impl populous_pipeline::Hooks for DemoHooks<'_> {
                 self.ui.suspend(f)
             })
             .map_err(|e| format!("{e:#}"))?;
-        if let crate::mask::Masked::Done(report, _) = &masked {
+        if let populous_ops::mask::Masked::Done { report, .. } = &masked {
             *self.mask.lock().unwrap_or_else(|e| e.into_inner()) = Some(MaskFigures {
                 rows: report.rows_total,
                 seconds: report.elapsed_secs,
@@ -62,7 +62,7 @@ impl populous_pipeline::Hooks for DemoHooks<'_> {
                 key_id: report.key_id.clone(),
             });
         }
-        Ok(crate::pipeline::mask_summary(&masked))
+        Ok(masked.summary())
     }
 }
 
@@ -129,11 +129,9 @@ impl Demo {
         });
         match outcome.error {
             None => Ok(()),
-            Some(e) => Err(
-                anyhow::Error::new(crate::pipeline::PipelineFailed(e)).context(format!(
-                    "{phase}: populous pipeline run --env {env} --build-number {build}"
-                )),
-            ),
+            Some(e) => Err(anyhow::Error::new(e).context(format!(
+                "{phase}: populous pipeline run --env {env} --build-number {build}"
+            ))),
         }
     }
 

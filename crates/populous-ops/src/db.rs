@@ -1,4 +1,4 @@
-//! Databases on Populous volumes: one MariaDB instance per volume.
+//! Databases on volumes: one MariaDB instance per volume.
 //!
 //! The volume's root is the datadir, as it is when the same volume is mounted
 //! at `/var/lib/mysql` in a container. Each instance's socket, pid file,
@@ -7,36 +7,23 @@
 //! volume (mount id `populous-db`), so the engine refuses to take the volume
 //! offline, import or destroy it under the server's feet.
 //!
-//! Snapshots and clones of a volume with a running server are taken under
-//! [`quiesce`](crate::quiesce) and recorded as application-consistent; without
-//! a server they are crash-consistent, and InnoDB recovers them at start.
+//! Snapshots and clones of a volume with a running server (see
+//! [`crate::snapshot`]) are taken under [`populous_db::quiesce`].
 
 use std::path::{Path, PathBuf};
 
-use populous_engine::{
-    CloneSource, Consistency, Engine, Outcome, SnapRef, SnapshotInfo, VolRef, VolumeInfo,
-    VolumeOptions,
-};
+use populous_engine::{Engine, Outcome, VolRef};
 
-use crate::{
-    adopt_datadir, init_datadir, is_running, start, stop_pid_file, DbError, InitOutcome, Instance,
+use populous_db::{
+    adopt_datadir, init_datadir, is_running, stop_pid_file, DbError, InitOutcome, Instance,
     InstanceSpec,
 };
+
+use crate::Result;
 
 /// The mount id a running instance holds on its volume.
 pub const MOUNT_ID: &str = "populous-db";
 const RECORD: &str = "instance.json";
-
-/// Errors of databases on volumes: the engine's or the server's.
-#[derive(Debug, thiserror::Error)]
-pub enum VolumeDbError {
-    /// The volume engine refused or failed.
-    #[error(transparent)]
-    Engine(#[from] populous_engine::Error),
-    /// MariaDB refused or failed.
-    #[error(transparent)]
-    Db(#[from] DbError),
-}
 
 /// One database instance on a volume.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -68,11 +55,7 @@ pub fn running(home: &Path, r: &VolRef) -> Option<Instance> {
 
 /// Starts MariaDB on a volume, initialising the datadir if the volume is empty.
 /// Already running: `changed` is false and the running instance is returned.
-pub fn start_on_volume(
-    engine: &mut Engine,
-    r: &VolRef,
-    port: Option<u16>,
-) -> Result<Outcome<Instance>, VolumeDbError> {
+pub fn start(engine: &mut Engine, r: &VolRef, port: Option<u16>) -> Result<Outcome<Instance>> {
     let home = engine.home().to_owned();
     if let Some(i) = running(&home, r) {
         return Ok(Outcome {
@@ -92,7 +75,7 @@ pub fn start_on_volume(
         let dir = run_dir(&home, r);
         let mut spec = InstanceSpec::new(&datadir, &dir);
         spec.port = port;
-        let instance = start(&spec)?;
+        let instance = populous_db::start(&spec)?;
         let json = serde_json::to_string_pretty(&instance).unwrap_or_default();
         std::fs::write(dir.join(RECORD), json)
             .map_err(|e| DbError::io("writing", dir.join(RECORD), e))?;
@@ -111,12 +94,12 @@ pub fn start_on_volume(
 }
 
 /// Stops the instance on a volume and releases its mount. Not running: `changed` is false.
-pub fn stop_on_volume(engine: &mut Engine, r: &VolRef) -> Result<Outcome<()>, VolumeDbError> {
+pub fn stop(engine: &mut Engine, r: &VolRef) -> Result<Outcome<()>> {
     let dir = run_dir(engine.home(), r);
     let pid_file = read_record(&dir)
         .map(|i| i.pid_file)
         .unwrap_or_else(|| dir.join("mariadbd.pid"));
-    let outcome = stop_pid_file(&pid_file, crate::DEFAULT_STOP_TIMEOUT)?;
+    let outcome = stop_pid_file(&pid_file, populous_db::DEFAULT_STOP_TIMEOUT)?;
     let _ = std::fs::remove_file(dir.join(RECORD));
     // The volume may be gone (destroyed by someone else); then there is no mount to release.
     let released = match engine.mount_remove(r, MOUNT_ID) {
@@ -125,7 +108,7 @@ pub fn stop_on_volume(engine: &mut Engine, r: &VolRef) -> Result<Outcome<()>, Vo
         Err(e) => return Err(e.into()),
     };
     Ok(Outcome {
-        changed: released || outcome != crate::StopOutcome::NotRunning,
+        changed: released || outcome != populous_db::StopOutcome::NotRunning,
         value: (),
     })
 }
@@ -156,42 +139,4 @@ pub fn list(home: &Path) -> Vec<VolumeDb> {
     }
     out.sort_by(|a, b| a.volume.cmp(&b.volume));
     out
-}
-
-/// Takes a snapshot; application-consistent when a server runs on the volume.
-pub fn snapshot(engine: &mut Engine, r: &SnapRef) -> Result<SnapshotInfo, VolumeDbError> {
-    match running(engine.home(), &r.vol) {
-        None => Ok(engine.snapshot_create(r, Consistency::Crash)?),
-        Some(i) => {
-            let guard = crate::quiesce(&i.url)?;
-            let taken = engine.snapshot_create(r, Consistency::App);
-            guard.release()?;
-            Ok(taken?)
-        }
-    }
-}
-
-/// Clones; a clone of a volume (no `@snap`) with a running server is taken
-/// from a new application-consistent snapshot.
-pub fn clone(
-    engine: &mut Engine,
-    src: &CloneSource,
-    dst: &VolRef,
-    opts: &VolumeOptions,
-) -> Result<VolumeInfo, VolumeDbError> {
-    let CloneSource::Volume(v) = src else {
-        return Ok(engine.clone_volume(src, dst, opts)?);
-    };
-    let Some(i) = running(engine.home(), v) else {
-        return Ok(engine.clone_volume(src, dst, opts)?);
-    };
-    let guard = crate::quiesce(&i.url)?;
-    let snap = engine.snapshot_create_auto(v, Consistency::App);
-    guard.release()?;
-    let snap = snap?;
-    let snap_ref = SnapRef {
-        vol: v.clone(),
-        snapshot: snap.name,
-    };
-    Ok(engine.clone_volume(&CloneSource::Snapshot(snap_ref), dst, opts)?)
 }

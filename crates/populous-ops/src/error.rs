@@ -1,0 +1,99 @@
+//! The operations layer's error: whichever library failed, with its kind.
+
+use std::path::PathBuf;
+
+use populous_error::{ErrorKind, HasKind};
+
+/// Result alias for operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong in an operation: the error of the library that failed,
+/// or a fact about the operation itself.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The volume engine refused or failed.
+    #[error(transparent)]
+    Engine(#[from] populous_engine::Error),
+    /// MariaDB refused or failed.
+    #[error(transparent)]
+    Db(#[from] populous_db::DbError),
+    /// Masking rules or keys are not usable.
+    #[error(transparent)]
+    Mask(#[from] populous_mask::MaskError),
+    /// Masking or verifying a database failed.
+    #[error(transparent)]
+    MaskDb(#[from] populous_mask::db::MaskDbError),
+    /// An input file could not be read.
+    #[error("cannot read the {what} {}: {source}", path.display())]
+    Read {
+        /// What the file is for.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The masking rules file is not valid.
+    #[error("in {}: {source}", path.display())]
+    Rules {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        #[source]
+        source: populous_mask::MaskError,
+    },
+    /// A verification needs the original data and the volume has none left.
+    #[error("{volume} has no origin snapshot that still exists to verify against")]
+    NoOrigin {
+        /// The volume.
+        volume: String,
+    },
+    /// A verification found original values or values that differ from the rules.
+    #[error("verification of {volume} failed: original values remain or differ from the rules")]
+    VerifyFailed {
+        /// The volume.
+        volume: String,
+    },
+}
+
+impl Error {
+    /// The stable class of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Engine(e) => e.kind(),
+            Error::Db(e) => e.kind(),
+            Error::Mask(_) | Error::Rules { .. } => ErrorKind::InvalidInput,
+            Error::MaskDb(e) => mask_db_kind(e),
+            Error::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                ErrorKind::NotFound
+            }
+            Error::Read { .. } => ErrorKind::InvalidInput,
+            Error::NoOrigin { .. } => ErrorKind::NotFound,
+            Error::VerifyFailed { .. } => ErrorKind::Failed,
+        }
+    }
+}
+
+impl HasKind for Error {
+    fn kind(&self) -> ErrorKind {
+        Error::kind(self)
+    }
+}
+
+fn mask_db_kind(e: &populous_mask::db::MaskDbError) -> ErrorKind {
+    use populous_mask::db::MaskDbError as M;
+    match e {
+        M::MissingTable { .. }
+        | M::MissingColumn { .. }
+        | M::PrimaryKey { .. }
+        | M::BadUrl { .. }
+        | M::Options(_) => ErrorKind::InvalidInput,
+        // The database holds an earlier run's state that this request contradicts.
+        M::KeyMismatch { .. } | M::ChunkLayout { .. } | M::IndexRestore { .. } => {
+            ErrorKind::WrongState
+        }
+        _ => ErrorKind::Internal,
+    }
+}

@@ -1,0 +1,31 @@
+//! The operations layer: every user-visible operation, implemented once.
+//!
+//! The engine knows volumes, `populous-db` knows MariaDB servers and
+//! `populous-mask` knows how to mask rows; an operation that a user asks for
+//! often needs more than one of them. A clone of a volume whose database is
+//! running must quiesce the server around the snapshot; masking must start a
+//! server, mask, stop it and record provenance. Those compositions live here,
+//! and only here, so the CLI, the REST API, the Docker plugin and the pipeline
+//! cannot drift apart: each adapter parses its input into a typed request,
+//! makes one call into this crate and maps the [`Error`]'s kind once.
+//!
+//! - [`db`]: MariaDB servers on volumes (`db start|stop|ls`).
+//! - [`snapshot`] and [`clone`]: application-consistent when a server runs on
+//!   the volume, crash-consistent otherwise (and recorded as such).
+//! - [`volume`]: create a volume empty, as a clone or by import, as one
+//!   operation, with Docker's create-is-reuse semantics in [`volume::ensure`].
+//! - [`mask`]: mask a volume's database and record it in its provenance;
+//!   verify a masked volume against its origin.
+//!
+//! Nothing here speaks a wire format or names a CLI flag: errors state facts,
+//! and adapters add their own hints.
+
+pub mod db;
+mod error;
+pub mod mask;
+mod snapshot;
+pub mod volume;
+
+pub use error::{Error, Result};
+pub use populous_error::{ErrorKind, HasKind};
+pub use snapshot::{clone, snapshot};
