@@ -126,3 +126,30 @@ pub enum AppError {
 
 /// Result alias for this crate.
 pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+impl AppError {
+    /// The stable class of this error.
+    pub fn kind(&self) -> populous_error::ErrorKind {
+        use populous_error::ErrorKind as K;
+        match self {
+            AppError::BadUrl { .. }
+            | AppError::TooManyRows { .. }
+            | AppError::BadSize(_)
+            | AppError::BadOptions(_)
+            | AppError::VersionFile { .. }
+            | AppError::EmptyVersion { .. }
+            | AppError::Bind { .. } => K::InvalidInput,
+            // The table holds an earlier run's rows that this request contradicts.
+            AppError::TableNotEmpty { .. } | AppError::ResumeMismatch { .. } => K::WrongState,
+            AppError::NoSequenceEngine => K::Unsupported,
+            AppError::Timeout { .. } => K::Unavailable,
+            AppError::Db { .. } | AppError::Serve(_) | AppError::Worker(_) => K::Internal,
+        }
+    }
+}
+
+impl populous_error::HasKind for AppError {
+    fn kind(&self) -> populous_error::ErrorKind {
+        AppError::kind(self)
+    }
+}

@@ -49,6 +49,8 @@ fn kind_of(err: &anyhow::Error) -> ErrorKind {
                 .or_else(|| known::<populous_engine::Error>(e))
                 .or_else(|| known::<populous_db::DbError>(e))
                 .or_else(|| known::<populous_pipeline::PipelineError>(e))
+                .or_else(|| known::<populous_app::AppError>(e))
+                .or_else(|| known::<populous_probe::ProbeError>(e))
         })
         .unwrap_or(ErrorKind::Internal)
 }

@@ -119,3 +119,38 @@ pub enum ProbeError {
     #[error("the probe thread panicked; this is a bug in populous-probe, please report it")]
     Panicked,
 }
+
+impl ProbeError {
+    /// The stable class of this error.
+    pub fn kind(&self) -> populous_error::ErrorKind {
+        use populous_error::ErrorKind as K;
+        match self {
+            ProbeError::InvalidUrl { .. }
+            | ProbeError::InvalidDuration { .. }
+            | ProbeError::InvalidMark { .. }
+            | ProbeError::InvalidConfig(_)
+            | ProbeError::UnknownFormat { .. }
+            | ProbeError::UnknownChartFormat { .. }
+            | ProbeError::ParseInput { .. } => K::InvalidInput,
+            ProbeError::ReadInput { source, .. }
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                K::NotFound
+            }
+            ProbeError::CreateOutput { .. } | ProbeError::EventsListen { .. } => K::InvalidInput,
+            ProbeError::Influx { .. } => K::Unavailable,
+            ProbeError::ReadInput { .. }
+            | ProbeError::WriteOutput { .. }
+            | ProbeError::Chart { .. }
+            | ProbeError::Report(_)
+            | ProbeError::Thread(_)
+            | ProbeError::Panicked => K::Internal,
+        }
+    }
+}
+
+impl populous_error::HasKind for ProbeError {
+    fn kind(&self) -> populous_error::ErrorKind {
+        ProbeError::kind(self)
+    }
+}
