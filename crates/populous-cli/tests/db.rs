@@ -2,7 +2,8 @@
 //! application-consistent snapshot taken while a writer runs, a clone started
 //! as its own server with exactly the rows of the snapshot point, the app
 //! serving `/_ping` from the clone, the generator's determinism, and the probe
-//! recording, reporting and drawing. Named `loopdev_…`: root and loop devices.
+//! recording, reporting and drawing. Named `loopdev_mariadb_…`: root, loop
+//! devices and MariaDB.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -11,7 +12,7 @@ use std::sync::Arc;
 
 mod common;
 
-use common::{json, ok, run as populous};
+use common::{image_pool, json, ok, ok_all, run as populous};
 use populous_testkit::Lab;
 use serde_json::Value;
 
@@ -53,6 +54,25 @@ impl Drop for Servers {
     }
 }
 
+/// Pool p (image of `size`), folders prod and dev (clones from prod), the
+/// empty volume prod/db; and the guard for the servers the test will start.
+fn setup(lab: &Lab, size: &str) -> (PathBuf, Servers) {
+    let home = image_pool(lab, size, &[]);
+    ok_all(
+        &home,
+        &[
+            &["folder", "create", "p/prod"],
+            &["folder", "create", "p/dev", "--clone-from", "prod"],
+            &["volume", "create", "prod/db"],
+        ],
+    );
+    let servers = Servers {
+        home: home.clone(),
+        volumes: Vec::new(),
+    };
+    (home, servers)
+}
+
 /// Count and checksum of table `main` up to `max_id`.
 fn digest(socket: &str, max_id: u64) -> String {
     sql(
@@ -65,30 +85,10 @@ fn digest(socket: &str, max_id: u64) -> String {
 }
 
 #[test]
-fn loopdev_db_snapshot_clone_app_and_probe() {
+fn loopdev_mariadb_snapshot_clone_app_and_probe() {
     let lab = Lab::new();
-    let home = lab.home();
+    let (home, mut servers) = setup(&lab, "2G");
     let h = home.as_path();
-    let img = lab.path().join("pool.img");
-    ok(
-        h,
-        &[
-            "pool",
-            "create",
-            "p",
-            "--image",
-            img.to_str().expect("utf-8"),
-            "--size",
-            "2G",
-        ],
-    );
-    ok(h, &["folder", "create", "p/prod"]);
-    ok(h, &["folder", "create", "p/dev", "--clone-from", "prod"]);
-    ok(h, &["volume", "create", "prod/db"]);
-    let mut servers = Servers {
-        home: home.clone(),
-        volumes: Vec::new(),
-    };
     let prod = servers.start("prod/db");
     let prod_sock = prod["socket"].as_str().expect("socket").to_owned();
     // Starting again is a no-op that says so.
@@ -306,25 +306,10 @@ fn loopdev_db_snapshot_clone_app_and_probe() {
 }
 
 #[test]
-fn loopdev_mask_records_provenance_that_policy_enforces() {
+fn loopdev_mariadb_mask_records_provenance_that_policy_enforces() {
     let lab = Lab::new();
-    let home = lab.home();
+    let (home, mut servers) = setup(&lab, "1G");
     let h = home.as_path();
-    let img = lab.path().join("pool.img");
-    ok(
-        h,
-        &[
-            "pool",
-            "create",
-            "p",
-            "--image",
-            img.to_str().expect("utf-8"),
-            "--size",
-            "1G",
-        ],
-    );
-    ok(h, &["folder", "create", "p/prod"]);
-    ok(h, &["folder", "create", "p/dev", "--clone-from", "prod"]);
     ok(
         h,
         &[
@@ -336,11 +321,6 @@ fn loopdev_mask_records_provenance_that_policy_enforces() {
             "--require-masked",
         ],
     );
-    ok(h, &["volume", "create", "prod/db"]);
-    let mut servers = Servers {
-        home: home.clone(),
-        volumes: Vec::new(),
-    };
     let prod = servers.start("prod/db");
     let prod_sock = prod["socket"].as_str().expect("socket").to_owned();
     ok(
