@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::common::{api, api_config, exchange, get, post, setup, Pool, Server};
+use crate::common::{api, api_config, clone, exchange, get, post, setup, Pool, Server};
 
 /// Tokens see only their folders; policy binds even the admin token; the audit log says who.
 pub fn tokens_scope_folders(pool: Pool) {
@@ -55,13 +55,7 @@ pub fn tokens_scope_folders(pool: Pool) {
         assert!(s == 400 || s == 404, "{path}: {s} {v}");
         assert!(v.to_string().contains("error"), "{path}: {v}");
     }
-    let (s, _) = api(
-        &srv,
-        "POST",
-        "/v1/clone",
-        dev,
-        json!({"source": "prod/db", "target": "dev/x"}),
-    );
+    let (s, _) = clone(&srv, dev, "prod/db", "dev/x");
     assert_eq!(s, 404, "a dev-only token cannot read prod");
     // Admin-only endpoints.
     assert_eq!(get(&srv, "/v1/pools", dev).0, 403);
@@ -78,13 +72,7 @@ pub fn tokens_scope_folders(pool: Pool) {
     );
 
     // A token covering dev and prod clones, because dev's policy allows it.
-    let (s, v) = api(
-        &srv,
-        "POST",
-        "/v1/clone",
-        devprod,
-        json!({"source": "prod/db", "target": "dev/x"}),
-    );
+    let (s, v) = clone(&srv, devprod, "prod/db", "dev/x");
     assert_eq!(s, 201, "{v}");
     assert!(v["origin"]
         .as_str()
@@ -92,13 +80,7 @@ pub fn tokens_scope_folders(pool: Pool) {
         .starts_with("prod/db@auto-"));
     // ... but not into prod from dev: prod's policy allows any, the token covers both: OK;
     // stage's policy forbids cloning from prod, and the admin token does not override policy.
-    let (s, v) = api(
-        &srv,
-        "POST",
-        "/v1/clone",
-        admin,
-        json!({"source": "prod/db", "target": "stage/x"}),
-    );
+    let (s, v) = clone(&srv, admin, "prod/db", "stage/x");
     assert_eq!(s, 403, "{v}");
     assert_eq!(v["error"]["code"], "policy_denied");
     // Offline is idempotent; import needs both folders in the token.

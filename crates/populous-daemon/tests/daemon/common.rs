@@ -148,6 +148,12 @@ pub fn get(srv: &Server, path: &str, token: Option<&str>) -> (u16, Value) {
     api(srv, "GET", path, token, Value::Null)
 }
 
+/// `POST /v1/clone` of `source` to `target`.
+pub fn clone(srv: &Server, token: Option<&str>, source: &str, target: &str) -> (u16, Value) {
+    let body = serde_json::json!({"source": source, "target": target});
+    api(srv, "POST", "/v1/clone", token, body)
+}
+
 /// One plugin request with a raw body.
 pub fn plug(sock: &Path, method: &str, body: &[u8]) -> (u16, Value) {
     let s = UnixStream::connect(sock).expect("connect plugin socket");
@@ -159,6 +165,11 @@ pub fn call(sock: &Path, method: &str, body: Value) -> Value {
     let (status, v) = plug(sock, method, body.to_string().as_bytes());
     assert_eq!(status, 200, "{method}: {v}");
     v
+}
+
+/// One plugin request about volume `name` that must answer 200.
+pub fn named(sock: &Path, method: &str, name: &str) -> Value {
+    call(sock, method, serde_json::json!({ "Name": name }))
 }
 
 /// The `Err` text of a plugin answer (which must have one).

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use crate::common::{api, api_config, get, post, setup, Pool, Server};
+use crate::common::{api, api_config, clone, get, post, setup, Pool, Server};
 
 /// A datadir-less clone is refused; a fresh volume starts, snapshots (app-consistent) and stops.
 pub fn db_start_snapshot_stop(pool: Pool) {
@@ -11,13 +11,7 @@ pub fn db_start_snapshot_stop(pool: Pool) {
     let srv = Server::start(&lab.home(), api_config());
     let (dev, devprod) = (Some(t["dev"].as_str()), Some(t["devprod"].as_str()));
     // A clone of prod/db holds a plain file, not a datadir: refused, with the reason.
-    let (s, v) = api(
-        &srv,
-        "POST",
-        "/v1/clone",
-        devprod,
-        json!({"source": "prod/db", "target": "dev/c"}),
-    );
+    let (s, v) = clone(&srv, devprod, "prod/db", "dev/c");
     assert_eq!(s, 201, "{v}");
     let (s, v) = post(&srv, "/v1/folders/dev/volumes/c/db/start", dev);
     assert_eq!(

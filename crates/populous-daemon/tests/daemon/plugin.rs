@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use populous_engine::Engine;
 use serde_json::{json, Value};
 
-use crate::common::{call, err_text, plug, plugins_config, setup, Pool, Server};
+use crate::common::{call, err_text, named, plug, plugins_config, setup, Pool, Server};
 
 /// Every endpoint of the protocol, its refusals, mount counting and remove semantics.
 pub fn protocol_every_endpoint(pool: Pool) {
@@ -34,10 +34,7 @@ pub fn protocol_every_endpoint(pool: Pool) {
     );
 
     // Create: empty, clone across folders (policy + token), help, refusals.
-    assert_eq!(
-        call(&sock, "VolumeDriver.Create", json!({"Name": "a.dev"}))["Err"],
-        ""
-    );
+    assert_eq!(named(&sock, "VolumeDriver.Create", "a.dev")["Err"], "");
     let v = call(
         &sock,
         "VolumeDriver.Create",
@@ -62,9 +59,9 @@ pub fn protocol_every_endpoint(pool: Pool) {
         );
         assert!(err_text(&v).contains(needle), "{opts}: {v}");
     }
-    let v = call(&sock, "VolumeDriver.Create", json!({"Name": "nosuffix"}));
+    let v = named(&sock, "VolumeDriver.Create", "nosuffix");
     assert!(err_text(&v).contains("must end in \".dev\""), "{v}");
-    let v = call(&sock, "VolumeDriver.Create", json!({"Name": "../x.dev"}));
+    let v = named(&sock, "VolumeDriver.Create", "../x.dev");
     assert!(err_text(&v).contains("invalid volume name"), "{v}");
     // Without a token, the same driver config cannot read prod.
     let v = call(
@@ -74,13 +71,10 @@ pub fn protocol_every_endpoint(pool: Pool) {
     );
     assert!(err_text(&v).contains("may not read folder prod"), "{v}");
     // Create of an existing name is reuse.
-    assert_eq!(
-        call(&sock, "VolumeDriver.Create", json!({"Name": "c.dev"}))["Err"],
-        ""
-    );
+    assert_eq!(named(&sock, "VolumeDriver.Create", "c.dev")["Err"], "");
 
     // Get, List, Path.
-    let g = call(&sock, "VolumeDriver.Get", json!({"Name": "c.dev"}));
+    let g = named(&sock, "VolumeDriver.Get", "c.dev");
     assert_eq!(g["Volume"]["Status"]["folder"], "dev");
     assert!(g["Volume"]["Status"]["origin"]
         .as_str()
@@ -99,7 +93,7 @@ pub fn protocol_every_endpoint(pool: Pool) {
         .collect();
     assert_eq!(names, ["a.dev", "c.dev"]);
     assert_eq!(
-        call(&sock, "VolumeDriver.Path", json!({"Name": "c.dev"}))["Mountpoint"],
+        named(&sock, "VolumeDriver.Path", "c.dev")["Mountpoint"],
         g["Volume"]["Mountpoint"]
     );
 
@@ -113,10 +107,10 @@ pub fn protocol_every_endpoint(pool: Pool) {
         assert_eq!(m["Mountpoint"], g["Volume"]["Mountpoint"]);
     }
     assert_eq!(
-        call(&sock, "VolumeDriver.Get", json!({"Name": "c.dev"}))["Volume"]["Status"]["mounts"],
+        named(&sock, "VolumeDriver.Get", "c.dev")["Volume"]["Status"]["mounts"],
         2
     );
-    let r = call(&sock, "VolumeDriver.Remove", json!({"Name": "c.dev"}));
+    let r = named(&sock, "VolumeDriver.Remove", "c.dev");
     assert!(err_text(&r).contains("mounted"), "{r}");
     call(
         &sock,
@@ -124,7 +118,7 @@ pub fn protocol_every_endpoint(pool: Pool) {
         json!({"Name": "c.dev", "ID": "ctr1"}),
     );
     assert_eq!(
-        call(&sock, "VolumeDriver.Get", json!({"Name": "c.dev"}))["Volume"]["Status"]["mounts"],
+        named(&sock, "VolumeDriver.Get", "c.dev")["Volume"]["Status"]["mounts"],
         1
     );
     call(
@@ -134,11 +128,8 @@ pub fn protocol_every_endpoint(pool: Pool) {
     );
 
     // Remove: offline by default (kept, invisible), destroyed with destroyOnRm.
-    assert_eq!(
-        call(&sock, "VolumeDriver.Remove", json!({"Name": "a.dev"}))["Err"],
-        ""
-    );
-    let g = call(&sock, "VolumeDriver.Get", json!({"Name": "a.dev"}));
+    assert_eq!(named(&sock, "VolumeDriver.Remove", "a.dev")["Err"], "");
+    let g = named(&sock, "VolumeDriver.Get", "a.dev");
     assert!(err_text(&g).contains("no such volume"), "{g}");
     let e = Engine::open(&lab.home()).expect("engine");
     assert_eq!(
@@ -147,28 +138,19 @@ pub fn protocol_every_endpoint(pool: Pool) {
             .state,
         populous_engine::VolumeState::Offline
     );
-    assert_eq!(
-        call(&sock, "VolumeDriver.Remove", json!({"Name": "c.dev"}))["Err"],
-        ""
-    );
+    assert_eq!(named(&sock, "VolumeDriver.Remove", "c.dev")["Err"], "");
     assert!(
         e.volume_inspect(&"dev/c".parse().expect("ref")).is_err(),
         "destroyOnRm destroyed it"
     );
     assert_eq!(
-        call(&sock, "VolumeDriver.Remove", json!({"Name": "c.dev"}))["Err"],
+        named(&sock, "VolumeDriver.Remove", "c.dev")["Err"],
         "",
         "removing twice is fine"
     );
     // Create of an offline name brings it back.
-    assert_eq!(
-        call(&sock, "VolumeDriver.Create", json!({"Name": "a.dev"}))["Err"],
-        ""
-    );
-    assert_eq!(
-        call(&sock, "VolumeDriver.Get", json!({"Name": "a.dev"}))["Err"],
-        ""
-    );
+    assert_eq!(named(&sock, "VolumeDriver.Create", "a.dev")["Err"], "");
+    assert_eq!(named(&sock, "VolumeDriver.Get", "a.dev")["Err"], "");
 
     // Protocol errors: 4xx with Err, never a crash.
     let (s, v) = plug(&sock, "VolumeDriver.Create", b"{\"Name\": ");
@@ -197,10 +179,7 @@ pub fn mounts_survive_a_restart(pool: Pool) {
         "VolumeDriver.Create",
         json!({"Name": "m.dev", "Opts": {"cloneOf": "nothing.dev"}}),
     );
-    assert_eq!(
-        call(&sock, "VolumeDriver.Create", json!({"Name": "m.dev"}))["Err"],
-        ""
-    );
+    assert_eq!(named(&sock, "VolumeDriver.Create", "m.dev")["Err"], "");
     call(
         &sock,
         "VolumeDriver.Mount",
@@ -210,23 +189,15 @@ pub fn mounts_survive_a_restart(pool: Pool) {
     assert!(!sock.exists(), "a clean stop removes the socket");
     let srv = Server::start(&lab.home(), cfg);
     let sock = srv.sockets[0].clone();
-    let g = call(&sock, "VolumeDriver.Get", json!({"Name": "m.dev"}));
+    let g = named(&sock, "VolumeDriver.Get", "m.dev");
     assert_eq!(g["Volume"]["Status"]["mounts"], 1, "{g}");
-    assert!(err_text(&call(
-        &sock,
-        "VolumeDriver.Remove",
-        json!({"Name": "m.dev"})
-    ))
-    .contains("mounted"));
+    assert!(err_text(&named(&sock, "VolumeDriver.Remove", "m.dev")).contains("mounted"));
     call(
         &sock,
         "VolumeDriver.Unmount",
         json!({"Name": "m.dev", "ID": "running-container"}),
     );
-    assert_eq!(
-        call(&sock, "VolumeDriver.Remove", json!({"Name": "m.dev"}))["Err"],
-        ""
-    );
+    assert_eq!(named(&sock, "VolumeDriver.Remove", "m.dev")["Err"], "");
 }
 
 /// Whatever the body, every endpoint answers (no 5xx, no dropped connection).
