@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs dependencies, then format check, lints, and every test.
-# Tests named loopdev* need root and loop devices; skip them with: scripts/test.sh -- --skip loopdev
+# Tests named loopdev* need root (most also loop devices), mariadb* MariaDB installed, influx* influxd;
+# a test whose requirement is missing fails. Skip groups by name: scripts/test.sh -- --skip loopdev --skip mariadb
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh

@@ -9,7 +9,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{json, ok, populous, run};
+use common::{image_pool, json, ok, ok_all, populous, run};
 use populous_testkit::{has_pattern, write_pattern, Lab};
 use serde_json::Value;
 
@@ -30,26 +30,24 @@ fn consistent(home: &Path) {
     assert_eq!(report["missing"], Value::Array(vec![]), "{report}");
 }
 
+/// Pool p (512M image), folders prod and dev, and prod/db holding 1 MiB of pattern 5.
 fn setup(lab: &Lab) -> std::path::PathBuf {
-    let home = lab.home();
-    let img = lab.path().join("pool.img");
-    ok(
+    setup_with(lab, &[], 1 << 20)
+}
+
+/// [`setup`] with pool options `extra` and `len` bytes in prod/db.
+fn setup_with(lab: &Lab, extra: &[&str], len: usize) -> std::path::PathBuf {
+    let home = image_pool(lab, "512M", extra);
+    ok_all(
         &home,
         &[
-            "pool",
-            "create",
-            "p",
-            "--image",
-            img.to_str().expect("utf-8"),
-            "--size",
-            "512M",
+            &["folder", "create", "p/prod"],
+            &["folder", "create", "p/dev"],
+            &["volume", "create", "prod/db"],
         ],
     );
-    ok(&home, &["folder", "create", "p/prod"]);
-    ok(&home, &["folder", "create", "p/dev"]);
-    ok(&home, &["volume", "create", "prod/db"]);
     let path = ok(&home, &["volume", "path", "prod/db"]);
-    write_pattern(&Path::new(path.trim()).join("data"), 1 << 20, 5);
+    write_pattern(&Path::new(path.trim()).join("data"), len, 5);
     home
 }
 
@@ -310,33 +308,18 @@ fn exists(home: &Path, object: &str) -> bool {
 
 fn check_crash_at(fs: &str, point: &str, args: &[&str], object: &str) {
     let lab = Lab::new();
-    let home = lab.home();
+    let home = setup_with(&lab, &["--fs", fs], 8 << 20);
     let h = home.as_path();
-    let img = lab.path().join("pool.img");
-    ok(
+    ok_all(
         h,
         &[
-            "pool",
-            "create",
-            "p",
-            "--image",
-            img.to_str().expect("utf-8"),
-            "--size",
-            "512M",
-            "--fs",
-            fs,
+            &["snapshot", "create", "prod/db@keep"],
+            &["snapshot", "create", "prod/db@gone"],
+            &["clone", "prod/db@keep", "dev/victim"],
+            &["volume", "create", "dev/off"],
+            &["volume", "offline", "dev/off"],
         ],
     );
-    ok(h, &["folder", "create", "p/prod"]);
-    ok(h, &["folder", "create", "p/dev"]);
-    ok(h, &["volume", "create", "prod/db"]);
-    let path = ok(h, &["volume", "path", "prod/db"]);
-    write_pattern(&Path::new(path.trim()).join("data"), 8 << 20, 5);
-    ok(h, &["snapshot", "create", "prod/db@keep"]);
-    ok(h, &["snapshot", "create", "prod/db@gone"]);
-    ok(h, &["clone", "prod/db@keep", "dev/victim"]);
-    ok(h, &["volume", "create", "dev/off"]);
-    ok(h, &["volume", "offline", "dev/off"]);
 
     let out = populous(h)
         .env("POPULOUS_FAULT", point)
@@ -403,14 +386,8 @@ fn loopdev_kill9_during_rename_replace() {
         ("rename.after_commit", true),
     ] {
         let lab = Lab::new();
-        let h = lab.home();
+        let h = image_pool(&lab, "512M", &[]);
         let h = h.as_path();
-        let img = lab.path().join("pool.img");
-        let img = img.to_str().expect("utf-8");
-        ok(
-            h,
-            &["pool", "create", "p", "--image", img, "--size", "512M"],
-        );
         ok(h, &["folder", "create", "p/golden"]);
         for (vol, pattern) in [("db", 1), ("db-next", 2)] {
             ok(h, &["volume", "create", &format!("golden/{vol}")]);
@@ -462,17 +439,18 @@ fn loopdev_kill9_during_pool_create_leaves_nothing() {
         let lab = Lab::new();
         let h = lab.home();
         let img = lab.path().join("pool.img");
+        let create = [
+            "pool",
+            "create",
+            "p",
+            "--image",
+            img.to_str().expect("utf-8"),
+            "--size",
+            "512M",
+        ];
         let out = populous(&h)
             .env("POPULOUS_FAULT", point)
-            .args([
-                "pool",
-                "create",
-                "p",
-                "--image",
-                img.to_str().expect("utf-8"),
-                "--size",
-                "512M",
-            ])
+            .args(create)
             .output()
             .expect("run");
         assert_eq!(out.status.signal(), Some(9), "{point}");
@@ -480,18 +458,7 @@ fn loopdev_kill9_during_pool_create_leaves_nothing() {
         assert!(!img.exists(), "{point}: the half-made image is gone");
         assert!(lab.mounts().is_empty(), "{point}: nothing stays mounted");
         assert_eq!(json(&h, &["pool", "ls"]), Value::Array(vec![]));
-        ok(
-            &h,
-            &[
-                "pool",
-                "create",
-                "p",
-                "--image",
-                img.to_str().expect("utf-8"),
-                "--size",
-                "512M",
-            ],
-        );
+        ok(&h, &create);
         ok(&h, &["pool", "rm", "p"]);
     }
 }

@@ -2,7 +2,8 @@
 //! application-consistent snapshot taken while a writer runs, a clone started
 //! as its own server with exactly the rows of the snapshot point, the app
 //! serving `/_ping` from the clone, the generator's determinism, and the probe
-//! recording, reporting and drawing. Named `loopdev_…`: root and loop devices.
+//! recording, reporting and drawing. Named `loopdev_mariadb_…`: root, loop
+//! devices and MariaDB.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -11,7 +12,7 @@ use std::sync::Arc;
 
 mod common;
 
-use common::{json, ok, run as populous};
+use common::{image_pool, json, ok, ok_all, run as populous};
 use populous_testkit::Lab;
 use serde_json::Value;
 
@@ -53,6 +54,45 @@ impl Drop for Servers {
     }
 }
 
+/// Pool p (image of `size`), folders prod and dev (clones from prod), the
+/// empty volume prod/db; and the guard for the servers the test will start.
+fn setup(lab: &Lab, size: &str) -> (PathBuf, Servers) {
+    let home = image_pool(lab, size, &[]);
+    ok_all(
+        &home,
+        &[
+            &["folder", "create", "p/prod"],
+            &["folder", "create", "p/dev", "--clone-from", "prod"],
+            &["volume", "create", "prod/db"],
+        ],
+    );
+    let servers = Servers {
+        home: home.clone(),
+        volumes: Vec::new(),
+    };
+    (home, servers)
+}
+
+/// The arguments of `generate --volume VOLUME --rows ROWS --blob-size BLOB EXTRA…`.
+fn generate<'a>(volume: &'a str, rows: &'a str, blob: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "generate",
+        "--volume",
+        volume,
+        "--rows",
+        rows,
+        "--blob-size",
+        blob,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// The socket of a server `db start` reported.
+fn socket(started: &Value) -> String {
+    started["socket"].as_str().expect("socket").to_owned()
+}
+
 /// Count and checksum of table `main` up to `max_id`.
 fn digest(socket: &str, max_id: u64) -> String {
     sql(
@@ -65,32 +105,12 @@ fn digest(socket: &str, max_id: u64) -> String {
 }
 
 #[test]
-fn loopdev_db_snapshot_clone_app_and_probe() {
+fn loopdev_mariadb_snapshot_clone_app_and_probe() {
     let lab = Lab::new();
-    let home = lab.home();
+    let (home, mut servers) = setup(&lab, "2G");
     let h = home.as_path();
-    let img = lab.path().join("pool.img");
-    ok(
-        h,
-        &[
-            "pool",
-            "create",
-            "p",
-            "--image",
-            img.to_str().expect("utf-8"),
-            "--size",
-            "2G",
-        ],
-    );
-    ok(h, &["folder", "create", "p/prod"]);
-    ok(h, &["folder", "create", "p/dev", "--clone-from", "prod"]);
-    ok(h, &["volume", "create", "prod/db"]);
-    let mut servers = Servers {
-        home: home.clone(),
-        volumes: Vec::new(),
-    };
     let prod = servers.start("prod/db");
-    let prod_sock = prod["socket"].as_str().expect("socket").to_owned();
+    let prod_sock = socket(&prod);
     // Starting again is a no-op that says so.
     assert_eq!(json(h, &["db", "start", "prod/db"])["changed"], false);
     // A volume with a running server cannot be taken offline under it.
@@ -103,20 +123,7 @@ fn loopdev_db_snapshot_clone_app_and_probe() {
     );
 
     // Generate, then keep a writer running: transactions of 5 rows each.
-    let gen = json(
-        h,
-        &[
-            "generate",
-            "--volume",
-            "prod/db",
-            "--rows",
-            "300",
-            "--blob-size",
-            "4K",
-            "--seed",
-            "7",
-        ],
-    );
+    let gen = json(h, &generate("prod/db", "300", "4K", &["--seed", "7"]));
     assert_eq!(gen["rows_total"], 300);
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
@@ -155,7 +162,7 @@ fn loopdev_db_snapshot_clone_app_and_probe() {
     let clone = json(h, &["clone", "prod/db@s1", "dev/c1"]);
     assert_eq!(clone["origin"], "prod/db@s1");
     let dev = servers.start("dev/c1");
-    let dev_sock = dev["socket"].as_str().expect("socket").to_owned();
+    let dev_sock = socket(&dev);
     assert_ne!(dev["port"], prod["port"]);
     // The original kept serving (the writer is still going), then stop it.
     stop.store(true, Ordering::Relaxed);
@@ -197,39 +204,16 @@ fn loopdev_db_snapshot_clone_app_and_probe() {
     // The generator is deterministic: the clone's first 300 rows equal a fresh run with the same seed.
     ok(h, &["volume", "create", "dev/fresh"]);
     let fresh = servers.start("dev/fresh");
-    let fresh_sock = fresh["socket"].as_str().expect("socket").to_owned();
+    let fresh_sock = socket(&fresh);
     ok(
         h,
-        &[
-            "generate",
-            "--volume",
-            "dev/fresh",
-            "--rows",
-            "300",
-            "--blob-size",
-            "4K",
-            "--seed",
-            "7",
-            "--threads",
-            "1",
-        ],
+        &generate("dev/fresh", "300", "4K", &["--seed", "7", "--threads", "1"]),
     );
     assert_eq!(
         digest(&fresh_sock, 10_000_299),
         digest(&dev_sock, 10_000_299)
     );
-    let out = populous(
-        h,
-        &[
-            "generate",
-            "--volume",
-            "dev/fresh",
-            "--rows",
-            "300",
-            "--blob-size",
-            "4K",
-        ],
-    );
+    let out = populous(h, &generate("dev/fresh", "300", "4K", &[]));
     assert!(
         !out.status.success(),
         "a non-empty table is refused without --resume"
@@ -306,25 +290,10 @@ fn loopdev_db_snapshot_clone_app_and_probe() {
 }
 
 #[test]
-fn loopdev_mask_records_provenance_that_policy_enforces() {
+fn loopdev_mariadb_mask_records_provenance_that_policy_enforces() {
     let lab = Lab::new();
-    let home = lab.home();
+    let (home, mut servers) = setup(&lab, "1G");
     let h = home.as_path();
-    let img = lab.path().join("pool.img");
-    ok(
-        h,
-        &[
-            "pool",
-            "create",
-            "p",
-            "--image",
-            img.to_str().expect("utf-8"),
-            "--size",
-            "1G",
-        ],
-    );
-    ok(h, &["folder", "create", "p/prod"]);
-    ok(h, &["folder", "create", "p/dev", "--clone-from", "prod"]);
     ok(
         h,
         &[
@@ -336,27 +305,9 @@ fn loopdev_mask_records_provenance_that_policy_enforces() {
             "--require-masked",
         ],
     );
-    ok(h, &["volume", "create", "prod/db"]);
-    let mut servers = Servers {
-        home: home.clone(),
-        volumes: Vec::new(),
-    };
     let prod = servers.start("prod/db");
-    let prod_sock = prod["socket"].as_str().expect("socket").to_owned();
-    ok(
-        h,
-        &[
-            "generate",
-            "--volume",
-            "prod/db",
-            "--rows",
-            "3000",
-            "--blob-size",
-            "1K",
-            "--seed",
-            "3",
-        ],
-    );
+    let prod_sock = socket(&prod);
+    ok(h, &generate("prod/db", "3000", "1K", &["--seed", "3"]));
     let imprint = |sock: &str| sql(sock, "SELECT COUNT(*), SUM(CRC32(imprint)) FROM main");
     let prod_imprint = imprint(&prod_sock);
     ok(h, &["snapshot", "create", "prod/db@s1"]);
@@ -435,7 +386,7 @@ fn loopdev_mask_records_provenance_that_policy_enforces() {
 
     // The blobs were not rewritten, and the masked columns hold no original.
     let dev = servers.start("dev/c");
-    let dev_sock = dev["socket"].as_str().expect("socket").to_owned();
+    let dev_sock = socket(&dev);
     assert_eq!(imprint(&dev_sock), prod_imprint);
     let distinct = sql(
         &dev_sock,

@@ -11,21 +11,11 @@ use std::process::{Child, Command};
 
 mod common;
 
-use common::populous;
+use common::{image_pool, json, ok, ok_all};
 use populous_testkit::Lab;
 use serde_json::Value;
 
 const IMAGE: &str = "populous-test-busybox:1";
-
-fn ok(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("run");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn docker(args: &[&str]) -> std::process::Output {
     Command::new("docker").args(args).output().expect("docker")
@@ -117,35 +107,35 @@ impl Drop for Daemon {
 fn loopdev_docker_plugin_end_to_end() {
     let lab = Lab::new();
     ensure_image(&lab);
-    let home = lab.home();
+    let home = image_pool(&lab, "512M", &[]);
     let h = home.as_path();
-    let img = lab.path().join("pool.img");
-    ok(populous(h).args([
-        "pool",
-        "create",
-        "p",
-        "--image",
-        img.to_str().expect("utf-8"),
-        "--size",
-        "512M",
-    ]));
-    ok(populous(h).args(["folder", "create", "p/prod"]));
-    ok(populous(h).args(["folder", "create", "p/dev", "--clone-from", "prod"]));
-    ok(populous(h).args([
-        "folder",
-        "create",
-        "p/stage",
-        "--import-from",
-        "dev",
-        "--clone-from",
-        "stage",
-    ]));
-    ok(populous(h).args(["volume", "create", "prod/db"]));
-    let prod = PathBuf::from(ok(populous(h).args(["volume", "path", "prod/db"])).trim());
+    ok_all(
+        h,
+        &[
+            &["folder", "create", "p/prod"],
+            &["folder", "create", "p/dev", "--clone-from", "prod"],
+            &[
+                "folder",
+                "create",
+                "p/stage",
+                "--import-from",
+                "dev",
+                "--clone-from",
+                "stage",
+            ],
+            &["volume", "create", "prod/db"],
+        ],
+    );
+    let prod = PathBuf::from(ok(h, &["volume", "path", "prod/db"]).trim());
     std::fs::write(prod.join("hello"), "prod data\n").expect("write");
-    let dev_token = ok(populous(h).args(["token", "create", "dev-plugin", "--folder", "dev,prod"]));
-    let stage_token =
-        ok(populous(h).args(["token", "create", "stage-plugin", "--folder", "stage,dev"]));
+    let dev_token = ok(
+        h,
+        &["token", "create", "dev-plugin", "--folder", "dev,prod"],
+    );
+    let stage_token = ok(
+        h,
+        &["token", "create", "stage-plugin", "--folder", "stage,dev"],
+    );
     std::fs::write(lab.path().join("dev.token"), dev_token.trim()).expect("token");
     std::fs::write(lab.path().join("stage.token"), stage_token.trim()).expect("token");
 
@@ -213,41 +203,23 @@ fn loopdev_docker_plugin_end_to_end() {
     );
 
     // Isolation: the dev driver cannot reach stage, and bad names are refused with Docker's own error path.
-    let out = docker(&[
-        "volume",
-        "create",
-        "-d",
-        &d_dev,
-        "-o",
-        "importVolAsClone=stage/x",
-        &format!("x.{tag}dev"),
-    ]);
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("may not read folder stage"),
-        "{out:?}"
-    );
-    let out = docker(&[
-        "volume",
-        "create",
-        "-d",
-        &d_dev,
-        "-o",
-        "importVolAsClone=../prod/db",
-        &format!("y.{tag}dev"),
-    ]);
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("expected FOLDER/VOLUME"),
-        "{out:?}"
-    );
+    for (source, name, needle) in [
+        ("stage/x", "x", "may not read folder stage"),
+        ("../prod/db", "y", "expected FOLDER/VOLUME"),
+    ] {
+        let opt = format!("importVolAsClone={source}");
+        let name = format!("{name}.{tag}dev");
+        let out = docker(&["volume", "create", "-d", &d_dev, "-o", &opt, &name]);
+        assert!(!out.status.success(), "{source}: {out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{source}: {out:?}"
+        );
+    }
 
     // docker volume rm takes the clone offline: kept, invisible to Docker.
     docker_ok(&["volume", "rm", &dev_vol]);
-    let v: Value = serde_json::from_str(&ok(
-        populous(h).args(["--json", "volume", "inspect", "dev/db1"])
-    ))
-    .expect("json");
+    let v = json(h, &["volume", "inspect", "dev/db1"]);
     assert_eq!(v["state"], "offline");
     // Filtered by driver: an unfiltered `volume ls` asks every driver dockerd
     // remembers, and each one whose plugin is gone costs seconds of retries.
@@ -267,13 +239,7 @@ fn loopdev_docker_plugin_end_to_end() {
         "importVol=dev/db1",
         &stage_vol,
     ]);
-    let v: Value = serde_json::from_str(&ok(populous(h).args([
-        "--json",
-        "volume",
-        "inspect",
-        "stage/db1",
-    ])))
-    .expect("json");
+    let v = json(h, &["volume", "inspect", "stage/db1"]);
     assert_eq!(v["state"], "online");
     assert!(v["origin"]
         .as_str()
@@ -293,13 +259,7 @@ fn loopdev_docker_plugin_end_to_end() {
     .trim()
     .to_owned();
     daemon.containers.push(cid.clone());
-    let v: Value = serde_json::from_str(&ok(populous(h).args([
-        "--json",
-        "volume",
-        "inspect",
-        "stage/db1",
-    ])))
-    .expect("json");
+    let v = json(h, &["volume", "inspect", "stage/db1"]);
     assert_eq!(v["mounts"].as_array().expect("mounts").len(), 1, "{v}");
     daemon.kill9();
     daemon.spawn();
@@ -315,37 +275,24 @@ fn loopdev_docker_plugin_end_to_end() {
     );
     docker_ok(&["rm", "-f", &cid]);
     daemon.containers.clear();
-    let v: Value = serde_json::from_str(&ok(populous(h).args([
-        "--json",
-        "volume",
-        "inspect",
-        "stage/db1",
-    ])))
-    .expect("json");
+    let v = json(h, &["volume", "inspect", "stage/db1"]);
     assert_eq!(
         v["mounts"],
         Value::Array(vec![]),
         "the restarted daemon got the unmount: {v}"
     );
     docker_ok(&["volume", "rm", &stage_vol]);
-    let v: Value = serde_json::from_str(&ok(populous(h).args([
-        "--json",
-        "volume",
-        "inspect",
-        "stage/db1",
-    ])))
-    .expect("json");
+    let v = json(h, &["volume", "inspect", "stage/db1"]);
     assert_eq!(v["state"], "offline");
     daemon.volumes.clear();
 
     // The audit log recorded the plugins' work.
-    let audit = ok(populous(h).args(["audit", "--limit", "100"]));
+    let audit = ok(h, &["audit", "--limit", "100"]);
     assert!(
         audit.contains(&format!("plugin:{d_dev}")) && audit.contains("clone"),
         "{audit}"
     );
     drop(daemon);
-    let report: Value =
-        serde_json::from_str(&ok(populous(h).args(["--json", "check"]))).expect("check");
+    let report = json(h, &["check"]);
     assert_eq!(report["orphans"], Value::Array(vec![]));
 }

@@ -1,5 +1,8 @@
 //! Real `mariadbd` instances on temp dirs. Every server is stopped by a Drop
 //! guard, so a failing test leaves no process behind.
+//!
+//! Tests that need MariaDB installed are named `mariadb_…` (`--skip mariadb`
+//! skips them); without it they fail, saying what is missing.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
@@ -106,7 +109,7 @@ fn poll_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
 }
 
 #[test]
-fn init_start_stop() {
+fn mariadb_init_start_stop() {
     let mut s = Server::started();
     // A second init on a datadir changes nothing.
     assert_eq!(
@@ -142,7 +145,7 @@ fn init_start_stop() {
 }
 
 #[test]
-fn start_on_existing_datadir_keeps_data() {
+fn mariadb_start_on_existing_datadir_keeps_data() {
     let mut s = Server::started();
     let url = s.inst().url.clone();
     exec(
@@ -158,7 +161,7 @@ fn start_on_existing_datadir_keeps_data() {
 }
 
 #[test]
-fn refuses_a_non_empty_directory_that_is_not_a_datadir() {
+fn mariadb_refuses_a_non_empty_directory_that_is_not_a_datadir() {
     let dir = scratch();
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
@@ -175,11 +178,16 @@ fn refuses_a_non_empty_directory_that_is_not_a_datadir() {
     assert!(matches!(e, DbError::NotInitialized { .. }), "{e}");
 }
 
+/// Only root hands the datadir to another user (`mysql`), so only root can
+/// test that user's access: named `loopdev_` to share the group of tests that
+/// need root (it mounts nothing).
 #[test]
-fn closed_parent_directory_is_a_clear_error() {
-    if !nix_is_root() {
-        return;
-    }
+fn loopdev_mariadb_closed_parent_directory_is_a_clear_error() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "this test needs root (the server runs as `mysql` only when started by root); \
+         skip it with --skip loopdev"
+    );
     let dir = tempfile::Builder::new()
         .prefix("pdb-")
         .tempdir_in("/tmp")
@@ -193,17 +201,8 @@ fn closed_parent_directory_is_a_clear_error() {
     assert!(e.to_string().contains("chmod o+x"), "{e}");
 }
 
-fn nix_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 #[test]
-fn early_exit_reports_the_error_log() {
+fn mariadb_early_exit_reports_the_error_log() {
     let s = Server::new();
     let mut spec = InstanceSpec::new(s.datadir(), s.run_dir());
     spec.extra_args.push("--no-such-option-populous".into());
@@ -276,12 +275,12 @@ fn assert_quiesce_blocks_commits(options: &QuiesceOptions, expect: QuiesceMethod
 }
 
 #[test]
-fn quiesce_with_backup_stage_blocks_commits() {
+fn mariadb_quiesce_with_backup_stage_blocks_commits() {
     assert_quiesce_blocks_commits(&QuiesceOptions::default(), QuiesceMethod::BackupStage);
 }
 
 #[test]
-fn quiesce_with_flush_tables_blocks_writes() {
+fn mariadb_quiesce_with_flush_tables_blocks_writes() {
     let options = QuiesceOptions {
         method: Some(QuiesceMethod::FlushTablesWithReadLock),
         ..QuiesceOptions::default()
@@ -290,7 +289,7 @@ fn quiesce_with_flush_tables_blocks_writes() {
 }
 
 #[test]
-fn dropping_the_guard_releases_and_works_inside_a_runtime() {
+fn mariadb_dropping_the_guard_releases_and_works_inside_a_runtime() {
     let s = Server::started();
     let url = s.inst().url.clone();
     exec(

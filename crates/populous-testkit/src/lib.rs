@@ -1,9 +1,10 @@
 //! Test fixtures: a scratch directory whose loop-mounted filesystems are
 //! always unmounted, even when the test panics.
 //!
-//! Tests that use a [`Lab`] need root and loop devices; by convention their
-//! names start with `loopdev` so `cargo test loopdev` runs them as a group and
-//! `cargo test -- --skip loopdev` skips them.
+//! Tests that mount filesystems in a [`Lab`] need root and loop devices; by
+//! convention their names start with `loopdev` so `cargo test loopdev` runs
+//! them as a group and `cargo test -- --skip loopdev` skips them. A lab from
+//! [`Lab::in_temp_dir`] that mounts nothing needs neither.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -26,10 +27,25 @@ impl Default for Lab {
 impl Lab {
     /// A new scratch directory under /var/tmp (a real disk, unlike a tmpfs /tmp on some hosts).
     pub fn new() -> Lab {
+        Lab::in_dir(Path::new("/var/tmp"))
+    }
+
+    /// A new scratch directory under the system's temp directory (`TMPDIR`):
+    /// for tests that mount nothing and so can run without root.
+    pub fn in_temp_dir() -> Lab {
+        Lab::in_dir(&std::env::temp_dir())
+    }
+
+    fn in_dir(parent: &Path) -> Lab {
         let dir = tempfile::Builder::new()
             .prefix("populous-test-")
-            .tempdir_in("/var/tmp")
-            .expect("creating a scratch directory under /var/tmp");
+            .tempdir_in(parent)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "creating a scratch directory under {}: {e}",
+                    parent.display()
+                )
+            });
         // Traversable by other users: mariadbd runs as `mysql` on volumes inside the lab.
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).expect("chmod lab");

@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
+use populous_testkit::Lab;
 use serde_json::Value;
 
 /// `populous --home HOME`, with no fault injection or log filter inherited.
@@ -35,6 +36,25 @@ pub fn ok(home: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs each `populous ARGS` in turn; each must succeed.
+pub fn ok_all(home: &Path, commands: &[&[&str]]) {
+    for args in commands {
+        ok(home, args);
+    }
+}
+
+/// The lab's home with pool `p` on a new image file of `size` in the lab
+/// (`extra` adds options, e.g. `--fs xfs`): root and loop devices.
+pub fn image_pool(lab: &Lab, size: &str, extra: &[&str]) -> PathBuf {
+    let home = lab.home();
+    let img = lab.path().join("pool.img");
+    let img = img.to_str().expect("utf-8");
+    let mut args = vec!["pool", "create", "p", "--image", img, "--size", size];
+    args.extend_from_slice(extra);
+    ok(&home, &args);
+    home
 }
 
 /// Runs `populous --json ARGS`, which must succeed; returns the parsed stdout.

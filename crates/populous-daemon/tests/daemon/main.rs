@@ -1,0 +1,46 @@
+//! The daemon over real sockets: the REST API over TCP and the Docker plugin
+//! protocol over a unix socket, spoken as raw HTTP/1.1 the way dockerd does.
+//!
+//! Every test body runs twice: under its plain name on a copy-backend pool
+//! in a directory under `TMPDIR` (no root needed), and as `loopdev_…` on a
+//! btrfs image pool the engine loop-mounts (root and loop devices). Bodies
+//! that start MariaDB are named `mariadb_…` / `loopdev_mariadb_…`, so
+//! `--skip loopdev` and `--skip mariadb` select them out.
+
+// Helpers take `json!` literals by value: clearer call sites in tests.
+#![allow(clippy::needless_pass_by_value)]
+
+mod api;
+mod common;
+mod mariadb;
+mod plugin;
+
+/// Defines, for each `body: copy_name, loopdev_name;`, a test `copy_name`
+/// running `body` on a copy pool and a test `loopdev_name` running it on btrfs.
+macro_rules! on_each_pool {
+    ($($body:path: $copy:ident, $btrfs:ident;)*) => {$(
+        #[test]
+        fn $copy() {
+            $body(common::Pool::Copy);
+        }
+
+        #[test]
+        fn $btrfs() {
+            $body(common::Pool::Btrfs);
+        }
+    )*};
+}
+
+on_each_pool! {
+    api::tokens_scope_folders: api_tokens_scope_folders, loopdev_api_tokens_scope_folders;
+    api::bad_requests_are_4xx_with_json:
+        api_bad_requests_are_4xx_with_json, loopdev_api_bad_requests_are_4xx_with_json;
+    mariadb::db_start_snapshot_stop:
+        mariadb_api_db_start_snapshot_stop, loopdev_mariadb_api_db_start_snapshot_stop;
+    plugin::protocol_every_endpoint:
+        plugin_protocol_every_endpoint, loopdev_plugin_protocol_every_endpoint;
+    plugin::mounts_survive_a_restart:
+        plugin_mounts_survive_a_restart, loopdev_plugin_mounts_survive_a_restart;
+    plugin::never_fails_on_garbage:
+        plugin_never_fails_on_garbage, loopdev_plugin_never_fails_on_garbage;
+}
