@@ -113,15 +113,16 @@
 //! windows over the key range), fetches the same keys from the clone and
 //! checks, for every rule column, that no original value survived where the
 //! transformer would change it, and that the clone holds exactly
+//! `mask(original)` (determinism: same key, same result).
 //!
 //! # Layout
 //!
 //! `options` and `report` hold the public types, `error` [`MaskDbError`];
 //! `plan` checks the tables against the rules and cuts chunks; `progress`
-//! is the bookkeeping table; `indexes` drops and restores secondary
-//! indexes; `run` drives the workers and `chunk` masks one chunk; `verify`
-//! compares a clone with its source; `conn` holds the connection and value
-//! helpers.
+//! creates and reads the bookkeeping tables; `indexes` drops and restores
+//! secondary indexes; `run` drives the workers and `chunk` masks one
+//! chunk; `verify` compares a clone with its source; `conn` holds the
+//! connection and value helpers.
 
 mod chunk;
 mod conn;

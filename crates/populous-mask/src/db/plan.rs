@@ -9,10 +9,6 @@ use super::conn::{value_int, value_string, Target};
 use super::{MaskDbError, Result};
 use crate::RuleSet;
 
-// ---------------------------------------------------------------------------
-// Checking tables against the rules
-// ---------------------------------------------------------------------------
-
 /// A table as the rules and the database agree on it.
 #[derive(Debug, Clone)]
 pub(super) struct TablePlan {

@@ -17,10 +17,6 @@ use super::progress::load_progress;
 use super::{MaskDbError, MaskOptions, MaskProgress, MaskReport, Result, TableReport};
 use crate::{ColumnMasker, MaskKey, Masker, RuleSet};
 
-// ---------------------------------------------------------------------------
-// mask_database
-// ---------------------------------------------------------------------------
-
 /// One unit of work.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Job {

@@ -12,10 +12,6 @@ use super::plan::{inspect, TablePlan};
 use super::{ColumnVerify, MaskDbError, Result, VerifyReport};
 use crate::{ColumnMasker, MaskKey, Masker, RuleSet};
 
-// ---------------------------------------------------------------------------
-// verify
-// ---------------------------------------------------------------------------
-
 /// Windows over the key range that the sample is drawn from.
 const SAMPLE_WINDOWS: usize = 16;
 
