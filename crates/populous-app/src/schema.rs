@@ -34,7 +34,7 @@ pub struct DbTarget {
 impl DbTarget {
     /// Parses `url`; the database is the URL's path, or [`DEFAULT_DATABASE`].
     pub fn parse(url: &str) -> Result<DbTarget> {
-        let display = redact(url);
+        let display = populous_sql::redact_url(url);
         let opts = Opts::from_url(url).map_err(|source| AppError::BadUrl {
             url: display.clone(),
             source,
@@ -85,26 +85,7 @@ impl DbTarget {
     }
 }
 
-/// The URL with any password replaced by `***`.
-pub fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let end = rest.find('/').unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
-}
-
-/// Quotes an identifier with backticks.
-pub fn quote_ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
-}
+pub use populous_sql::quote_ident;
 
 /// Creates the database and the seed's table (with its index) if missing.
 /// `conn` must not have a database selected; afterwards the database is selected.
@@ -232,10 +213,5 @@ mod tests {
         assert_eq!(t.database, "other");
         assert_eq!(t.display, "mysql://root:***@127.0.0.1:3306/other");
         assert!(DbTarget::parse("http://x").is_err());
-    }
-
-    #[test]
-    fn idents_are_quoted() {
-        assert_eq!(quote_ident("a`b"), "`a``b`");
     }
 }

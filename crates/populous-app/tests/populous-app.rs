@@ -225,7 +225,7 @@ fn config(db_url: String) -> ServeConfig {
 // ---------------------------------------------------------------- app
 
 #[test]
-fn app_endpoints() {
+fn mariadb_app_endpoints() {
     let db = Db::started();
     let url = db.url_db("appdb");
     let report =
@@ -332,7 +332,7 @@ fn app_endpoints() {
 }
 
 #[test]
-fn app_serves_503_without_the_database_and_recovers() {
+fn mariadb_app_serves_503_without_the_database_and_recovers() {
     // The app starts before its database exists.
     let mut db = Db::new();
     let app = App::start(config(db.url()));
@@ -376,7 +376,7 @@ fn app_serves_503_without_the_database_and_recovers() {
 // ---------------------------------------------------------------- generator
 
 #[test]
-fn same_seed_same_data_across_servers_threads_and_methods() {
+fn mariadb_same_seed_same_data_across_servers_threads_and_methods() {
     let a = Db::started();
     let b = Db::started();
     let ra = generate_blocking(
@@ -424,7 +424,7 @@ fn same_seed_same_data_across_servers_threads_and_methods() {
 }
 
 #[test]
-fn generate_refuses_a_non_empty_table_and_resumes() {
+fn mariadb_generate_refuses_a_non_empty_table_and_resumes() {
     let db = Db::started();
     let url = db.url_db("r");
     // About 16 rows per chunk, so there are several chunks to lose.
@@ -487,7 +487,7 @@ fn generate_refuses_a_non_empty_table_and_resumes() {
 }
 
 #[test]
-fn bench_compares_with_the_insert_select_ceiling() {
+fn mariadb_bench_compares_with_the_insert_select_ceiling() {
     let db = Db::started();
     let r = rt()
         .block_on(bench_generate(

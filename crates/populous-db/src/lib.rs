@@ -66,20 +66,7 @@ pub fn parse_url(url: &str) -> Result<mysql_async::Opts> {
 }
 
 /// The URL with any password replaced by `***`, for messages and logs.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
-    };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_string(),
-        },
-        None => url.to_string(),
-    }
-}
+pub use populous_sql::redact_url;
 
 /// Runs `SELECT 1` on `url`; `Ok(())` means the server answers queries.
 pub fn ping(url: &str) -> Result<()> {

@@ -1,15 +1,17 @@
-//! Running async driver code from the sync API.
+//! Running async driver code from the sync API: `populous_sql`'s bridge,
+//! with its one failure (no runtime) as a [`DbError`].
 
 use std::future::Future;
 
 use crate::{DbError, Result};
 
+fn no_runtime(e: std::io::Error) -> DbError {
+    DbError::io("create a tokio runtime for", "the MariaDB client", e)
+}
+
 /// A fresh current-thread runtime with IO and timers.
 pub(crate) fn new_runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| DbError::io("create a tokio runtime for", "the MariaDB client", e))
+    populous_sql::new_runtime().map_err(no_runtime)
 }
 
 /// Runs `fut` to completion on a private runtime. Inside a tokio runtime the
@@ -19,13 +21,5 @@ where
     F: Future + Send,
     F::Output: Send,
 {
-    if tokio::runtime::Handle::try_current().is_ok() {
-        std::thread::scope(|s| {
-            s.spawn(|| new_runtime().map(|rt| rt.block_on(fut)))
-                .join()
-                .unwrap_or_else(|p| std::panic::resume_unwind(p))
-        })
-    } else {
-        Ok(new_runtime()?.block_on(fut))
-    }
+    populous_sql::block_on(fut).map_err(no_runtime)
 }

@@ -34,41 +34,18 @@
 //! so each starts from the same state. Every `mask_database` result of the
 //! first round is verified against the source (2000 sampled rows).
 
-use std::os::unix::fs::PermissionsExt;
 use std::time::Instant;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, Value};
 use populous_app::{generate_blocking, GenerateOptions};
-use populous_db::{init_datadir, start, stop, Instance, InstanceSpec};
 use populous_mask::db::{mask_database, verify, MaskOptions, WriteStrategy, DEFAULT_CHUNK_ROWS};
 use populous_mask::{MaskKey, Masker, RuleSet};
 
-const RULES: &str = "
-version: 1
-tables:
-  main:
-    primary_key: id
-    columns:
-      name:   person_name
-      email:  { transform: email, unique: true }
-      street: street
-      zip:    zip
-      city:   city
-      guid:   { transform: guid, unique: true }
-";
+#[path = "../tests/support/mod.rs"]
+mod support;
 
-const SIX: [&str; 6] = ["name", "email", "street", "zip", "city", "guid"];
-
-struct Server(Option<Instance>);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(i) = self.0.take() {
-            let _ = stop(&i);
-        }
-    }
-}
+use support::{seed_rules, Server, Sql, SIX};
 
 struct Args {
     rows: u64,
@@ -117,88 +94,47 @@ fn args() -> Args {
     a
 }
 
-/// A blocking connection for setup statements.
-struct Sql {
-    rt: tokio::runtime::Runtime,
-    conn: Conn,
+/// Waits (up to 5 minutes) until the buffer pool holds no dirty pages
+/// (the copy just made is on disk) and purge is done, so that every
+/// approach starts from the same state: its table clean and cached as
+/// far as the pool allows.
+fn settle(sql: &mut Sql) {
+    sql.run("SET GLOBAL innodb_max_dirty_pages_pct = 0");
+    let t = Instant::now();
+    while t.elapsed().as_secs() < 300 {
+        let dirty = sql.int(
+            "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+             WHERE VARIABLE_NAME = 'INNODB_BUFFER_POOL_PAGES_DIRTY'",
+        );
+        let purge = sql.int(
+            "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
+             WHERE VARIABLE_NAME = 'INNODB_HISTORY_LIST_LENGTH'",
+        );
+        if dirty < 100 && purge < 1000 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    sql.run("SET GLOBAL innodb_max_dirty_pages_pct = DEFAULT");
 }
 
-impl Sql {
-    fn new(url: &str) -> Sql {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let conn = rt
-            .block_on(Conn::new(Opts::from_url(url).unwrap()))
-            .unwrap();
-        Sql { rt, conn }
-    }
-
-    fn run(&mut self, q: &str) {
-        self.rt
-            .block_on(self.conn.query_drop(q))
-            .unwrap_or_else(|e| panic!("{q}: {e}"));
-    }
-
-    fn int(&mut self, q: &str) -> u64 {
-        let v: Option<u64> = self
-            .rt
-            .block_on(self.conn.query_first(q))
-            .unwrap_or_else(|e| panic!("{q}: {e}"));
-        v.unwrap_or(0)
-    }
-
-    /// Waits (up to 5 minutes) until the buffer pool holds no dirty pages
-    /// (the copy just made is on disk) and purge is done, so that every
-    /// approach starts from the same state: its table clean and cached as
-    /// far as the pool allows.
-    fn settle(&mut self) {
-        self.run("SET GLOBAL innodb_max_dirty_pages_pct = 0");
-        let t = Instant::now();
-        while t.elapsed().as_secs() < 300 {
-            let dirty = self.int(
-                "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
-                 WHERE VARIABLE_NAME = 'INNODB_BUFFER_POOL_PAGES_DIRTY'",
-            );
-            let purge = self.int(
-                "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS \
-                 WHERE VARIABLE_NAME = 'INNODB_HISTORY_LIST_LENGTH'",
-            );
-            if dirty < 100 && purge < 1000 {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
-        self.run("SET GLOBAL innodb_max_dirty_pages_pct = DEFAULT");
-    }
-
-    /// Runs `q` and returns its seconds.
-    fn timed(&mut self, q: &str) -> f64 {
-        let t = Instant::now();
-        self.run(q);
-        t.elapsed().as_secs_f64()
-    }
+/// Runs `q` and returns its seconds.
+fn timed(sql: &mut Sql, q: &str) -> f64 {
+    let t = Instant::now();
+    sql.run(q);
+    t.elapsed().as_secs_f64()
 }
 
 fn main() {
     let a = args();
-    let dir = tempfile::Builder::new()
-        .prefix("pmask-bench-")
-        .tempdir_in("/var/tmp")
-        .expect("temp dir");
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let data = dir.path().join("data");
-    init_datadir(&data, "mysql").expect("init datadir");
-    let mut spec = InstanceSpec::new(&data, dir.path().join("run"));
-    spec.innodb_buffer_pool_size = a.pool.clone();
-    if let Some(size) = &a.log_file_size {
-        spec.extra_args
-            .push(format!("--innodb-log-file-size={size}"));
-    }
-    let server = Server(Some(start(&spec).expect("start mariadbd")));
-    let base = server.0.as_ref().unwrap().url.clone();
-    let url = |db: &str| format!("{base}{db}");
+    let server = Server::start_in("/var/tmp", |spec| {
+        spec.innodb_buffer_pool_size = a.pool.clone();
+        if let Some(size) = &a.log_file_size {
+            spec.extra_args
+                .push(format!("--innodb-log-file-size={size}"));
+        }
+    });
+    let url = |db: &str| server.url(db);
 
     let t = Instant::now();
     let mut g = GenerateOptions::rows(a.rows);
@@ -214,7 +150,7 @@ fn main() {
         a.threads,
         a.chunk
     );
-    let rules = RuleSet::from_yaml(RULES).unwrap();
+    let rules = RuleSet::from_yaml(seed_rules!()).unwrap();
     let key = MaskKey::from_bytes(&[7; 32]).unwrap();
     let mut sql = Sql::new(&url("src"));
 
@@ -249,14 +185,17 @@ fn main() {
             sql.run(&format!(
                 "INSERT INTO {db}.main SELECT * FROM src.main{limit}"
             ));
-            sql.settle();
+            settle(&mut sql);
             let (rows, secs, note) = match name.as_str() {
                 "ceiling-reverse" => {
-                    let s = sql.timed(&format!(
-                        "UPDATE {db}.main SET name = REVERSE(name), email = REVERSE(email), \
+                    let s = timed(
+                        &mut sql,
+                        &format!(
+                            "UPDATE {db}.main SET name = REVERSE(name), email = REVERSE(email), \
                          street = REVERSE(street), zip = REVERSE(zip), city = REVERSE(city), \
                          guid = REVERSE(guid)"
-                    ));
+                        ),
+                    );
                     (
                         a.rows,
                         s,
@@ -266,29 +205,35 @@ fn main() {
                 }
                 "ceiling-join" => {
                     let sets: Vec<String> = SIX.iter().map(|c| format!("t.{c} = m.{c}")).collect();
-                    let s = sql.timed(&format!("ALTER TABLE {db}.main DROP INDEX guid"))
-                        + sql.timed(&format!(
-                            "UPDATE {db}.main t STRAIGHT_JOIN mv.main m ON m.id = t.id SET {}",
-                            sets.join(", ")
-                        ))
-                        + sql.timed(&format!("ALTER TABLE {db}.main ADD INDEX guid (guid)"));
+                    let s = timed(&mut sql, &format!("ALTER TABLE {db}.main DROP INDEX guid"))
+                        + timed(
+                            &mut sql,
+                            &format!(
+                                "UPDATE {db}.main t STRAIGHT_JOIN mv.main m ON m.id = t.id SET {}",
+                                sets.join(", ")
+                            ),
+                        )
+                        + timed(
+                            &mut sql,
+                            &format!("ALTER TABLE {db}.main ADD INDEX guid (guid)"),
+                        );
                     (a.rows, s, "one server-side UPDATE … JOIN of precomputed masked values, guid index dropped and re-added".to_string())
                 }
                 "ceiling-rebuild" => {
                     // Not a strategy (it rewrites every imprint blob): the
                     // server's speed for writing the masked table anew.
-                    let s = sql.timed(&format!("CREATE TABLE {db}.n LIKE {db}.main"))
-                        + sql.timed(&format!("ALTER TABLE {db}.n DROP INDEX guid"))
-                        + sql.timed(&format!(
+                    let s = timed(&mut sql, &format!("CREATE TABLE {db}.n LIKE {db}.main"))
+                        + timed(&mut sql, &format!("ALTER TABLE {db}.n DROP INDEX guid"))
+                        + timed(&mut sql, &format!(
                             "INSERT INTO {db}.n SELECT t.id, m.guid, t.pid, m.street, m.zip, m.city, \
                              m.email, m.name, t.imprint FROM {db}.main t STRAIGHT_JOIN mv.main m \
                              ON m.id = t.id ORDER BY t.id"
                         ))
-                        + sql.timed(&format!(
+                        + timed(&mut sql, &format!(
                             "RENAME TABLE {db}.main TO {db}.old, {db}.n TO {db}.main"
                         ))
-                        + sql.timed(&format!("DROP TABLE {db}.old"))
-                        + sql.timed(&format!("ALTER TABLE {db}.main ADD INDEX guid (guid)"));
+                        + timed(&mut sql, &format!("DROP TABLE {db}.old"))
+                        + timed(&mut sql, &format!("ALTER TABLE {db}.main ADD INDEX guid (guid)"));
                     (a.rows, s, "new table filled by INSERT … SELECT … JOIN precomputed masked values in key order (copies the blobs), swapped in, guid index added".to_string())
                 }
                 "naive" => {

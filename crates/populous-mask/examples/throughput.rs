@@ -8,19 +8,10 @@ use std::time::Instant;
 
 use populous_mask::{MaskKey, Masker, RuleSet};
 
-const RULES: &str = "
-version: 1
-tables:
-  main:
-    primary_key: id
-    columns:
-      email:  { transform: email, unique: true }
-      name:   { transform: person_name }
-      street: { transform: street }
-      zip:    { transform: zip }
-      city:   { transform: city }
-      guid:   { transform: uuid, unique: true }
-";
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use support::{seed_rules, SIX};
 
 /// Seed-like input for row `i` (shapes as in populous-app's generator).
 fn input(column: &str, i: u64) -> String {
@@ -57,12 +48,12 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(300_000);
-    let rules = RuleSet::from_yaml(RULES).expect("rules");
+    let rules = RuleSet::from_yaml(seed_rules!()).expect("rules");
     let key = MaskKey::from_bytes(&[42; 32]).expect("key");
     let masker = Masker::new(&rules, &key);
     let mut total_secs = 0.0;
     println!("{n} values per column, one thread");
-    for column in ["name", "email", "street", "zip", "city", "guid"] {
+    for column in SIX {
         let inputs: Vec<String> = (0..n).map(|i| input(column, i)).collect();
         let c = masker.column("main", column).expect("column");
         let start = Instant::now();

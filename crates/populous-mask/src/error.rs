@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use populous_error::{ErrorKind, HasKind};
+
 /// Anything that can go wrong while loading rules or keys, or masking a value.
 #[derive(Debug, thiserror::Error)]
 pub enum MaskError {
@@ -52,4 +54,18 @@ pub enum MaskError {
         /// Why (never contains the value).
         reason: String,
     },
+}
+
+impl MaskError {
+    /// The class of this failure: rules, keys and values are the caller's
+    /// to fix, so always [`ErrorKind::InvalidInput`].
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::InvalidInput
+    }
+}
+
+impl HasKind for MaskError {
+    fn kind(&self) -> ErrorKind {
+        MaskError::kind(self)
+    }
 }

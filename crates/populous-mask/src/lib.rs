@@ -33,8 +33,8 @@
 //!
 //! Outputs are HMAC-SHA256(key, usage ‖ len(domain) ‖ domain ‖ value) (or a
 //! keyed permutation whose key is derived the same way), so they depend only
-//! on key, domain and value. Realistic values come from built-in word lists,
-//! frozen in this crate so that no dependency update can change them.
+//! on key, domain and value. Realistic values come from the frozen word lists
+//! of `populous-words`, so that no dependency update can change them.
 //!
 //! # Uniqueness
 //!
@@ -75,7 +75,6 @@ mod fpe;
 mod key;
 mod masker;
 mod rules;
-mod words;
 
 pub use error::MaskError;
 pub use key::{MaskKey, MIN_KEY_BYTES};

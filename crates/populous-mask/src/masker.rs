@@ -14,8 +14,8 @@ use sha2::Sha256;
 use crate::fpe::Fpe;
 use crate::key::hex;
 use crate::rules::{RuleSet, Transform};
-use crate::words::{CITIES, FIRST_NAMES, LAST_NAMES, STREET_NAMES, STREET_SUFFIXES};
 use crate::{MaskError, MaskKey};
+use populous_words::mask::{CITIES, FIRST_NAMES, LAST_NAMES, STREET_NAMES, STREET_SUFFIXES};
 
 type HmacSha256 = Hmac<Sha256>;
 

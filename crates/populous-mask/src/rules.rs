@@ -12,6 +12,8 @@ use std::fmt::Write as _;
 use serde_norway::{Mapping, Value};
 use sha2::{Digest, Sha256};
 
+use populous_sql::quote_ident;
+
 use crate::key::hex;
 use crate::MaskError;
 
@@ -300,10 +302,6 @@ impl RuleSet {
 /// Length-prefixed string, so no name can forge the canonical text's structure.
 fn lp(s: &str) -> String {
     format!("{}:{s}", s.len())
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("`{}`", name.replace('`', "``"))
 }
 
 fn sql_string(s: &str) -> String {

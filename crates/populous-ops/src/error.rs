@@ -64,8 +64,9 @@ impl Error {
         match self {
             Error::Engine(e) => e.kind(),
             Error::Db(e) => e.kind(),
-            Error::Mask(_) | Error::Rules { .. } => ErrorKind::InvalidInput,
-            Error::MaskDb(e) => mask_db_kind(e),
+            Error::Mask(e) => e.kind(),
+            Error::Rules { .. } => ErrorKind::InvalidInput,
+            Error::MaskDb(e) => e.kind(),
             Error::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
                 ErrorKind::NotFound
             }
@@ -79,21 +80,5 @@ impl Error {
 impl HasKind for Error {
     fn kind(&self) -> ErrorKind {
         Error::kind(self)
-    }
-}
-
-fn mask_db_kind(e: &populous_mask::db::MaskDbError) -> ErrorKind {
-    use populous_mask::db::MaskDbError as M;
-    match e {
-        M::MissingTable { .. }
-        | M::MissingColumn { .. }
-        | M::PrimaryKey { .. }
-        | M::BadUrl { .. }
-        | M::Options(_) => ErrorKind::InvalidInput,
-        // The database holds an earlier run's state that this request contradicts.
-        M::KeyMismatch { .. } | M::ChunkLayout { .. } | M::IndexRestore { .. } => {
-            ErrorKind::WrongState
-        }
-        _ => ErrorKind::Internal,
     }
 }
