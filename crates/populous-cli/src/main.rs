@@ -37,16 +37,8 @@ fn exit_code(kind: ErrorKind) -> i32 {
 
 /// Exit codes of `populous pipeline`: the same numbers for the same meaning,
 /// plus 13 for an environment another run holds.
-fn pipeline_exit(kind: populous_pipeline::ErrorKind) -> (String, i32) {
-    use populous_pipeline::ErrorKind as P;
-    let (name, code) = match kind {
-        P::Invalid => ("invalid_input", 3),
-        P::Refused => ("policy_denied", 8),
-        P::Unavailable => ("unavailable", 10),
-        P::Busy => ("busy", 13),
-        P::Failed => ("failed", 1),
-    };
-    (name.to_string(), code)
+fn pipeline_exit(kind: ErrorKind) -> (String, i32) {
+    (kind.as_str().to_string(), exit_code(kind))
 }
 
 fn init_logging(verbose: u8, json: bool) {

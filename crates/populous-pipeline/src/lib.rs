@@ -19,6 +19,7 @@ pub mod runner;
 pub mod spec;
 pub mod state;
 
-pub use error::{ErrorKind, PipelineError, Result};
+pub use error::{PipelineError, Result};
+pub use populous_error::{ErrorKind, HasKind};
 pub use runner::{run, Hooks, Outcome, RoleReport, RunOptions, RunReport, UpdateFigures};
 pub use spec::{Pipeline, Role};
