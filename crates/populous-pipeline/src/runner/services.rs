@@ -13,83 +13,37 @@ impl Run<'_> {
         let n = &self.names;
         let db_image = self.p.db_image(&self.tag);
         let app_image = self.p.app_image(&self.tag);
-        let labels = [
-            format!("org.populous.pipeline={}", self.p.file.name),
-            format!("org.populous.env={}", self.env_name),
-            format!("org.populous.build={}", self.tag),
-        ];
         let mount = format!(
             "type=volume,source={},target=/var/lib/mysql,volume-driver={}",
             self.docker_volume, self.env.driver
         );
         self.say(Role::Run, &format!("service {} ({db_image})", n.db));
-        let mut args: Vec<String> = vec![
-            "service",
-            "create",
-            "--detach",
-            "--quiet",
-            "--name",
-            &n.db,
-            "--network",
-            &n.net,
-            "--endpoint-mode",
-            "dnsrr",
+        let db = [
             "--replicas",
             "1",
             "--stop-grace-period",
             "60s",
             "--mount",
             &mount,
-        ]
-        .into_iter()
-        .map(String::from)
-        .collect();
-        for l in &labels {
-            args.extend(["--label".into(), l.clone()]);
-        }
-        args.push(db_image);
-        self.docker.run(&as_strs(&args))?;
+        ];
+        self.create_service(&n.db, owned(&db), true, &db_image)?;
 
         let db_url = format!("POPULOUS_DB_URL=mysql://root@{}:3306/populous", n.db);
-        let mut args: Vec<String> = vec![
-            "service",
-            "create",
-            "--detach",
-            "--quiet",
-            "--name",
-            &n.app,
-            "--network",
-            &n.net,
-            "--endpoint-mode",
-            "dnsrr",
-            "--env",
-            &db_url,
-            "--stop-grace-period",
-            "20s",
-        ]
-        .into_iter()
-        .map(String::from)
-        .collect();
+        let mut app = owned(&["--env", &db_url, "--stop-grace-period", "20s"]);
         let publish = format!("published={},target=8080,mode=host", self.env.port);
         match self.env.app.replicas {
             Some(r) => {
-                args.extend(["--replicas".into(), r.to_string()]);
-                args.extend(self.update_policy());
+                app.extend(["--replicas".into(), r.to_string()]);
+                app.extend(self.update_policy());
             }
             // One task per node: the host port allows no overlap, so stop-first.
-            None => {
-                args.extend(["--mode", "global", "--update-order", "stop-first"].map(String::from))
-            }
+            None => app.extend(owned(&["--mode", "global", "--update-order", "stop-first"])),
         }
         if self.plan.lb_repository.is_none() {
-            args.extend(["--publish".into(), publish.clone()]);
+            app.extend(["--publish".into(), publish.clone()]);
         }
-        for l in &labels {
-            args.extend(["--label".into(), l.clone()]);
-        }
-        args.push(app_image.clone());
         self.say(Role::Run, &format!("service {} ({app_image})", n.app));
-        self.docker.run(&as_strs(&args))?;
+        self.create_service(&n.app, app, true, &app_image)?;
 
         if let Some(lb_repository) = &self.plan.lb_repository {
             let lb_image = self.p.image_at(lb_repository, &self.tag);
@@ -98,23 +52,8 @@ impl Run<'_> {
                 Role::Run,
                 &format!("service {} ({lb_image}) on :{}", n.lb, self.env.port),
             );
-            self.docker.run(&[
-                "service",
-                "create",
-                "--detach",
-                "--quiet",
-                "--name",
-                &n.lb,
-                "--network",
-                &n.net,
-                "--endpoint-mode",
-                "dnsrr",
-                "--env",
-                &target,
-                "--publish",
-                &publish,
-                &lb_image,
-            ])?;
+            let lb = owned(&["--env", &target, "--publish", &publish]);
+            self.create_service(&n.lb, lb, false, &lb_image)?;
         }
         let t = Instant::now();
         self.docker.wait_running(&n.db, 1, SERVICE_START)?;
@@ -135,6 +74,43 @@ impl Run<'_> {
             self.docker.wait_running(&n.lb, 1, SERVICE_START)?;
         }
         Ok(())
+    }
+
+    /// `docker service create` of `name` on the environment's network, then
+    /// `more` options, the run's labels when `labelled`, and `image`. DNS round
+    /// robin, no virtual IP: ports are published in host mode, and the lb
+    /// finds the app's tasks by DNS.
+    fn create_service(
+        &self,
+        name: &str,
+        more: Vec<String>,
+        labelled: bool,
+        image: &str,
+    ) -> Result<()> {
+        let mut args = owned(&[
+            "service",
+            "create",
+            "--detach",
+            "--quiet",
+            "--name",
+            name,
+            "--network",
+            &self.names.net,
+            "--endpoint-mode",
+            "dnsrr",
+        ]);
+        args.extend(more);
+        if labelled {
+            for l in [
+                format!("org.populous.pipeline={}", self.p.file.name),
+                format!("org.populous.env={}", self.env_name),
+                format!("org.populous.build={}", self.tag),
+            ] {
+                args.extend(["--label".into(), l]);
+            }
+        }
+        args.push(image.to_string());
+        self.docker.run(&as_strs(&args)).map(drop)
     }
 
     /// `docker volume create --driver DRIVER [--opt O]... --name VOLUME`.
@@ -204,6 +180,11 @@ impl Run<'_> {
 /// A duration as `docker service` takes it.
 fn secs(d: Duration) -> String {
     format!("{}ms", d.as_millis())
+}
+
+/// Owned arguments from `&str`s.
+fn owned(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
 }
 
 /// `&str`s of owned arguments, for [`crate::docker::Docker::run`].

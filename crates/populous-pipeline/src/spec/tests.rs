@@ -102,6 +102,48 @@ fn the_example_parses_with_defaults() {
 }
 
 #[test]
+fn environments_parse_into_typed_plans() {
+    let p = parse(GOOD).unwrap();
+    let plan = |name: &str| p.env_plan(name).unwrap().1.clone();
+    let prod_db = VolumeRef {
+        folder: "prod".into(),
+        volume: "db".into(),
+    };
+    assert_eq!(
+        plan("dev").data,
+        DataSource::CloneOf {
+            source: prod_db.clone(),
+            copy: CopyMethod::Clone
+        }
+    );
+    assert_eq!(plan("stage").data, DataSource::ImportFrom("dev".into()));
+    assert_eq!(
+        plan("prod").data,
+        DataSource::Own {
+            seed: Some(("256M".into(), 256 << 20))
+        }
+    );
+    assert_eq!(plan("prod").lb_repository.as_deref(), Some("populous/lb"));
+    assert_eq!(plan("dev").lb_repository, None);
+    assert_eq!(
+        plan("stage").token,
+        TokenSource::File("/etc/populous/stage.token".into())
+    );
+    let golden = plan("golden").golden.expect("golden is a golden copy");
+    assert_eq!(golden.source, prod_db);
+    assert_eq!(golden.mask.key_file, Path::new("/etc/populous/golden.key"));
+    assert!(plan("dev").golden.is_none());
+    assert_eq!(
+        p.app_image("1.0.1-28"),
+        "127.0.0.1:5000/populous/app:1.0.1-28"
+    );
+    assert_eq!(
+        p.db_image("1.0.1-28"),
+        "127.0.0.1:5000/populous/db:1.0.1-28"
+    );
+}
+
+#[test]
 fn mistakes_are_named() {
     check(
         "registry: 127.0.0.1:5000",
