@@ -9,8 +9,7 @@ use super::{Run, RunReport, SERVICE_START};
 use crate::error::Result;
 use crate::http::{http, wait_ok};
 use crate::registry::registry_has;
-use crate::spec::Role;
-use crate::spec::{CopyMethod, DataSource, EnvPlan, Golden, VolumeRef};
+use crate::spec::{CopyMethod, DataSource, EnvPlan, Golden, Role, VolumeRef};
 
 /// A dump | restore that moves no byte for this long has stalled (e.g. a full pool).
 const DUMP_STALL: Duration = Duration::from_secs(120);

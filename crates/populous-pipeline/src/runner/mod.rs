@@ -10,6 +10,12 @@
 //! Names on the engine: network `NAME-ENV`, services `NAME-ENV-db`,
 //! `NAME-ENV-app` and `NAME-ENV-lb`, Docker volume `VOLUME` + the driver's
 //! `name_suffix`.
+//!
+//! Here: the run itself (lock, gate, the roles in order, the report).
+//! `data` makes the run role's volume (clone, dump, import, own) and
+//! refreshes golden copies; `services` starts and removes the swarm
+//! services; `update` is prod's probe-watched rolling update; `roles` holds
+//! build, ship, mask, smoke and destroy.
 
 mod data;
 mod roles;

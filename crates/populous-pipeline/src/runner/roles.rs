@@ -8,8 +8,7 @@ use std::process::{Command, Stdio};
 use super::{Run, RunReport, SERVICE_START, SERVICE_STOP};
 use crate::error::{PipelineError, Result};
 use crate::http::smoke;
-use crate::spec::Role;
-use crate::spec::{expand, MaskSpec, Vars};
+use crate::spec::{expand, MaskSpec, Role, Vars};
 
 impl Run<'_> {
     // ------------------------------------------------------------------ build
