@@ -40,9 +40,9 @@
 //! `{env}` and, in image build commands, `{image}` (repository:tag) are
 //! replaced in arguments and volume names.
 //!
-//! Modules: [`file`] is the file as written (serde), [`plan`] each
-//! environment's checked, typed plan, [`policy`] the update, probe and smoke
-//! sections, [`role`] the roles, [`vars`] the placeholders.
+//! Modules: `file` is the file as written (serde), `plan` each
+//! environment's checked, typed plan, `policy` the update, probe and smoke
+//! sections, `role` the roles, `vars` the placeholders.
 
 mod file;
 mod plan;
@@ -80,8 +80,9 @@ pub struct Pipeline {
     /// Each environment's checked plan, by name (the same names as
     /// `file.environments`).
     plans: BTreeMap<String, EnvPlan>,
-    /// The repositories of the two images every environment runs.
+    /// The app image's repository: every environment runs it.
     pub(crate) app_repository: String,
+    /// The db image's repository: every environment runs it.
     pub(crate) db_repository: String,
 }
 
