@@ -61,7 +61,7 @@ pub enum PipelineError {
     Command {
         /// What it was for.
         what: String,
-        /// argv[0].
+        /// `argv[0]`.
         program: String,
         /// Exit status and output tail.
         detail: String,
