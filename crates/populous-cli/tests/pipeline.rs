@@ -12,13 +12,13 @@
 //! registry that does not answer. Everything it creates on the engine
 //! carries the test's own name and is removed on drop, even after a panic.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
 mod common;
 
 use common::populous;
+use populous_pipeline::state::{EnvLock, StateDir};
 use populous_testkit::Lab;
 use serde_json::Value;
 
@@ -303,11 +303,11 @@ fn get(url: &str) -> Option<Value> {
     serde_json::from_slice(&out.stdout).ok()
 }
 
-fn flock(file: &File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: flock on a descriptor the test owns.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    assert_eq!(rc, 0, "the test could not take the lock");
+/// Holds `env`'s lock the way a run does, with `about` as the holder's note.
+fn hold_env_lock(state: &Path, name: &str, env: &str, about: &str) -> EnvLock {
+    StateDir::new(state, name)
+        .and_then(|s| s.lock(env, std::time::Duration::ZERO, about))
+        .expect("the test could not take the lock")
 }
 
 #[test]
@@ -577,19 +577,7 @@ fn loopdev_docker_pipeline_end_to_end() {
 
     // A second run on a busy environment is refused, naming the holder.
     {
-        let lock = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(state.join(format!("{name}-prod.lock")))
-            .expect("lock file");
-        flock(&lock);
-        std::fs::write(
-            state.join(format!("{name}-prod.lock")),
-            "pid 1, build test-holder\n",
-        )
-        .expect("note");
+        let _held = hold_env_lock(&state, &name, "prod", "build test-holder");
         let r = run(&main_file, "prod", "3", &[]);
         assert_eq!(r.code, 13, "{}", r.stderr);
         assert!(
@@ -634,12 +622,12 @@ fn loopdev_docker_pipeline_end_to_end() {
     );
     assert_eq!(prod_version(), Some(Value::from("1.0.1-3")));
 
-    // No registry: a clear error naming what to start; prod untouched.
+    // No registry: a clear error naming what does not answer; prod untouched.
     let no_registry = write_file("no-registry");
     let r = run(&no_registry, "prod", "3", &[]);
     assert_eq!(r.code, 10, "{}", r.stderr);
     assert!(
-        r.stderr.contains("scripts/registry.sh start"),
+        r.stderr.contains("the registry 127.0.0.1:") && r.stderr.contains("does not answer"),
         "{}",
         r.stderr
     );

@@ -1,22 +1,10 @@
-//! The pipeline's errors: one enum, each message saying what failed, on what,
-//! and what to do. The CLI maps [`PipelineError::kind`] to an exit code.
+//! The pipeline's errors: one enum, each message stating what failed and on
+//! what. [`PipelineError::kind`] gives the shared class
+//! ([`populous_error::ErrorKind`]), which the CLI maps to an exit code.
 
 use std::path::PathBuf;
 
-/// What went wrong, for the exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// The pipeline file or the command line is wrong.
-    Invalid,
-    /// Something the pipeline needs (engine, swarm, registry, daemon) is not there.
-    Unavailable,
-    /// Another run holds the environment.
-    Busy,
-    /// A gate refused: the build did not pass the environment it requires.
-    Refused,
-    /// A role failed (build, smoke, update, ...).
-    Failed,
-}
+use populous_error::{ErrorKind, HasKind};
 
 /// A pipeline error.
 #[derive(Debug, thiserror::Error)]
@@ -41,19 +29,19 @@ pub enum PipelineError {
     #[error("{0}")]
     Usage(String),
     /// The Docker engine does not answer.
-    #[error("the Docker engine does not answer ({detail}): start it (systemctl start docker, or dockerd) and retry")]
+    #[error("the Docker engine does not answer ({detail})")]
     EngineDown {
         /// What docker said.
         detail: String,
     },
     /// The engine is not a swarm manager.
-    #[error("the Docker engine is not a swarm manager (swarm state: {state}): run `docker swarm init --advertise-addr 127.0.0.1` (or scripts/swarm.sh init) and retry")]
+    #[error("the Docker engine is not a swarm manager (swarm state: {state})")]
     NoSwarm {
         /// LocalNodeState.
         state: String,
     },
     /// The registry does not answer.
-    #[error("the registry {registry} does not answer ({detail}): start it (scripts/registry.sh start) and retry")]
+    #[error("the registry {registry} does not answer ({detail})")]
     RegistryDown {
         /// host:port.
         registry: String,
@@ -73,7 +61,7 @@ pub enum PipelineError {
     Command {
         /// What it was for.
         what: String,
-        /// argv[0].
+        /// `argv[0]`.
         program: String,
         /// Exit status and output tail.
         detail: String,
@@ -124,13 +112,13 @@ impl PipelineError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             PipelineError::Read { .. } | PipelineError::Spec { .. } | PipelineError::Usage(_) => {
-                ErrorKind::Invalid
+                ErrorKind::InvalidInput
             }
             PipelineError::EngineDown { .. }
             | PipelineError::NoSwarm { .. }
             | PipelineError::RegistryDown { .. } => ErrorKind::Unavailable,
             PipelineError::Busy { .. } => ErrorKind::Busy,
-            PipelineError::Refused(_) => ErrorKind::Refused,
+            PipelineError::Refused(_) => ErrorKind::PolicyDenied,
             PipelineError::Docker { .. }
             | PipelineError::Command { .. }
             | PipelineError::Role { .. }
@@ -148,18 +136,11 @@ impl PipelineError {
     }
 }
 
-/// Results of this crate.
-pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
-
-impl populous_error::HasKind for PipelineError {
-    fn kind(&self) -> populous_error::ErrorKind {
-        use populous_error::ErrorKind as K;
-        match PipelineError::kind(self) {
-            ErrorKind::Invalid => K::InvalidInput,
-            ErrorKind::Unavailable => K::Unavailable,
-            ErrorKind::Busy => K::Busy,
-            ErrorKind::Refused => K::PolicyDenied,
-            ErrorKind::Failed => K::Failed,
-        }
+impl HasKind for PipelineError {
+    fn kind(&self) -> ErrorKind {
+        PipelineError::kind(self)
     }
 }
+
+/// Results of this crate.
+pub type Result<T, E = PipelineError> = std::result::Result<T, E>;
