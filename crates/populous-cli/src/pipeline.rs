@@ -1,65 +1,48 @@
-//! `populous pipeline run`: parses the request, supplies masking and progress
-//! output to the runner in populous-pipeline, and prints its report.
+//! `populous pipeline run`: parses the request, shows the runner's progress
+//! (lines and a bar) and prints its report.
 
 use std::path::Path;
 
 use anyhow::Result;
-use populous_engine::{Engine, VolRef};
 use populous_pipeline::{Outcome, Pipeline, Role, RunOptions, RunReport};
+
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::PipelineRunArgs;
 use crate::output;
-use populous_mask::db::MaskOptions;
-use populous_ops::mask::{MaskSpec, Masked};
 
-struct CliHooks<'a> {
-    home: &'a Path,
+/// Progress lines on stderr, and a bar for long steps (masking).
+#[derive(Default)]
+struct CliHooks {
+    bar: std::cell::RefCell<Option<ProgressBar>>,
 }
 
-impl populous_pipeline::Hooks for CliHooks<'_> {
+impl populous_pipeline::Hooks for CliHooks {
     fn say(&self, env: &str, role: Option<Role>, msg: &str) {
+        if let Some(bar) = self.bar.borrow_mut().take() {
+            bar.finish_and_clear();
+        }
         match role {
             Some(r) => eprintln!("[{env}] {r}: {msg}"),
             None => eprintln!("[{env}] {msg}"),
         }
     }
 
-    fn mask(
-        &self,
-        volume: &str,
-        rules: &Path,
-        key_file: &Path,
-        threads: usize,
-    ) -> Result<String, String> {
-        mask_for_pipeline(self.home, volume, rules, key_file, threads, |f| f())
-            .map(|m| m.summary())
-            .map_err(|e| format!("{e:#}"))
+    fn progress(&self, env: &str, role: Role, done: u64, total: u64, unit: &str) {
+        let mut bar = self.bar.borrow_mut();
+        let bar = bar.get_or_insert_with(|| {
+            let b = ProgressBar::new(total);
+            b.set_style(
+                ProgressStyle::with_template(&format!(
+                    "[{env}] {role}: {{wide_bar}} {{pos}}/{{len}} {unit}"
+                ))
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            b
+        });
+        bar.set_length(total);
+        bar.set_position(done);
     }
-}
-
-/// The pipeline's mask role on this machine's pool: `wrap` runs the masking
-/// (the demo suspends its progress display around it).
-pub fn mask_for_pipeline(
-    home: &Path,
-    volume: &str,
-    rules: &Path,
-    key_file: &Path,
-    threads: usize,
-    wrap: impl FnOnce(&mut dyn FnMut() -> Result<Masked>) -> Result<Masked>,
-) -> Result<Masked> {
-    let mut engine = Engine::open(home)?;
-    let r: VolRef = volume.parse()?;
-    let spec = MaskSpec::load(rules, key_file)?;
-    let opts = MaskOptions {
-        threads,
-        ..MaskOptions::default()
-    };
-    wrap(&mut || {
-        let (bar, feed) = crate::mask::progress_bar();
-        let masked = populous_ops::mask::mask(&mut engine, &r, &spec, &opts, feed);
-        bar.finish_and_clear();
-        Ok(masked?)
-    })
 }
 
 /// `populous pipeline run -f FILE --env ENV --build-number N`.
@@ -83,8 +66,13 @@ pub fn run(home: &Path, a: &PipelineRunArgs, json: bool) -> Result<()> {
         wait: a.wait.map(Into::into).unwrap_or_default(),
         roles: a.roles.clone(),
         copy: a.copy,
+        home: home.to_owned(),
     };
-    let Outcome { report, error } = populous_pipeline::run(&p, &opts, &CliHooks { home });
+    let hooks = CliHooks::default();
+    let Outcome { report, error } = populous_pipeline::run(&p, &opts, &hooks);
+    if let Some(bar) = hooks.bar.borrow_mut().take() {
+        bar.finish_and_clear();
+    }
     if json {
         output::json(&report)?;
     } else {

@@ -3,8 +3,6 @@
 //! every volume, the teardown and the written report.
 
 use std::io::Write as _;
-use std::path::Path;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -15,54 +13,22 @@ use populous_pipeline::{Pipeline, Role, RunOptions};
 use super::report::{self, LineageEntry, MaskFigures, Phase, PhaseKind, ProbeFigures};
 use super::{clean, daemon, Demo, Ui};
 
-/// The pipeline's progress goes to the step's spinner (the seed's rows to
-/// its bar); masking runs here, through the engine, and its figures are kept.
+/// The pipeline's progress goes to the step's spinner, and its long steps
+/// (the seed's rows, masking's chunks) to its bar.
 struct DemoHooks<'a> {
-    home: &'a Path,
     ui: &'a Ui,
-    mask: Mutex<Option<MaskFigures>>,
 }
 
 impl populous_pipeline::Hooks for DemoHooks<'_> {
     fn say(&self, env: &str, role: Option<Role>, msg: &str) {
-        if let Some(rest) = msg.strip_prefix("seeded ") {
-            let mut it = rest.split([' ', '/']);
-            if let (Some(Ok(done)), Some(Ok(total))) = (
-                it.next().map(str::parse::<u64>),
-                it.next().map(str::parse::<u64>),
-            ) {
-                self.ui.progress(done, total, "rows");
-                return;
-            }
-        }
         match role {
             Some(r) => self.ui.say(&format!("[{env}] {r}: {msg}")),
             None => self.ui.say(&format!("[{env}] {msg}")),
         }
     }
 
-    fn mask(
-        &self,
-        volume: &str,
-        rules: &Path,
-        key_file: &Path,
-        threads: usize,
-    ) -> Result<String, String> {
-        let masked =
-            crate::pipeline::mask_for_pipeline(self.home, volume, rules, key_file, threads, |f| {
-                self.ui.suspend(f)
-            })
-            .map_err(|e| format!("{e:#}"))?;
-        if let populous_ops::mask::Masked::Done { report, .. } = &masked {
-            *self.mask.lock().unwrap_or_else(|e| e.into_inner()) = Some(MaskFigures {
-                rows: report.rows_total,
-                seconds: report.elapsed_secs,
-                rows_per_sec: report.rows_per_sec,
-                ruleset: report.ruleset_hash.clone(),
-                key_id: report.key_id.clone(),
-            });
-        }
-        Ok(masked.summary())
+    fn progress(&self, _env: &str, _role: Role, done: u64, total: u64, unit: &str) {
+        self.ui.progress(done, total, unit);
     }
 }
 
@@ -83,11 +49,7 @@ impl Demo {
             probe.event(phase);
         }
         self.ui.start(phase);
-        let hooks = DemoHooks {
-            home: &self.n.home,
-            ui: &self.ui,
-            mask: Mutex::new(None),
-        };
+        let hooks = DemoHooks { ui: &self.ui };
         let opts = RunOptions {
             env: env.to_string(),
             build: build.to_string(),
@@ -95,9 +57,16 @@ impl Demo {
             wait: Duration::ZERO,
             roles,
             copy,
+            home: self.n.home.clone(),
         };
         let outcome = populous_pipeline::run(p, &opts, &hooks);
-        let mask = hooks.mask.into_inner().unwrap_or_else(|e| e.into_inner());
+        let mask = outcome.report.mask.as_ref().map(|m| MaskFigures {
+            rows: m.rows_total,
+            seconds: m.elapsed_secs,
+            rows_per_sec: m.rows_per_sec,
+            ruleset: m.ruleset_hash.clone(),
+            key_id: m.key_id.clone(),
+        });
         let ok = outcome.error.is_none();
         self.ui.end(ok);
         let r = &outcome.report;

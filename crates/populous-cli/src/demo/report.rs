@@ -510,6 +510,7 @@ mod tests {
                 versions: vec![("1.0.1-1".into(), 120), ("1.0.1-2".into(), 180)],
                 probe_file: "p.jsonl".into(),
             }),
+            mask: None,
         }
     }
 

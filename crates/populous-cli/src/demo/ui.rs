@@ -79,13 +79,4 @@ impl Ui {
             None => 0.0,
         }
     }
-
-    /// Runs `f` with the spinner hidden (for code that draws its own bar).
-    pub fn suspend<T>(&self, f: impl FnOnce() -> T) -> T {
-        let b = self.lock().as_ref().map(|(b, _, _)| b.clone());
-        match b {
-            Some(b) => b.suspend(f),
-            None => f(),
-        }
-    }
 }

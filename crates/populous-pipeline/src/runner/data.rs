@@ -269,7 +269,8 @@ impl Run<'_> {
                 }
                 Err(e) => return Err(self.fail(Role::Run, format!("seeding: POST {url}: {e}"))),
             }
-            self.say(Role::Run, &format!("seeded {done}/{rows} rows"));
+            self.hooks
+                .progress(&self.env_name, Role::Run, done, rows, "rows");
         }
         Ok(rows)
     }

@@ -22,7 +22,7 @@ mod roles;
 mod services;
 mod update;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -40,20 +40,16 @@ use crate::state::StateDir;
 pub use crate::http::smoke;
 pub use crate::registry::registry_has;
 
-/// What the runner needs from its caller: progress output and masking (which
+/// What the runner needs from its caller: progress output. (Masking runs
+/// here, on this machine's pool, through populous-ops.)
 /// runs where the pool is, through the Populous library, not over the wire).
 pub trait Hooks {
     /// A progress line.
     fn say(&self, env: &str, role: Option<Role>, msg: &str);
-    /// Masks the database on `FOLDER/VOL` and marks the volume masked;
-    /// returns a one-line summary (rows, rows/s).
-    fn mask(
-        &self,
-        volume: &str,
-        rules: &Path,
-        key_file: &Path,
-        threads: usize,
-    ) -> std::result::Result<String, String>;
+    /// Progress of a long step, `done` of `total` `unit`s (masking: chunks).
+    fn progress(&self, env: &str, role: Role, done: u64, total: u64, unit: &str) {
+        let _ = (env, role, done, total, unit);
+    }
 }
 
 /// One run's request.
@@ -72,6 +68,9 @@ pub struct RunOptions {
     pub roles: Option<Vec<Role>>,
     /// Copy `clone_of` data this way instead of the file's `copy` (the dump baseline).
     pub copy: Option<CopyMethod>,
+    /// The Populous home whose pools hold the environments' volumes:
+    /// masking runs here, where the data is, not over the wire.
+    pub home: PathBuf,
 }
 
 /// How one role went.
@@ -136,6 +135,9 @@ pub struct RunReport {
     /// Seconds of the data step alone, when the run made a data volume: the
     /// clone (`importVolAsClone`) or the `mariadb-dump | mariadb` copy.
     pub data_seconds: Option<f64>,
+    /// Rows, time and rate of the masking this run did (none when the
+    /// volume was masked already, or nothing was masked).
+    pub mask: Option<populous_mask::db::MaskReport>,
 }
 
 /// A run's report, and its error if it failed.
@@ -162,6 +164,7 @@ pub fn run(p: &Pipeline, opts: &RunOptions, hooks: &dyn Hooks) -> Outcome {
         seconds: 0.0,
         update: None,
         data_seconds: None,
+        mask: None,
     };
     let error = match Run::prepare(p, opts, hooks, &tag) {
         Ok(r) => r.roles(&mut report).err(),
@@ -230,6 +233,9 @@ struct Run<'a> {
     masked_early: std::cell::RefCell<Option<String>>,
     /// Seconds of the data step (clone or dump), for the report.
     data_seconds: std::cell::Cell<Option<f64>>,
+    /// What this run's masking did, for the report.
+    mask_report: std::cell::RefCell<Option<populous_mask::db::MaskReport>>,
+    home: PathBuf,
     _lock: crate::state::EnvLock,
     /// The volume's name in the folder, and on the engine.
     volume: String,
@@ -298,6 +304,8 @@ impl<'a> Run<'a> {
             early_mask,
             masked_early: std::cell::RefCell::new(None),
             data_seconds: std::cell::Cell::new(None),
+            mask_report: std::cell::RefCell::new(None),
+            home: opts.home.clone(),
             copy: opts.copy.unwrap_or(file_copy),
             _lock: lock,
         })
@@ -392,6 +400,7 @@ impl<'a> Run<'a> {
             });
         }
         report.data_seconds = self.data_seconds.get();
+        report.mask = self.mask_report.borrow_mut().take();
         if let Some(e) = failed {
             return Err(e);
         }

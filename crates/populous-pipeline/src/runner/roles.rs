@@ -186,14 +186,42 @@ impl Run<'_> {
         Ok(format!("{}/{}: {summary}", self.env.folder, self.volume))
     }
 
-    /// Masks `FOLDER/name` in this environment's folder; the hook's summary.
+    /// Masks `FOLDER/name` in this environment's folder, through the one
+    /// implementation in populous-ops; returns its summary. Progress goes to
+    /// the hooks from this thread while the masking runs on another.
     pub(super) fn mask_named(&self, role: Role, spec: &MaskSpec, name: &str) -> Result<String> {
         let vol = format!("{}/{name}", self.env.folder);
         let rules = self.p.dir.join(&spec.rules);
         self.say(role, &format!("mask {vol} with {}", rules.display()));
-        self.hooks
-            .mask(&vol, &rules, &spec.key_file, spec.threads.max(1))
-            .map_err(|e| self.fail(role, format!("masking {vol}: {e}")))
+        let fail = |e: &dyn std::fmt::Display| self.fail(role, format!("masking {vol}: {e}"));
+        let r: populous_engine::VolRef = vol.parse().map_err(|e| fail(&e))?;
+        let mask =
+            populous_ops::mask::MaskSpec::load(&rules, &spec.key_file).map_err(|e| fail(&e))?;
+        let mut engine = populous_engine::Engine::open(&self.home).map_err(|e| fail(&e))?;
+        let opts = populous_mask::db::MaskOptions {
+            threads: spec.threads.max(1),
+            ..populous_mask::db::MaskOptions::default()
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<(u64, u64)>();
+        let masked = std::thread::scope(|s| {
+            let worker = s.spawn(move || {
+                populous_ops::mask::mask(&mut engine, &r, &mask, &opts, move |p| {
+                    let _ = tx.send((p.chunks_done + p.chunks_skipped, p.chunks_todo));
+                })
+            });
+            for (done, total) in rx {
+                self.hooks
+                    .progress(&self.env_name, role, done, total, "chunks");
+            }
+            worker.join()
+        });
+        let masked = masked
+            .map_err(|_| fail(&"the masking thread panicked"))?
+            .map_err(|e| fail(&e))?;
+        if let populous_ops::mask::Masked::Done { report, .. } = &masked {
+            *self.mask_report.borrow_mut() = Some(report.clone());
+        }
+        Ok(masked.summary())
     }
 }
 
