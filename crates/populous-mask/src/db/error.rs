@@ -130,6 +130,22 @@ pub enum MaskDbError {
         /// Key id given now.
         given: String,
     },
+    /// The server writes a binary log, which would keep every original value.
+    #[error("the server on {target} writes a binary log (log_bin=ON): masking there would copy every original value into it; start the server without --log-bin (Populous's own servers never enable it)")]
+    BinlogOn {
+        /// The URL, password redacted.
+        target: String,
+    },
+    /// InnoDB did not purge the old row versions in time.
+    #[error("InnoDB on {target} still had {history} undo records to purge after {secs} s; the old values are still in the undo log, so the volume is not marked masked (re-run to finish)")]
+    PurgeTimeout {
+        /// The URL, password redacted.
+        target: String,
+        /// The history list length left.
+        history: u64,
+        /// How long we waited.
+        secs: u64,
+    },
     /// [`MaskOptions::cancel`] was set.
     #[error("masking was cancelled after {chunks_done} chunks of this run; re-run with the same rules, key and chunk_rows to finish (done chunks are skipped)")]
     Cancelled {
@@ -170,6 +186,8 @@ impl MaskDbError {
                 ErrorKind::WrongState
             }
             M::Sql { source, .. } if is_disk_full(source) => ErrorKind::NoSpace,
+            M::BinlogOn { .. } => ErrorKind::Unsupported,
+            M::PurgeTimeout { .. } => ErrorKind::Failed,
             _ => ErrorKind::Internal,
         }
     }

@@ -133,6 +133,7 @@ mod plan;
 mod progress;
 mod report;
 mod run;
+pub mod scrub;
 mod verify;
 
 pub use error::MaskDbError;
