@@ -87,7 +87,8 @@ impl Engine {
             return Err(Error::AlreadyExists {
                 what: "token",
                 name: name.to_string(),
-                hint: ": revoke it first with `populous token rm`".into(),
+                hint: String::new(),
+                case: crate::error::Case::General,
             });
         }
         let info = self.token_get(name)?;
