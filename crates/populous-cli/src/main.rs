@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod db;
 mod demo;
+mod hints;
 mod mask;
 mod output;
 mod pipeline;
@@ -134,6 +135,10 @@ fn main() {
                 message.push_str(&c);
             }
         }
+        let engine_error = err
+            .chain()
+            .find_map(|e| e.downcast_ref::<populous_engine::Error>());
+        message.extend(engine_error.and_then(hints::hint));
         if json {
             let v = serde_json::json!({"error": {"kind": kind_name, "message": message}});
             eprintln!("{v}");
