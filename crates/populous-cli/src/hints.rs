@@ -53,11 +53,13 @@ pub fn hint(e: &Error) -> Option<String> {
             "pass --backend copy to accept slow full copies".to_owned()
         }
         (_, Case::NotBtrfs) => "try --backend reflink on XFS".to_owned(),
-        (_, Case::SourceNotAllowed { to, from, clone }) => {
-            let flag = if *clone { "--clone-from" } else { "--import-from" };
-            format!("allow it with `populous folder policy {to} {flag} {from}`")
+        (Error::PolicyDenied { to, from, .. }, Case::CloneSourceNotAllowed) => {
+            format!("allow it with `populous folder policy {to} --clone-from {from}`")
         }
-        (_, Case::MaskingRequired { .. }) => "mask it first with `populous mask`".to_owned(),
+        (Error::PolicyDenied { to, from, .. }, Case::ImportSourceNotAllowed) => {
+            format!("allow it with `populous folder policy {to} --import-from {from}`")
+        }
+        (_, Case::MaskingRequired) => "mask it first with `populous mask`".to_owned(),
         _ => return None,
     };
     Some(format!(" ({text})"))
@@ -83,11 +85,9 @@ mod tests {
         assert_eq!(hint(&has_dependents(Case::General)), None);
         let policy = Error::PolicyDenied {
             detail: "folder dev may not clone from folder prod".into(),
-            case: Case::SourceNotAllowed {
-                to: "dev".into(),
-                from: "prod".into(),
-                clone: true,
-            },
+            to: "dev".into(),
+            from: "prod".into(),
+            case: Case::CloneSourceNotAllowed,
         };
         assert_eq!(
             hint(&policy).as_deref(),

@@ -15,7 +15,7 @@ pub use populous_error::{ErrorKind, HasKind};
 
 /// Which situation an error describes, beyond its variant: what an adapter
 /// needs to give advice in its own terms (a flag, a command, an endpoint).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Case {
     /// Nothing more specific.
@@ -47,20 +47,12 @@ pub enum Case {
     NoCopyOnWrite,
     /// The btrfs backend was asked for on another filesystem.
     NotBtrfs,
-    /// Folder `to`'s policy does not list folder `from` as a source.
-    SourceNotAllowed {
-        /// The receiving folder.
-        to: String,
-        /// The source folder.
-        from: String,
-        /// True for clones, false for imports.
-        clone: bool,
-    },
-    /// Folder `to` takes only masked data.
-    MaskingRequired {
-        /// The receiving folder.
-        to: String,
-    },
+    /// The receiving folder's policy does not list the source folder for clones.
+    CloneSourceNotAllowed,
+    /// The receiving folder's policy does not list the source folder for imports.
+    ImportSourceNotAllowed,
+    /// The receiving folder takes only masked data.
+    MaskingRequired,
 }
 
 /// Everything that can go wrong in the engine.
@@ -106,8 +98,14 @@ pub enum Error {
         dependents: String,
         case: Case,
     },
+    /// Folder `to`'s policy refuses data from folder `from`.
     #[error("folder policy forbids it: {detail}")]
-    PolicyDenied { detail: String, case: Case },
+    PolicyDenied {
+        detail: String,
+        to: String,
+        from: String,
+        case: Case,
+    },
     #[error("pool {pool} is full while {doing}: free space in the pool or grow it, then retry (nothing was changed)")]
     NoSpace { pool: String, doing: String },
     #[error("pool {pool} is unavailable: {detail}")]
@@ -192,15 +190,15 @@ impl Error {
     }
 
     /// The situation this error describes, for adapters that add advice.
-    pub fn case(&self) -> &Case {
-        match self {
+    pub fn case(&self) -> Case {
+        match *self {
             Error::AlreadyExists { case, .. }
             | Error::WrongState { case, .. }
             | Error::HasDependents { case, .. }
             | Error::PolicyDenied { case, .. }
             | Error::Unavailable { case, .. }
             | Error::Unsupported { case, .. } => case,
-            _ => &Case::General,
+            _ => Case::General,
         }
     }
 

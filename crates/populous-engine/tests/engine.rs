@@ -156,7 +156,7 @@ fn check_lifecycle(p: &mut Pool) {
         .expect_err("has snapshots");
     assert_eq!(err.kind(), ErrorKind::HasDependents);
     assert!(err.to_string().contains("prod/db@s1"), "{err}");
-    assert_eq!(err.case(), &Case::VolumeHasSnapshots);
+    assert_eq!(err.case(), Case::VolumeHasSnapshots);
     e.volume_remove(&v("prod/db"), true, true)
         .expect("recursive destroy");
     assert!(
@@ -240,7 +240,7 @@ fn check_rename_replace_swaps_a_golden_copy(p: &mut Pool) {
         err.to_string().contains("stage/golden already exists"),
         "{err}"
     );
-    assert_eq!(err.case(), &Case::RenameTargetExists);
+    assert_eq!(err.case(), Case::RenameTargetExists);
     // A mounted target is not replaced.
     e.mount_add(&v("stage/golden"), "m1").expect("mount");
     assert_eq!(

@@ -60,7 +60,7 @@ fn loopdev_adopt_existing_mounts_and_refuse_non_cow() {
             .expect_err("no copy-on-write");
         assert_eq!(err.kind(), ErrorKind::Unsupported);
         assert!(err.to_string().contains("copy backend"), "{err}");
-        assert_eq!(err.case(), &Case::NoCopyOnWrite);
+        assert_eq!(err.case(), Case::NoCopyOnWrite);
     }
     assert_eq!(
         kind(e.pool_adopt(&n("xb"), &x, Some(BackendKind::Btrfs))),
@@ -70,7 +70,7 @@ fn loopdev_adopt_existing_mounts_and_refuse_non_cow() {
         .pool_adopt(&n("eb"), &ext, Some(BackendKind::Btrfs))
         .expect_err("not btrfs");
     assert_eq!(err.kind(), ErrorKind::Unsupported);
-    assert_eq!(err.case(), &Case::NotBtrfs);
+    assert_eq!(err.case(), Case::NotBtrfs);
     // Copy only when asked, and it works.
     let p = e
         .pool_adopt(&n("e"), &ext, Some(BackendKind::Copy))

@@ -114,20 +114,26 @@ pub(super) fn check_policy(
     what: &str,
 ) -> Result<()> {
     if to.id != from.id {
-        let (list, verb) = if clone {
-            (&to.policy.clone_from, "clone from")
+        let (list, verb, case) = if clone {
+            (
+                &to.policy.clone_from,
+                "clone from",
+                Case::CloneSourceNotAllowed,
+            )
         } else {
-            (&to.policy.import_from, "import from")
+            (
+                &to.policy.import_from,
+                "import from",
+                Case::ImportSourceNotAllowed,
+            )
         };
         if let Some(allowed) = list {
             if !allowed.iter().any(|n| n.as_str() == from.name) {
                 return Err(Error::PolicyDenied {
                     detail: format!("folder {} may not {verb} folder {}", to.name, from.name),
-                    case: Case::SourceNotAllowed {
-                        to: to.name.clone(),
-                        from: from.name.clone(),
-                        clone,
-                    },
+                    to: to.name.clone(),
+                    from: from.name.clone(),
+                    case,
                 });
             }
         }
@@ -138,9 +144,9 @@ pub(super) fn check_policy(
                 "folder {} requires masked data and {what} is not masked",
                 to.name
             ),
-            case: Case::MaskingRequired {
-                to: to.name.clone(),
-            },
+            to: to.name.clone(),
+            from: from.name.clone(),
+            case: Case::MaskingRequired,
         });
     }
     Ok(())

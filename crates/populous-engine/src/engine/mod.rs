@@ -79,7 +79,7 @@ fn stored(s: &str) -> Name {
     Name::from_stored(s.to_owned())
 }
 
-fn not_found(what: &'static str, name: impl ToString) -> Error {
+fn not_found(what: &'static str, name: &dyn std::fmt::Display) -> Error {
     Error::NotFound {
         what,
         name: name.to_string(),
@@ -87,7 +87,7 @@ fn not_found(what: &'static str, name: impl ToString) -> Error {
     }
 }
 
-fn already_exists(what: &'static str, name: impl ToString, case: Case) -> Error {
+fn already_exists(what: &'static str, name: &dyn std::fmt::Display, case: Case) -> Error {
     Error::AlreadyExists {
         what,
         name: name.to_string(),

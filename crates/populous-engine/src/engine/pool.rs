@@ -64,7 +64,7 @@ impl Engine {
         if image.exists() {
             return Err(already_exists(
                 "image file",
-                image.display(),
+                &image.display(),
                 Case::ImageExists,
             ));
         }
