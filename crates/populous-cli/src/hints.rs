@@ -22,6 +22,9 @@ pub fn hint(e: &Error) -> Option<String> {
             }
             _ => return None,
         },
+        (Error::InvalidInput { what: "token", .. }, _) => {
+            "give at least one --folder, or --admin".to_owned()
+        }
         (Error::AlreadyExists { what: "token", .. }, _) => {
             "revoke it first with `populous token rm`".to_owned()
         }
@@ -30,7 +33,7 @@ pub fn hint(e: &Error) -> Option<String> {
         }
         (_, Case::ImportTargetExists) => "import it under another name with --as NAME".to_owned(),
         (_, Case::RenameTargetExists) => "pass --replace to destroy it and take its name".to_owned(),
-        (_, Case::VolumeHasSnapshots) => "remove them with `populous snapshot rm`, or pass --recursive to destroy them too (clones made from them keep working)".to_owned(),
+        (_, Case::VolumeHasSnapshots) => "remove them with `populous snapshot rm`, or pass --recursive to destroy them too; clones made from them keep working".to_owned(),
         (_, Case::PoolHasFolders) => "remove them first with `populous folder rm`".to_owned(),
         (_, Case::PoolDataNotEmpty) => {
             "run `populous check --repair` to remove orphans, then retry".to_owned()

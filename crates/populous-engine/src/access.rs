@@ -66,7 +66,7 @@ impl Engine {
         if folders.is_empty() && !admin {
             return Err(Error::InvalidInput {
                 what: "token",
-                detail: "give at least one --folder, or --admin".into(),
+                detail: "a token covers at least one folder, or is an admin token".into(),
             });
         }
         let secret = format!(

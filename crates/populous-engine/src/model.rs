@@ -204,7 +204,9 @@ pub struct VolumeInfo {
     pub path: PathBuf,
     /// Nominal size in bytes.
     pub size_bytes: Option<u64>,
-    /// Bytes referenced by the files (shared blocks count in full).
+    /// Bytes referenced by the files (shared blocks count in full). `None`
+    /// when not measured: the pool is unavailable, or this came from
+    /// [`crate::Engine::clone_volume`], which does not walk the new tree.
     pub used_bytes: Option<u64>,
     /// Free-form description.
     pub description: Option<String>,

@@ -1,9 +1,8 @@
 //! The engine: every operation on pools, folders, volumes and snapshots.
 //!
 //! One submodule per object, each with its own `impl Engine` block:
-//! [`pool`], [`folder`], [`volume`], [`mount`], [`snapshot`], [`clone`]
-//! (clone, import, rename), [`intent`] (the crash-safety protocol below) and
-//! [`check`]. This module holds [`Engine`] and what they share: lookups that
+//! `pool`, `folder`, `volume`, `mount`, `snapshot`, `clone` (clone, import,
+//! rename), `intent` (the crash-safety protocol below) and `check`. This module holds [`Engine`] and what they share: lookups that
 //! turn names into rows, and where things live on disk. Statements live in
 //! [`crate::store`]; the operations here read as steps.
 //!
