@@ -9,6 +9,7 @@ mod cli;
 mod commands;
 mod db;
 mod demo;
+mod hints;
 mod mask;
 mod output;
 mod pipeline;
@@ -90,6 +91,10 @@ fn main() {
                 message.push_str(&c);
             }
         }
+        let engine_error = err
+            .chain()
+            .find_map(|e| e.downcast_ref::<populous_engine::Error>());
+        message.extend(engine_error.and_then(hints::hint));
         if json {
             let v = serde_json::json!({"error": {"kind": kind.as_str(), "message": message}});
             eprintln!("{v}");

@@ -66,7 +66,7 @@ impl Engine {
         if folders.is_empty() && !admin {
             return Err(Error::InvalidInput {
                 what: "token",
-                detail: "give at least one --folder, or --admin".into(),
+                detail: "a token covers at least one folder, or is an admin token".into(),
             });
         }
         let secret = format!(
@@ -87,7 +87,8 @@ impl Engine {
             return Err(Error::AlreadyExists {
                 what: "token",
                 name: name.to_string(),
-                hint: ": revoke it first with `populous token rm`".into(),
+                hint: String::new(),
+                case: crate::error::Case::General,
             });
         }
         let info = self.token_get(name)?;

@@ -1,8 +1,10 @@
 //! The engine's error type.
 //!
-//! Each variant says what failed, on what, and what to do. Adapters (the CLI,
-//! the daemon) never match on variants to pick an exit code or an HTTP status:
-//! they call [`Error::kind`] and map the kind in one place.
+//! Each variant says what failed and on what, as facts: the engine has no
+//! flags or commands, so advice in those terms is the adapter's to add (the
+//! CLI's `hints` module does, from the [`Case`] an error carries). Adapters
+//! never match on variants to pick an exit code or an HTTP status: they call
+//! [`Error::kind`] and map the kind in one place.
 
 use std::path::PathBuf;
 
@@ -10,6 +12,48 @@ use std::path::PathBuf;
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub use populous_error::{ErrorKind, HasKind};
+
+/// Which situation an error describes, beyond its variant: what an adapter
+/// needs to give advice in its own terms (a flag, a command, an endpoint).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Case {
+    /// Nothing more specific.
+    #[default]
+    General,
+    /// A volume to destroy still has snapshots.
+    VolumeHasSnapshots,
+    /// A pool to remove still holds folders.
+    PoolHasFolders,
+    /// An adopted pool's data area holds directories that no record owns.
+    PoolDataNotEmpty,
+    /// A folder to remove still holds volumes.
+    FolderHasVolumes,
+    /// A rename's target name belongs to another volume.
+    RenameTargetExists,
+    /// An import's target name belongs to another volume.
+    ImportTargetExists,
+    /// A new pool's image file already exists.
+    ImageExists,
+    /// An image pool's image file is gone.
+    ImageMissing,
+    /// The volume is offline and the operation needs it online.
+    VolumeOffline,
+    /// The volume is online and the operation needs it offline.
+    VolumeOnline,
+    /// Another operation holds the name (a dead one, until reconciled).
+    NameInFlux,
+    /// The filesystem cannot do copy-on-write: only full copies would work.
+    NoCopyOnWrite,
+    /// The btrfs backend was asked for on another filesystem.
+    NotBtrfs,
+    /// The receiving folder's policy does not list the source folder for clones.
+    CloneSourceNotAllowed,
+    /// The receiving folder's policy does not list the source folder for imports.
+    ImportSourceNotAllowed,
+    /// The receiving folder takes only masked data.
+    MaskingRequired,
+}
 
 /// Everything that can go wrong in the engine.
 #[derive(Debug, thiserror::Error)]
@@ -39,27 +83,39 @@ pub enum Error {
         what: &'static str,
         name: String,
         hint: String,
+        case: Case,
     },
     #[error("{name} is {state}: {detail}")]
     WrongState {
         name: String,
         state: String,
         detail: String,
+        case: Case,
     },
-    #[error("cannot remove {name}: {dependents}; {hint}")]
+    #[error("cannot remove {name}: {dependents}")]
     HasDependents {
         name: String,
         dependents: String,
-        hint: String,
+        case: Case,
     },
+    /// Folder `to`'s policy refuses data from folder `from`.
     #[error("folder policy forbids it: {detail}")]
-    PolicyDenied { detail: String },
+    PolicyDenied {
+        detail: String,
+        to: String,
+        from: String,
+        case: Case,
+    },
     #[error("pool {pool} is full while {doing}: free space in the pool or grow it, then retry (nothing was changed)")]
     NoSpace { pool: String, doing: String },
     #[error("pool {pool} is unavailable: {detail}")]
-    Unavailable { pool: String, detail: String },
+    Unavailable {
+        pool: String,
+        detail: String,
+        case: Case,
+    },
     #[error("{detail}")]
-    Unsupported { detail: String },
+    Unsupported { detail: String, case: Case },
     #[error("{tool} is not installed: install it with `apt-get install {package}` and retry")]
     MissingTool {
         tool: &'static str,
@@ -130,6 +186,19 @@ impl Error {
             doing,
             path,
             source,
+        }
+    }
+
+    /// The situation this error describes, for adapters that add advice.
+    pub fn case(&self) -> Case {
+        match *self {
+            Error::AlreadyExists { case, .. }
+            | Error::WrongState { case, .. }
+            | Error::HasDependents { case, .. }
+            | Error::PolicyDenied { case, .. }
+            | Error::Unavailable { case, .. }
+            | Error::Unsupported { case, .. } => case,
+            _ => Case::General,
         }
     }
 

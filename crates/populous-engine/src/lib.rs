@@ -9,7 +9,8 @@
 //! - [`name`]: validated names and `folder/volume@snapshot` references;
 //! - [`access`]: access tokens and the audit log;
 //! - [`engine`]: the operations and their crash-safety protocol;
-//! - [`store`]: the SQLite metadata store and the writer lock;
+//! - [`store`]: the SQLite metadata store: schema, every statement behind
+//!   typed functions, and the writer lock;
 //! - [`backend`]: btrfs, reflink and copy, behind one trait;
 //! - [`sys`]: filesystem detection, image files and loop mounts;
 //! - [`model`]: what operations return;
@@ -30,7 +31,7 @@ pub mod sys;
 pub use access::{AuditEntry, TokenInfo};
 pub use backend::BackendKind;
 pub use engine::Engine;
-pub use error::{Error, ErrorKind, HasKind, Result};
+pub use error::{Case, Error, ErrorKind, HasKind, Result};
 pub use model::*;
 pub use name::{CloneSource, FolderRef, Name, SnapRef, VolRef};
 pub use sys::FsKind;

@@ -12,25 +12,13 @@ use crate::name::Name;
 pub type Timestamp = i64;
 
 /// Formats a timestamp as RFC 3339 in UTC, `YYYY-MM-DDTHH:MM:SSZ`.
+///
+/// humantime formats only years 1970 to 9999 (and panics outside them), so
+/// the timestamp is clamped to that range: stored times are `now()` values.
 pub fn rfc3339(secs: Timestamp) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    const LAST: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs.clamp(0, LAST) as u64);
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// The result of an operation that may have had nothing to do.
@@ -216,7 +204,9 @@ pub struct VolumeInfo {
     pub path: PathBuf,
     /// Nominal size in bytes.
     pub size_bytes: Option<u64>,
-    /// Bytes referenced by the files (shared blocks count in full).
+    /// Bytes referenced by the files (shared blocks count in full). `None`
+    /// when not measured: the pool is unavailable, or this came from
+    /// [`crate::Engine::clone_volume`], which does not walk the new tree.
     pub used_bytes: Option<u64>,
     /// Free-form description.
     pub description: Option<String>,
@@ -276,5 +266,22 @@ impl CheckReport {
     /// True when metadata and filesystems agree.
     pub fn consistent(&self) -> bool {
         self.orphans.is_empty() && self.missing.is_empty() && self.pools_unavailable.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn rfc3339_keeps_its_format() {
+        for (secs, text) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (1_700_000_000, "2023-11-14T22:13:20Z"),
+            (-5, "1970-01-01T00:00:00Z"),
+        ] {
+            assert_eq!(rfc3339(secs), text);
+        }
     }
 }

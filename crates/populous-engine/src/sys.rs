@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::backend::{tree::reflink_file, BackendKind};
-use crate::error::{Error, Result};
+use crate::error::{Case, Error, Result};
 
 /// A filesystem a pool can live on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -137,7 +137,8 @@ pub fn can_reflink(dir: &Path) -> Result<bool> {
 /// Picks the backend for a pool at `root`, honouring an explicit request.
 ///
 /// Copy is only ever chosen when asked for: a filesystem that cannot do
-/// copy-on-write is refused with an error that names `--backend copy`.
+/// copy-on-write is refused with [`Case::NoCopyOnWrite`], which the CLI turns
+/// into advice to ask for the copy backend.
 pub fn choose_backend(
     root: &Path,
     requested: Option<BackendKind>,
@@ -150,9 +151,10 @@ pub fn choose_backend(
     let refuse = |why: String| {
         Error::Unsupported {
         detail: format!(
-            "{} is on {fs_name}, which {why}: use a btrfs or reflink-capable XFS filesystem, or pass --backend copy to accept slow full copies",
+            "{} is on {fs_name}, which {why}: copy-on-write needs btrfs or reflink-capable XFS; only the copy backend (slow full copies) works here",
             root.display()
         ),
+        case: Case::NoCopyOnWrite,
     }
     };
     let kind = match (requested, &fs) {
@@ -161,16 +163,19 @@ pub fn choose_backend(
         (Some(BackendKind::Btrfs), _) => {
             return Err(Error::Unsupported {
                 detail: format!(
-                    "{} is on {fs_name}, not btrfs: the btrfs backend needs a btrfs filesystem (try --backend reflink on XFS)",
+                    "{} is on {fs_name}, not btrfs: the btrfs backend needs a btrfs filesystem",
                     root.display()
                 ),
+                case: Case::NotBtrfs,
             })
         }
         (None | Some(BackendKind::Reflink), _) => {
             if can_reflink(root)? {
                 BackendKind::Reflink
             } else {
-                return Err(refuse("cannot reflink files (for XFS, format with -m reflink=1)".into()));
+                return Err(refuse(
+                    "cannot reflink files (for XFS, format with -m reflink=1)".into(),
+                ));
             }
         }
     };
@@ -219,7 +224,8 @@ pub fn make_image(image: &Path, size: u64, fs: FsKind) -> Result<()> {
                 Error::AlreadyExists {
                     what: "image file",
                     name: image.display().to_string(),
-                    hint: ": choose another --image path or remove the file".into(),
+                    hint: String::new(),
+                    case: crate::error::Case::ImageExists,
                 }
             } else {
                 Error::io("creating image file", image)(e)

@@ -101,9 +101,10 @@ pub fn reflink_file(src: &File, dst: &File, dst_path: &Path) -> Result<()> {
         Some(libc::EOPNOTSUPP) | Some(libc::EINVAL) | Some(libc::EXDEV) | Some(libc::ENOTTY) => {
             Err(Error::Unsupported {
                 detail: format!(
-                    "the filesystem under {} cannot reflink ({err}): use a btrfs or XFS (reflink=1) pool, or pass --backend copy to accept full copies",
+                    "the filesystem under {} cannot reflink ({err}): a btrfs or XFS (reflink=1) pool can, and only a copy pool works without it",
                     dst_path.display()
                 ),
+                case: crate::error::Case::NoCopyOnWrite,
             })
         }
         _ => Err(Error::io("reflinking", dst_path)(err)),

@@ -9,6 +9,19 @@
 //! Writers from different processes are serialised by an exclusive `flock`
 //! on `<home>/populous.lock`, held for the whole of an operation, so an intent
 //! found while holding the lock always belongs to a process that died.
+//!
+//! Every statement the engine runs lives in a submodule here, one per table,
+//! behind typed functions: the engine's operations read as steps.
+//! - [`state`]: the typed values stored as text (states, intent kinds, backends);
+//! - [`pools`], [`folders`], [`volumes`], [`snapshots`]: rows and their statements;
+//! - [`ops`]: intent records and the rows they tag.
+
+pub mod folders;
+pub mod ops;
+pub mod pools;
+pub mod snapshots;
+pub mod state;
+pub mod volumes;
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -22,7 +35,23 @@ use crate::error::{Error, Result};
 /// The schema version this code writes.
 pub const SCHEMA_VERSION: i64 = 2;
 
-const SCHEMA_V1: &str = r#"
+/// Columns that volumes and snapshots share: masking provenance, the intent
+/// tag and the creation time. One text for both tables, so they cannot drift.
+macro_rules! tagged_columns {
+    () => {
+        r#"
+    masked              INTEGER NOT NULL DEFAULT 0,
+    mask_ruleset        TEXT,
+    mask_key_id         TEXT,
+    masked_at           INTEGER,
+    op_id               INTEGER REFERENCES ops(id),
+    created_at          INTEGER NOT NULL,
+"#
+    };
+}
+
+const SCHEMA_V1: &str = concat!(
+    r#"
 CREATE TABLE pools (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     name        TEXT NOT NULL UNIQUE,
@@ -59,13 +88,9 @@ CREATE TABLE volumes (
     description         TEXT,
     origin_snapshot_id  INTEGER REFERENCES snapshots(id) ON DELETE SET NULL,
     origin              TEXT,           -- folder/volume@snapshot at clone time, kept for lineage
-    masked              INTEGER NOT NULL DEFAULT 0,
-    mask_ruleset        TEXT,
-    mask_key_id         TEXT,
-    masked_at           INTEGER,
-    op_id               INTEGER REFERENCES ops(id),
-    created_at          INTEGER NOT NULL,
-    UNIQUE (folder_id, name)
+"#,
+    tagged_columns!(),
+    r#"    UNIQUE (folder_id, name)
 );
 CREATE TABLE snapshots (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -73,19 +98,16 @@ CREATE TABLE snapshots (
     name            TEXT NOT NULL,
     state           TEXT NOT NULL,      -- creating | ready | destroying
     consistency     TEXT NOT NULL DEFAULT 'crash',
-    masked          INTEGER NOT NULL DEFAULT 0,
-    mask_ruleset    TEXT,
-    mask_key_id     TEXT,
-    masked_at       INTEGER,
-    op_id           INTEGER REFERENCES ops(id),
-    created_at      INTEGER NOT NULL,
-    UNIQUE (volume_id, name)
+"#,
+    tagged_columns!(),
+    r#"    UNIQUE (volume_id, name)
 );
 CREATE INDEX snapshots_volume ON snapshots(volume_id);
 CREATE INDEX volumes_origin ON volumes(origin_snapshot_id);
 CREATE INDEX volumes_op ON volumes(op_id);
 CREATE INDEX snapshots_op ON snapshots(op_id);
-"#;
+"#
+);
 
 /// Version 2: volume labels, consumer mounts, access tokens and the audit log.
 const SCHEMA_V2: &str = r#"
