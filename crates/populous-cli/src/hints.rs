@@ -6,6 +6,23 @@
 
 use populous_engine::{Case, Error};
 
+/// The advice for the first error in the chain that has one: engine errors,
+/// directly or inside an operation's error, and the operations' own.
+pub fn for_chain(err: &anyhow::Error) -> Option<String> {
+    err.chain().find_map(|e| {
+        if let Some(e) = e.downcast_ref::<Error>() {
+            return hint(e);
+        }
+        match e.downcast_ref::<populous_ops::Error>()? {
+            populous_ops::Error::Engine(e) => hint(e),
+            populous_ops::Error::NoOrigin { .. } => {
+                Some(" (give the original data with --source FOLDER/VOL@SNAP)".to_owned())
+            }
+            _ => None,
+        }
+    })
+}
+
 /// The advice to append to an engine error's message, starting with a space.
 pub fn hint(e: &Error) -> Option<String> {
     let text = match (e, e.case()) {

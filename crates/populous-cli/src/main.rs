@@ -91,10 +91,7 @@ fn main() {
                 message.push_str(&c);
             }
         }
-        let engine_error = err
-            .chain()
-            .find_map(|e| e.downcast_ref::<populous_engine::Error>());
-        message.extend(engine_error.and_then(hints::hint));
+        message.extend(hints::for_chain(&err));
         if json {
             let v = serde_json::json!({"error": {"kind": kind.as_str(), "message": message}});
             eprintln!("{v}");
