@@ -100,11 +100,17 @@ pub enum Command {
     ///   populous mask dev/db-build-28 --rules masking.yml --key-file /etc/populous/mask.key
     ///   populous mask verify dev/db-build-28 --rules masking.yml --key-file /etc/populous/mask.key
     ///
-    /// Uses the running `populous db` on the volume, or starts one for the purpose. Chunks
-    /// of primary keys are masked on parallel connections, each chunk in one transaction
-    /// recorded as done, so an interrupted run can be run again. Only when every rule has
-    /// completed is the volume marked masked (rules hash, key id, time), which folders with
-    /// `--require-masked` demand. `verify` compares sampled rows with the origin snapshot.
+    /// Chunks of primary keys are masked on parallel connections, each chunk in one
+    /// transaction recorded as done, so an interrupted run can be run again. Then the old
+    /// values are scrubbed from the files: freed pages zeroed as they are freed, the undo
+    /// log purged, index pages compacted in place (--no-compact skips it), a fresh redo
+    /// log, a slow shutdown; prod's binary and relay logs are removed from the clone.
+    /// Last, every file of the volume is searched for a sample of the originals
+    /// (--scan-sample). Only when every rule has completed and the scan found nothing is
+    /// the volume marked masked (rules hash, key id, scan), which folders with
+    /// `--require-masked` demand; a scan that finds originals names the files and fails.
+    /// A server running on the volume is stopped for the scan and started again.
+    /// `verify` compares sampled rows with the origin snapshot.
     #[command(verbatim_doc_comment)]
     Mask(MaskCmd),
     /// Check that metadata and filesystems agree; finish interrupted operations.
@@ -612,6 +618,13 @@ pub struct MaskArgs {
     /// Parallel connections.
     #[arg(long, default_value_t = 2)]
     pub threads: usize,
+    /// Skip compacting the masked tables' index pages. Only deleted records that were
+    /// in the pages before masking need it; a scan will say if any are left.
+    #[arg(long)]
+    pub no_compact: bool,
+    /// Original values to sample for the scan of the files.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub scan_sample: u32,
 }
 
 #[derive(Debug, Args)]

@@ -4,8 +4,9 @@
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use populous_engine::{Engine, SnapRef, VolRef};
+use populous_mask::db::scrub::ScrubOptions;
 use populous_mask::db::{MaskOptions, MaskProgress};
-use populous_ops::mask::{MaskSpec, Masked};
+use populous_ops::mask::{MaskRequest, MaskSpec, Masked};
 
 use crate::cli::{MaskArgs, MaskVerifyArgs};
 use crate::output;
@@ -37,15 +38,22 @@ pub fn progress_bar() -> (ProgressBar, impl Fn(&MaskProgress) + Send + Sync + 's
 pub fn mask(engine: &mut Engine, a: &MaskArgs, json: bool) -> Result<()> {
     let r: VolRef = a.volume.parse()?;
     let spec = MaskSpec::load(&a.rules, &a.key_file)?;
-    let opts = MaskOptions {
-        threads: a.threads,
-        ..MaskOptions::default()
+    let req = MaskRequest {
+        options: MaskOptions {
+            threads: a.threads,
+            ..MaskOptions::default()
+        },
+        scrub: ScrubOptions {
+            compact: !a.no_compact,
+            ..ScrubOptions::default()
+        },
+        sample: a.scan_sample as usize,
     };
     let (bar, feed) = progress_bar();
-    let masked = populous_ops::mask::mask(engine, &r, &spec, &opts, feed);
+    let masked = populous_ops::mask::mask(engine, &r, &spec, &req, feed);
     bar.finish_and_clear();
-    let (report, info) = match masked? {
-        Masked::Done { report, volume } => (report, volume),
+    let run = match masked? {
+        Masked::Done(run) => run,
         already @ Masked::Already(_) => {
             let info = already.volume();
             if json {
@@ -57,10 +65,12 @@ pub fn mask(engine: &mut Engine, a: &MaskArgs, json: bool) -> Result<()> {
             return Ok(());
         }
     };
+    let report = &run.report;
     if json {
-        return output::json(
-            &serde_json::json!({"changed": true, "report": report, "provenance": info.provenance}),
-        );
+        return output::json(&serde_json::json!({
+            "changed": true, "report": report, "scrub": run.scrub, "scan": run.scan,
+            "removed_logs": run.removed_logs, "provenance": run.volume.provenance
+        }));
     }
     for t in &report.tables {
         println!(
@@ -74,6 +84,24 @@ pub fn mask(engine: &mut Engine, a: &MaskArgs, json: bool) -> Result<()> {
             t.columns.join(", ")
         );
     }
+    if !run.removed_logs.is_empty() {
+        println!(
+            "removed another server's logs from the datadir: {}",
+            run.removed_logs.join(", ")
+        );
+    }
+    let s = &run.scrub;
+    println!(
+        "scrubbed: purge {:.1} s, compaction {:.1} s, fresh redo log {:.1} s",
+        s.purge_secs, s.compact_secs, s.redo_secs
+    );
+    println!(
+        "scanned: 0 of {} originals found in {} files ({} MiB) in {:.1} s",
+        run.scan.sampled,
+        run.scan.files_scanned,
+        run.scan.bytes_scanned >> 20,
+        run.scan_secs
+    );
     println!(
         "masked {r}: {} rows, {:.0} rows/s; rules {}, key id {} (recorded in the volume's provenance)",
         report.rows_total, report.rows_per_sec, report.ruleset_hash, report.key_id

@@ -142,6 +142,37 @@ pub struct Provenance {
     pub mask_key_id: Option<String>,
     /// When masking completed.
     pub masked_at: Option<Timestamp>,
+    /// The search of the volume's files for original values that followed
+    /// the masking; none for data masked before scans existed.
+    pub scan: Option<MaskScan>,
+}
+
+impl Provenance {
+    /// Masked, and a scan of the files found no original value.
+    pub fn masked_and_scanned(&self) -> bool {
+        self.masked && self.scan.as_ref().is_some_and(MaskScan::passed)
+    }
+}
+
+/// The result of searching every file of a masked volume for a sample of
+/// its original values (`scanned: 0 of N originals found`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MaskScan {
+    /// Distinct originals searched for.
+    pub sampled: u64,
+    /// How many of them were found in some file.
+    pub found: u64,
+    /// Files read.
+    pub files: u64,
+    /// When the scan ran.
+    pub at: Timestamp,
+}
+
+impl MaskScan {
+    /// Originals were searched for and none was found.
+    pub fn passed(&self) -> bool {
+        self.sampled > 0 && self.found == 0
+    }
 }
 
 /// Options for a new volume.

@@ -7,9 +7,10 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{kind, n, s, v, Pool};
+use common::{kind, n, s, scan, v, Pool};
 use populous_engine::{
-    Case, CloneSource, Consistency, Engine, ErrorKind, FolderPolicy, VolumeOptions, VolumeState,
+    Case, CloneSource, Consistency, Engine, ErrorKind, FolderPolicy, MaskScan, VolumeOptions,
+    VolumeState,
 };
 use populous_testkit::{has_pattern, write_pattern};
 
@@ -221,14 +222,14 @@ fn check_rename_replace_swaps_a_golden_copy(p: &mut Pool) {
     };
     // Generation 1: stage/golden is a masked clone; dev clones it.
     clone(e, "prod/db", "stage/golden");
-    e.volume_mark_masked(&v("stage/golden"), "sha256:r", "k1")
+    e.volume_mark_masked(&v("stage/golden"), "sha256:r", "k1", &scan())
         .expect("mark");
     let d1 = clone(e, "stage/golden", "dev/d1");
     assert!(d1.provenance.masked, "a clone inherits masked");
     // prod changes; generation 2 is made beside it, then takes the name.
     write_pattern(&prod.join("data"), 1 << 20, 2);
     clone(e, "prod/db", "stage/golden-next");
-    e.volume_mark_masked(&v("stage/golden-next"), "sha256:r", "k1")
+    e.volume_mark_masked(&v("stage/golden-next"), "sha256:r", "k1", &scan())
         .expect("mark");
 
     // Without `replace` the name is not taken away.
@@ -343,12 +344,26 @@ fn check_folder_policy_and_pools_bound_cross_folder_moves(p: &mut Pool) {
         .expect_err("unmasked");
     assert_eq!(err.kind(), ErrorKind::PolicyDenied);
     assert!(err.to_string().contains("masked"), "{err}");
-    e.volume_mark_masked(&v("dev/c"), "sha256:abc", "key-1")
+    // A scan that found originals leaves it unmasked, and refused.
+    let failed = MaskScan {
+        sampled: 100,
+        found: 3,
+        files: 9,
+        at: 1,
+    };
+    let unmasked = e.volume_mark_unmasked(&v("dev/c"), &failed).expect("mark");
+    assert!(!unmasked.provenance.masked);
+    assert_eq!(unmasked.provenance.scan, Some(failed));
+    let err = e
+        .volume_import(&v("dev/c"), &n("stage"), None)
+        .expect_err("unmasked after a failed scan");
+    assert_eq!(err.kind(), ErrorKind::PolicyDenied);
+    e.volume_mark_masked(&v("dev/c"), "sha256:abc", "key-1", &scan())
         .expect("mark");
     let imported = e
         .volume_import(&v("dev/c"), &n("stage"), None)
         .expect("masked import");
-    assert!(imported.provenance.masked);
+    assert!(imported.provenance.masked_and_scanned());
     assert_eq!(imported.provenance.mask_key_id.as_deref(), Some("key-1"));
     // dev may not import from prod.
     e.volume_set_online(&v("prod/db"), false).expect("offline");
@@ -391,7 +406,7 @@ fn check_clone_returns_what_inspect_shows(p: &mut Pool) {
         8192,
         4,
     );
-    e.volume_mark_masked(&v("prod/db"), "sha256:r", "k1")
+    e.volume_mark_masked(&v("prod/db"), "sha256:r", "k1", &scan())
         .expect("mark");
     let opts = VolumeOptions {
         size: Some(1 << 30),

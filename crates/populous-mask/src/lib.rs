@@ -75,6 +75,7 @@ mod fpe;
 mod key;
 mod masker;
 mod rules;
+pub mod scan;
 
 pub use error::MaskError;
 pub use key::{MaskKey, MIN_KEY_BYTES};

@@ -121,6 +121,27 @@ impl Transform {
         }
     }
 
+    /// Whether a search of the files for this column's originals proves
+    /// anything: true where masked values live in another space than the
+    /// originals (emails and uuids by a keyed bijection, cards, phones,
+    /// hashes, redaction, constants). Names, streets, cities, zips, SSNs,
+    /// dates and numbers are realistic fakes drawn from the originals' own
+    /// space, so a file that holds such a value may hold a masked one.
+    pub fn scannable(&self) -> bool {
+        matches!(
+            self,
+            Transform::Email
+                | Transform::Uuid
+                | Transform::CreditCard
+                | Transform::Phone
+                | Transform::KeyedHash { .. }
+                | Transform::Redact { .. }
+                | Transform::Null
+                | Transform::KeepFirstN { .. }
+                | Transform::Fixed { .. }
+        )
+    }
+
     /// Whether the MariaDB layer can run this transformer server-side
     /// (see [`RuleSet::sql_expression`]). Keyed transformers never are: the
     /// key would have to travel in the SQL text and land in query logs.

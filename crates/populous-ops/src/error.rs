@@ -50,6 +50,18 @@ pub enum Error {
         /// The volume.
         volume: String,
     },
+    /// The scan after masking found original values in the volume's files.
+    #[error("{volume} is not masked: {found} of {sampled} sampled original values are still in its files: {files}")]
+    ScanFound {
+        /// The volume.
+        volume: String,
+        /// Originals found.
+        found: usize,
+        /// Originals searched for.
+        sampled: usize,
+        /// The files, with how many originals each holds.
+        files: String,
+    },
     /// A verification found original values or values that differ from the rules.
     #[error("verification of {volume} failed: original values remain or differ from the rules")]
     VerifyFailed {
@@ -72,7 +84,7 @@ impl Error {
             }
             Error::Read { .. } => ErrorKind::InvalidInput,
             Error::NoOrigin { .. } => ErrorKind::NotFound,
-            Error::VerifyFailed { .. } => ErrorKind::Failed,
+            Error::VerifyFailed { .. } | Error::ScanFound { .. } => ErrorKind::Failed,
         }
     }
 }

@@ -20,6 +20,7 @@
 //! Nothing here speaks a wire format or names a CLI flag: errors state facts,
 //! and adapters add their own hints.
 
+pub mod datadir;
 pub mod db;
 mod error;
 pub mod mask;

@@ -10,8 +10,12 @@
 
 use std::path::{Path, PathBuf};
 
-use populous_engine::{CloneSource, Engine, Name, SnapRef, VolRef, VolumeInfo, VolumeOptions};
+use populous_engine::{
+    CloneSource, Engine, MaskScan, Name, SnapRef, VolRef, VolumeInfo, VolumeOptions,
+};
+use populous_mask::db::scrub::{self, ScrubOptions, ScrubReport};
 use populous_mask::db::{MaskOptions, MaskProgress, MaskReport, VerifyReport};
+use populous_mask::scan::ScanFindings;
 use populous_mask::{MaskKey, RuleSet};
 
 use crate::{db, Error, Result};
@@ -44,18 +48,53 @@ impl MaskSpec {
     }
 }
 
+/// What a masking asks for beyond rules and key.
+#[derive(Debug, Clone)]
+pub struct MaskRequest {
+    /// Threads, chunk size, index handling.
+    pub options: MaskOptions,
+    /// Compaction and purge limits of the scrub that follows.
+    pub scrub: ScrubOptions,
+    /// How many original values to sample for the scan of the files.
+    pub sample: usize,
+}
+
+impl Default for MaskRequest {
+    fn default() -> Self {
+        MaskRequest {
+            options: MaskOptions::default(),
+            scrub: ScrubOptions::default(),
+            sample: 2000,
+        }
+    }
+}
+
+/// A masking run that did the work: rows, the scrub after it, the scan.
+#[derive(Debug)]
+pub struct MaskRun {
+    /// Rows, chunks and rates per table.
+    pub report: MaskReport,
+    /// How long each scrub step took.
+    pub scrub: ScrubReport,
+    /// Binary/relay logs and replication files removed from the datadir.
+    pub removed_logs: Vec<String>,
+    /// What the scan of every file found (nothing, or the run failed).
+    pub scan: ScanFindings,
+    /// Seconds of the scan.
+    pub scan_secs: f64,
+    /// The volume afterwards.
+    pub volume: VolumeInfo,
+}
+
 /// What [`mask`] did.
 #[derive(Debug)]
 pub enum Masked {
-    /// This run masked the rows and recorded it in the volume's provenance.
-    Done {
-        /// Rows, chunks and rates per table.
-        report: MaskReport,
-        /// The volume afterwards.
-        volume: Box<VolumeInfo>,
-    },
-    /// The provenance already records these rules and this key (a clone of a
-    /// masked golden copy, or a retry): nothing was read or written.
+    /// This run masked (or finished masking) and scrubbed the data, scanned
+    /// the files, and recorded it in the volume's provenance.
+    Done(Box<MaskRun>),
+    /// The provenance already records these rules, this key and a passing
+    /// scan (a clone of a masked golden copy, or a retry): nothing was read
+    /// or written.
     Already(Box<VolumeInfo>),
 }
 
@@ -63,16 +102,23 @@ impl Masked {
     /// The volume afterwards.
     pub fn volume(&self) -> &VolumeInfo {
         match self {
-            Masked::Done { volume, .. } | Masked::Already(volume) => volume,
+            Masked::Done(run) => &run.volume,
+            Masked::Already(volume) => volume,
         }
     }
 
     /// One line that says what was done.
     pub fn summary(&self) -> String {
         match self {
-            Masked::Done { report, .. } => format!(
-                "masked {} rows in {:.1} s, {:.0} rows/s, rules {}",
-                report.rows_total, report.elapsed_secs, report.rows_per_sec, report.ruleset_hash
+            Masked::Done(run) => format!(
+                "masked {} rows in {:.1} s, {:.0} rows/s, rules {}; scrubbed in {:.1} s; scanned: 0 of {} originals found in {} files",
+                run.report.rows_total,
+                run.report.elapsed_secs,
+                run.report.rows_per_sec,
+                run.report.ruleset_hash,
+                run.scrub.purge_secs + run.scrub.compact_secs + run.scrub.redo_secs,
+                run.scan.sampled,
+                run.scan.files_scanned
             ),
             Masked::Already(info) => {
                 let p = &info.provenance;
@@ -104,37 +150,101 @@ fn with_server<T>(engine: &mut Engine, r: &VolRef, f: impl FnOnce(&str) -> Resul
     Ok(value)
 }
 
-/// Masks the database on `r` in place and marks the volume masked.
+/// Masks the database on `r` in place, scrubs what the old values left in
+/// the files, scans every file for a sample of the originals, and records
+/// the masking and the scan in the volume's provenance.
+///
+/// The server is stopped (a slow shutdown) for the scan, so that every page
+/// is at rest in the files; one that was running before is started again.
+/// A scan that finds originals fails the run and leaves the volume marked
+/// unmasked, with the failed scan in its provenance.
 pub fn mask(
     engine: &mut Engine,
     r: &VolRef,
     spec: &MaskSpec,
-    opts: &MaskOptions,
+    req: &MaskRequest,
     progress: impl Fn(&MaskProgress) + Send + Sync + 'static,
 ) -> Result<Masked> {
     let info = engine.volume_inspect(r)?;
     let p = &info.provenance;
-    if p.masked
+    if p.masked_and_scanned()
         && p.mask_ruleset.as_deref() == Some(spec.rules.hash())
         && p.mask_key_id.as_deref() == Some(spec.key.key_id())
     {
         return Ok(Masked::Already(Box::new(info)));
     }
-    let report = with_server(engine, r, |url| {
-        Ok(populous_mask::db::mask_database(
-            url,
-            &spec.rules,
-            &spec.key,
-            opts,
-            progress,
-        )?)
-    })?;
-    // Only once every rule has completed does the volume count as masked.
-    let volume = engine.volume_mark_masked(r, &report.ruleset_hash, &report.key_id)?;
-    Ok(Masked::Done {
+    let datadir = engine.volume_path(r)?;
+    let was_running = db::running(engine.home(), r).is_some();
+    // Another server's logs in a copied datadir are unused here and hold
+    // originals; a running server keeps its own (and has none: see db).
+    let removed_logs = if was_running {
+        Vec::new()
+    } else {
+        crate::datadir::forget_logs(&datadir).map_err(|source| Error::Read {
+            what: "datadir",
+            path: datadir.clone(),
+            source,
+        })?
+    };
+    let url = format!("{}populous", db::start(engine, r, None)?.value.url);
+    let worked = (|| {
+        let mut needles = scrub::sample_originals(&url, &spec.rules, req.sample)?;
+        scrub::prepare(&url)?;
+        let report =
+            populous_mask::db::mask_database(&url, &spec.rules, &spec.key, &req.options, progress)?;
+        let live = scrub::still_live(&url, &spec.rules, &needles)?;
+        needles.retain(|n| !live.contains(n));
+        let scrubbed = scrub::finish(&url, &spec.rules, &req.scrub)?;
+        Ok::<_, Error>((needles, report, scrubbed))
+    })();
+    // Stop in any case: after `finish`, this is the slow shutdown.
+    let stopped = db::stop(engine, r);
+    let (needles, report, scrubbed) = worked?;
+    stopped?;
+    let t = std::time::Instant::now();
+    let findings =
+        populous_mask::scan::scan_dir(&datadir, &needles).map_err(|source| Error::Read {
+            what: "volume's files for the scan",
+            path: datadir.clone(),
+            source,
+        })?;
+    let scan_secs = t.elapsed().as_secs_f64();
+    if was_running {
+        db::start(engine, r, None)?;
+    }
+    let scan = MaskScan {
+        sampled: findings.sampled as u64,
+        found: findings.found as u64,
+        files: findings.files_scanned as u64,
+        at: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64),
+    };
+    if !findings.passed() {
+        engine.volume_mark_unmasked(r, &scan)?;
+        return Err(Error::ScanFound {
+            volume: r.to_string(),
+            found: findings.found,
+            sampled: findings.sampled,
+            files: findings
+                .files
+                .iter()
+                .map(|f| format!("{} ({})", f.path.display(), f.originals))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    // Only once every rule has completed and the scan passed does the
+    // volume count as masked.
+    let volume = engine.volume_mark_masked(r, &report.ruleset_hash, &report.key_id, &scan)?;
+    Ok(Masked::Done(Box::new(MaskRun {
         report,
-        volume: Box::new(volume),
-    })
+        scrub: scrubbed,
+        removed_logs,
+        scan: findings,
+        scan_secs,
+        volume,
+    })))
 }
 
 /// The snapshot a masked volume came from: its first lineage step, if that

@@ -27,5 +27,7 @@ pub mod state;
 
 pub use error::{PipelineError, Result};
 pub use populous_error::{ErrorKind, HasKind};
-pub use runner::{run, Hooks, Outcome, RoleReport, RunOptions, RunReport, UpdateFigures};
+pub use runner::{
+    run, Hooks, MaskFigures, Outcome, RoleReport, RunOptions, RunReport, UpdateFigures,
+};
 pub use spec::{Pipeline, Role};

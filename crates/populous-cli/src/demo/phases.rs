@@ -61,11 +61,15 @@ impl Demo {
         };
         let outcome = populous_pipeline::run(p, &opts, &hooks);
         let mask = outcome.report.mask.as_ref().map(|m| MaskFigures {
-            rows: m.rows_total,
-            seconds: m.elapsed_secs,
-            rows_per_sec: m.rows_per_sec,
-            ruleset: m.ruleset_hash.clone(),
-            key_id: m.key_id.clone(),
+            rows: m.report.rows_total,
+            seconds: m.report.elapsed_secs,
+            rows_per_sec: m.report.rows_per_sec,
+            ruleset: m.report.ruleset_hash.clone(),
+            key_id: m.report.key_id.clone(),
+            scrub_seconds: m.scrub.purge_secs + m.scrub.compact_secs + m.scrub.redo_secs,
+            scan_sampled: m.scan.sampled,
+            scan_found: m.scan.found,
+            scan_files: m.scan.files_scanned,
         });
         let ok = outcome.error.is_none();
         self.ui.end(ok);

@@ -38,6 +38,14 @@ pub struct MaskFigures {
     pub ruleset: String,
     /// Id of the key (never the key).
     pub key_id: String,
+    /// Seconds of the scrub after masking (purge, compaction, fresh redo log).
+    pub scrub_seconds: f64,
+    /// Originals sampled for the scan of the volume's files.
+    pub scan_sampled: usize,
+    /// Of those, found in some file (0, or the masking failed).
+    pub scan_found: usize,
+    /// Files the scan read.
+    pub scan_files: usize,
 }
 
 /// The prod probe's figures over one phase of the demo.
@@ -348,13 +356,22 @@ fn mask_table(r: &DemoReport) -> Option<String> {
     }
     let mut s = String::new();
     s.push_str(
-        "| masked in | rows | seconds | rows/s | rules | key id |\n|---|---:|---:|---:|---|---|\n",
+        "| masked in | rows | seconds | rows/s | scrub (s) | scan: originals found | rules | key id |\n|---|---:|---:|---:|---:|---|---|---|\n",
     );
     for (p, m) in rows {
         let _ = writeln!(
             s,
-            "| {} | {} | {:.1} | {:.0} | {} | {} |",
-            p.name, m.rows, m.seconds, m.rows_per_sec, m.ruleset, m.key_id
+            "| {} | {} | {:.1} | {:.0} | {:.1} | {} of {} in {} files | {} | {} |",
+            p.name,
+            m.rows,
+            m.seconds,
+            m.rows_per_sec,
+            m.scrub_seconds,
+            m.scan_found,
+            m.scan_sampled,
+            m.scan_files,
+            m.ruleset,
+            m.key_id
         );
     }
     Some(s)
@@ -524,6 +541,10 @@ mod tests {
                 rows_per_sec: 20000.0,
                 ruleset: "ab12".into(),
                 key_id: "k9".into(),
+                scrub_seconds: 0.8,
+                scan_sampled: 2000,
+                scan_found: 0,
+                scan_files: 140,
             }),
             probe: Some(ProbeFigures {
                 requests: 150,

@@ -45,16 +45,8 @@ impl Engine {
             &to,
             &format!("clone {src_vol_ref} into {}", dst.folder),
         )?;
-        let masked = existing
-            .as_ref()
-            .map_or(src_vol.prov.masked, |s| s.prov.masked);
-        check_policy(
-            &to,
-            &from,
-            true,
-            masked,
-            &format!("the source {src_vol_ref}"),
-        )?;
+        let prov = existing.as_ref().map_or(&src_vol.prov, |s| &s.prov);
+        check_policy(&to, &from, true, prov, &format!("the source {src_vol_ref}"))?;
         if volumes::name_taken(&self.db, to.id, dst.volume.as_str())? {
             return Err(already_exists("volume", dst, Case::General));
         }
@@ -170,7 +162,7 @@ impl Engine {
             });
         }
         self.check_same_pool(&from, &dest, &format!("import {r} into {to}"))?;
-        check_policy(&dest, &from, false, vol.prov.masked, &format!("volume {r}"))?;
+        check_policy(&dest, &from, false, &vol.prov, &format!("volume {r}"))?;
         let new_name = rename.unwrap_or(&r.volume);
         let target = VolRef {
             folder: to.clone(),

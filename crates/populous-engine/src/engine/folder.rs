@@ -3,7 +3,7 @@
 
 use super::{list_names, now, stored, Engine};
 use crate::error::{Case, Error, Result};
-use crate::model::{FolderInfo, FolderPolicy, Outcome};
+use crate::model::{FolderInfo, FolderPolicy, Outcome, Provenance};
 use crate::name::{FolderRef, Name};
 use crate::store::folders::{self, FolderRow};
 use crate::store::{pools, volumes};
@@ -110,7 +110,7 @@ pub(super) fn check_policy(
     to: &FolderRow,
     from: &FolderRow,
     clone: bool,
-    masked: bool,
+    prov: &Provenance,
     what: &str,
 ) -> Result<()> {
     if to.id != from.id {
@@ -138,12 +138,16 @@ pub(super) fn check_policy(
             }
         }
     }
-    if to.policy.require_masked && !masked {
+    if to.policy.require_masked && !prov.masked_and_scanned() {
+        let why = if !prov.masked {
+            "is not masked"
+        } else if prov.scan.is_none() {
+            "was masked without a scan of its files for original values"
+        } else {
+            "has original values in its files (its scan failed)"
+        };
         return Err(Error::PolicyDenied {
-            detail: format!(
-                "folder {} requires masked data and {what} is not masked",
-                to.name
-            ),
+            detail: format!("folder {} requires masked data and {what} {why}", to.name),
             to: to.name.clone(),
             from: from.name.clone(),
             case: Case::MaskingRequired,

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use super::{already_exists, list_names, now, snap_path, space_error, stored, vol_path, Engine};
 use crate::error::{Case, Error, Result};
 use crate::fault;
-use crate::model::{LineageStep, Outcome, VolumeInfo, VolumeOptions, VolumeSummary};
+use crate::model::{
+    LineageStep, MaskScan, Outcome, Provenance, VolumeInfo, VolumeOptions, VolumeSummary,
+};
 use crate::name::{Name, VolRef};
 use crate::store::state::{OpKind, VolState};
 use crate::store::volumes::{self, NewVolume, VolRow};
@@ -233,10 +235,32 @@ impl Engine {
         r: &VolRef,
         ruleset: &str,
         key_id: &str,
+        scan: &MaskScan,
     ) -> Result<VolumeInfo> {
         let _lock = self.begin()?;
         let vol = self.volume(r)?;
-        volumes::mark_masked(&self.db, vol.id, ruleset, key_id, now())?;
+        let prov = Provenance {
+            masked: true,
+            mask_ruleset: Some(ruleset.to_owned()),
+            mask_key_id: Some(key_id.to_owned()),
+            masked_at: Some(now()),
+            scan: Some(scan.clone()),
+        };
+        volumes::mark_masked(&self.db, vol.id, &prov)?;
+        self.volume_inspect(r)
+    }
+
+    /// Records that a scan found originals in a volume's files: it is not
+    /// masked, whatever was recorded before, and the failed scan is kept
+    /// for `inspect` to show.
+    pub fn volume_mark_unmasked(&mut self, r: &VolRef, scan: &MaskScan) -> Result<VolumeInfo> {
+        let _lock = self.begin()?;
+        let vol = self.volume(r)?;
+        let prov = Provenance {
+            scan: Some(scan.clone()),
+            ..Provenance::default()
+        };
+        volumes::mark_masked(&self.db, vol.id, &prov)?;
         self.volume_inspect(r)
     }
 }

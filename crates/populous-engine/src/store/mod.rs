@@ -33,7 +33,7 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Columns that volumes and snapshots share: masking provenance, the intent
 /// tag and the creation time. One text for both tables, so they cannot drift.
@@ -142,6 +142,12 @@ CREATE TABLE audit (
 );
 "#;
 
+/// Version 3: the scan that follows masking (JSON), in provenance.
+const SCHEMA_V3: &str = r#"
+ALTER TABLE volumes ADD COLUMN mask_scan TEXT;
+ALTER TABLE snapshots ADD COLUMN mask_scan TEXT;
+"#;
+
 /// Opens (creating if needed) the database at `path` and brings its schema up to date.
 pub fn open(path: &Path) -> Result<Connection> {
     let mut conn = Connection::open(path)?;
@@ -156,7 +162,7 @@ pub fn open(path: &Path) -> Result<Connection> {
     }
     // Read the version again inside the write transaction, so two processes opening a
     // new home at once do not both migrate. Each step commits with its version.
-    for (v, sql) in [(1, SCHEMA_V1), (2, SCHEMA_V2)] {
+    for (v, sql) in [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3)] {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > SCHEMA_VERSION {

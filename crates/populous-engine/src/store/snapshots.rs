@@ -19,7 +19,7 @@ pub struct SnapRow {
 }
 
 const COLS: &str = "s.id, s.volume_id, s.name, s.consistency, s.masked, s.mask_ruleset, \
-     s.mask_key_id, s.masked_at, s.created_at";
+     s.mask_key_id, s.masked_at, s.mask_scan, s.created_at";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<SnapRow> {
     Ok(SnapRow {
@@ -28,7 +28,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<SnapRow> {
         name: r.get(2)?,
         consistency: r.get::<_, StoredConsistency>(3)?.into(),
         prov: prov_from(r, 4)?,
-        created_at: r.get(8)?,
+        created_at: r.get(9)?,
     })
 }
 
@@ -87,8 +87,9 @@ pub fn insert(
     created_at: i64,
 ) -> Result<i64> {
     db.execute(
-        "INSERT INTO snapshots (volume_id, name, state, consistency, masked, mask_ruleset, mask_key_id, masked_at, op_id, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO snapshots (volume_id, name, state, consistency, masked, mask_ruleset, mask_key_id, masked_at, \
+           mask_scan, op_id, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             volume_id,
             name,
@@ -98,6 +99,7 @@ pub fn insert(
             prov.mask_ruleset,
             prov.mask_key_id,
             prov.masked_at,
+            super::volumes::scan_text(prov),
             op,
             created_at
         ],

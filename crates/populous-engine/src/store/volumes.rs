@@ -39,17 +39,27 @@ pub struct NewVolume<'a> {
 }
 
 const COLS: &str = "v.id, f.name, v.name, v.state, v.size_bytes, v.description, \
-     v.origin_snapshot_id, v.origin, v.masked, v.mask_ruleset, v.mask_key_id, v.masked_at, v.created_at";
+     v.origin_snapshot_id, v.origin, v.masked, v.mask_ruleset, v.mask_key_id, v.masked_at, v.mask_scan, \
+     v.created_at";
 const FROM: &str = "FROM volumes v JOIN folders f ON f.id = v.folder_id";
 
-/// Reads the four provenance columns starting at `base`.
+/// Reads the five provenance columns starting at `base`.
 pub(super) fn prov_from(r: &Row<'_>, base: usize) -> rusqlite::Result<Provenance> {
     Ok(Provenance {
         masked: r.get::<_, i64>(base)? != 0,
         mask_ruleset: r.get(base + 1)?,
         mask_key_id: r.get(base + 2)?,
         masked_at: r.get(base + 3)?,
+        // Stored as JSON; an unreadable record counts as no scan.
+        scan: r
+            .get::<_, Option<String>>(base + 4)?
+            .and_then(|s| serde_json::from_str(&s).ok()),
     })
+}
+
+/// A scan record as stored.
+pub(super) fn scan_text(p: &Provenance) -> Option<String> {
+    p.scan.as_ref().and_then(|s| serde_json::to_string(s).ok())
 }
 
 fn row(r: &Row<'_>) -> rusqlite::Result<VolRow> {
@@ -63,7 +73,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<VolRow> {
         origin_snapshot_id: r.get(6)?,
         origin: r.get(7)?,
         prov: prov_from(r, 8)?,
-        created_at: r.get(12)?,
+        created_at: r.get(13)?,
     })
 }
 
@@ -111,8 +121,8 @@ pub fn live_count(db: &Connection, folder_id: i64) -> Result<u64> {
 pub fn insert(db: &Connection, v: &NewVolume<'_>) -> Result<i64> {
     db.execute(
         "INSERT INTO volumes (folder_id, name, state, size_bytes, description, origin_snapshot_id, origin, \
-           masked, mask_ruleset, mask_key_id, masked_at, op_id, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+           masked, mask_ruleset, mask_key_id, masked_at, mask_scan, op_id, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
             v.folder_id,
             v.name,
@@ -125,6 +135,7 @@ pub fn insert(db: &Connection, v: &NewVolume<'_>) -> Result<i64> {
             v.prov.mask_ruleset,
             v.prov.mask_key_id,
             v.prov.masked_at,
+            scan_text(v.prov),
             v.op,
             v.created_at
         ],
@@ -199,11 +210,19 @@ pub fn begin_destroy(db: &Connection, id: i64, op: i64, rename_to: Option<&str>)
     Ok(())
 }
 
-/// Records that a volume's data was masked.
-pub fn mark_masked(db: &Connection, id: i64, ruleset: &str, key_id: &str, at: i64) -> Result<()> {
+/// Records that a volume's data was masked, and how its scan went.
+pub fn mark_masked(db: &Connection, id: i64, prov: &Provenance) -> Result<()> {
     db.execute(
-        "UPDATE volumes SET masked = 1, mask_ruleset = ?2, mask_key_id = ?3, masked_at = ?4 WHERE id = ?1",
-        params![id, ruleset, key_id, at],
+        "UPDATE volumes SET masked = ?2, mask_ruleset = ?3, mask_key_id = ?4, masked_at = ?5, mask_scan = ?6 \
+         WHERE id = ?1",
+        params![
+            id,
+            prov.masked as i64,
+            prov.mask_ruleset,
+            prov.mask_key_id,
+            prov.masked_at,
+            scan_text(prov)
+        ],
     )?;
     Ok(())
 }

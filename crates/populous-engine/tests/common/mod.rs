@@ -165,6 +165,15 @@ macro_rules! tiered {
 pub fn n(s: &str) -> Name {
     Name::new("test", s).expect("valid test name")
 }
+/// A scan of a masked volume's files that found no original.
+pub fn scan() -> populous_engine::MaskScan {
+    populous_engine::MaskScan {
+        sampled: 100,
+        found: 0,
+        files: 9,
+        at: 1,
+    }
+}
 /// A `folder/volume` reference.
 pub fn v(s: &str) -> VolRef {
     s.parse().expect("valid volume ref")

@@ -197,9 +197,11 @@ pub fn finish(url: &str, rules: &RuleSet, opts: &ScrubOptions) -> Result<ScrubRe
 /// by chance in unrelated bytes.
 const MIN_NEEDLE: usize = 10;
 
-/// Up to `n` original values of each masked column, from a few random
-/// windows of each table's key range (never a full scan). Kept in memory
-/// only: they are what a scan of the masked files looks for.
+/// Up to `n` original values of each masked column whose masked values live
+/// in another space ([`crate::Transform::scannable`]: the leaks are whole
+/// row and page images, so a row's email and uuid stand for its name and
+/// street too), from 16 windows of each table's key range (never a full
+/// scan). Kept in memory only: they are what a scan of the files looks for.
 pub fn sample_originals(url: &str, rules: &RuleSet, n: usize) -> Result<Vec<Vec<u8>>> {
     off_runtime(|| {
         let target = Target::parse(url)?;
@@ -207,7 +209,12 @@ pub fn sample_originals(url: &str, rules: &RuleSet, n: usize) -> Result<Vec<Vec<
             let mut c = connect(&target).await?;
             let mut out = Vec::new();
             for t in rules.tables() {
-                let (Some(pk), cols) = (t.primary_key().first(), t.columns()) else {
+                let cols: Vec<_> = t
+                    .columns()
+                    .iter()
+                    .filter(|c| c.transform().scannable())
+                    .collect();
+                let Some(pk) = t.primary_key().first().filter(|_| !cols.is_empty()) else {
                     continue;
                 };
                 let table = format!(

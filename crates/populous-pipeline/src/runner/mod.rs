@@ -137,7 +137,18 @@ pub struct RunReport {
     pub data_seconds: Option<f64>,
     /// Rows, time and rate of the masking this run did (none when the
     /// volume was masked already, or nothing was masked).
-    pub mask: Option<populous_mask::db::MaskReport>,
+    pub mask: Option<MaskFigures>,
+}
+
+/// What a run's masking did: rows, the scrub after it, the scan of the files.
+#[derive(Debug, Clone, Serialize)]
+pub struct MaskFigures {
+    /// Rows, chunks and rates per table.
+    pub report: populous_mask::db::MaskReport,
+    /// How long each scrub step took.
+    pub scrub: populous_mask::db::scrub::ScrubReport,
+    /// The scan of every file of the volume.
+    pub scan: populous_mask::scan::ScanFindings,
 }
 
 /// A run's report, and its error if it failed.
@@ -234,7 +245,7 @@ struct Run<'a> {
     /// Seconds of the data step (clone or dump), for the report.
     data_seconds: std::cell::Cell<Option<f64>>,
     /// What this run's masking did, for the report.
-    mask_report: std::cell::RefCell<Option<populous_mask::db::MaskReport>>,
+    mask_report: std::cell::RefCell<Option<MaskFigures>>,
     home: PathBuf,
     _lock: crate::state::EnvLock,
     /// The volume's name in the folder, and on the engine.

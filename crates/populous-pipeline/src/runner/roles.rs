@@ -198,9 +198,12 @@ impl Run<'_> {
         let mask =
             populous_ops::mask::MaskSpec::load(&rules, &spec.key_file).map_err(|e| fail(&e))?;
         let mut engine = populous_engine::Engine::open(&self.home).map_err(|e| fail(&e))?;
-        let opts = populous_mask::db::MaskOptions {
-            threads: spec.threads.max(1),
-            ..populous_mask::db::MaskOptions::default()
+        let opts = populous_ops::mask::MaskRequest {
+            options: populous_mask::db::MaskOptions {
+                threads: spec.threads.max(1),
+                ..populous_mask::db::MaskOptions::default()
+            },
+            ..populous_ops::mask::MaskRequest::default()
         };
         let (tx, rx) = std::sync::mpsc::channel::<(u64, u64)>();
         let masked = std::thread::scope(|s| {
@@ -218,8 +221,12 @@ impl Run<'_> {
         let masked = masked
             .map_err(|_| fail(&"the masking thread panicked"))?
             .map_err(|e| fail(&e))?;
-        if let populous_ops::mask::Masked::Done { report, .. } = &masked {
-            *self.mask_report.borrow_mut() = Some(report.clone());
+        if let populous_ops::mask::Masked::Done(run) = &masked {
+            *self.mask_report.borrow_mut() = Some(super::MaskFigures {
+                report: run.report.clone(),
+                scrub: run.scrub.clone(),
+                scan: run.scan.clone(),
+            });
         }
         Ok(masked.summary())
     }
