@@ -11,6 +11,7 @@
 #![allow(clippy::needless_pass_by_value)]
 
 mod api;
+mod bench;
 mod common;
 mod mariadb;
 mod plugin;
@@ -43,4 +44,11 @@ on_each_pool! {
         plugin_mounts_survive_a_restart, loopdev_plugin_mounts_survive_a_restart;
     plugin::never_fails_on_garbage:
         plugin_never_fails_on_garbage, loopdev_plugin_never_fails_on_garbage;
+}
+
+/// Figures for docs and reviews, not a check: `cargo test -p populous-daemon --release -- --ignored --nocapture bench_`.
+#[test]
+#[ignore]
+fn bench_whoami_under_inspect_load() {
+    bench::whoami_under_inspect_load(common::Pool::Copy);
 }
