@@ -2,7 +2,7 @@
 //!
 //! - [`client`]: a minimal HTTP/1.1 client for the daemon's sockets (tests, benchmarks, CLI);
 //! - [`config`]: the TOML configuration (listeners, plugin instances);
-//! - [`state`]: the shared engine (a writer and a reader connection) and the audit trail;
+//! - [`state`]: the shared engine (a writer and a pool of readers) and the audit trail;
 //! - [`api`]: REST handlers behind folder-scoped bearer tokens;
 //! - [`plugin`]: Docker's volume plugin protocol, one driver per folder;
 //! - [`options`]: the Nimble plugin's create options, parsed;
