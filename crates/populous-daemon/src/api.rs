@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -68,11 +68,53 @@ impl FromRequestParts<Arc<Daemon>> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
+            .and_then(bearer)
             .ok_or_else(ApiError::unauthorized)?;
         Ok(Caller(d.authenticate(secret.to_owned()).await?))
+    }
+}
+
+/// The secret of an `Authorization: Bearer <secret>` value. The scheme is
+/// case-insensitive (RFC 9110 §11.1): `bearer x` is the same credential.
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, secret) = value.trim().split_once(' ')?;
+    let secret = secret.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !secret.is_empty()).then_some(secret)
+}
+
+/// A query string whose rejections are API errors (400 `invalid_input`), not axum's plain text.
+#[derive(Debug)]
+pub struct Q<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(Q(v)),
+            Err(rej) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_input",
+                format!("invalid query string: {}", rej.body_text()),
+            )),
+        }
+    }
+}
+
+/// Path parameters whose rejections (bad percent-encoding, not UTF-8) are API errors.
+#[derive(Debug)]
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(rej) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_input",
+                format!("invalid path: {}", rej.body_text()),
+            )),
+        }
     }
 }
 
@@ -168,6 +210,13 @@ pub fn router() -> Router<Arc<Daemon>> {
                 StatusCode::NOT_FOUND,
                 "unknown_endpoint",
                 "no such endpoint; see /v1/openapi.json",
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take this method; see /v1/openapi.json",
             )
         })
 }
@@ -353,7 +402,7 @@ async fn volumes(
     State(d): D,
     c: Caller,
     Path(folder): Path<String>,
-    Query(q): Query<ListQuery>,
+    Q(q): Q<ListQuery>,
 ) -> ApiResult<Vec<populous_engine::VolumeSummary>> {
     let f = name("folder", &folder)?;
     c.see(&f)?;
@@ -427,7 +476,7 @@ async fn volume_remove(
     State(d): D,
     c: Caller,
     Path((f, v)): Path<(String, String)>,
-    Query(q): Query<RemoveQuery>,
+    Q(q): Q<RemoveQuery>,
 ) -> ApiResult<populous_engine::Outcome<()>> {
     let r = vref(&f, &v)?;
     c.see(&r.folder)?;
@@ -629,6 +678,9 @@ async fn clone(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+/// The most audit entries one call returns (the document says so too).
+const MAX_AUDIT: usize = 10_000;
+
 #[derive(Debug, Deserialize)]
 struct AuditQuery {
     limit: Option<usize>,
@@ -637,10 +689,17 @@ struct AuditQuery {
 async fn audit(
     State(d): D,
     c: Caller,
-    Query(q): Query<AuditQuery>,
+    Q(q): Q<AuditQuery>,
 ) -> ApiResult<Vec<populous_engine::AuditEntry>> {
     c.admin()?;
-    let limit = q.limit.unwrap_or(100).min(10_000);
+    let limit = q.limit.unwrap_or(100);
+    if limit > MAX_AUDIT {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            format!("limit is at most {MAX_AUDIT}"),
+        ));
+    }
     d.read(move |e| e.audit_list(limit)).await.map(Json)
 }
 
@@ -655,11 +714,18 @@ async fn db_start(
     State(d): D,
     c: Caller,
     Path((f, v)): Path<(String, String)>,
-    Query(q): Query<DbStart>,
+    Q(q): Q<DbStart>,
 ) -> ApiResult<populous_engine::Outcome<populous_db::Instance>> {
     let r = vref(&f, &v)?;
     c.see(&r.folder)?;
     let port = q.port;
+    if port == Some(0) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "port is 1 to 65535; leave it out to pick a free one",
+        ));
+    }
     d.write(&c.actor(), "db start", r.to_string(), move |e| {
         populous_ops::db::start(e, &r, port)
     })

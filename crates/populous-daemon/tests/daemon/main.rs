@@ -36,12 +36,15 @@ on_each_pool! {
     api::tokens_scope_folders: api_tokens_scope_folders, loopdev_api_tokens_scope_folders;
     api::bad_requests_are_4xx_with_json:
         api_bad_requests_are_4xx_with_json, loopdev_api_bad_requests_are_4xx_with_json;
+    api::bearer_scheme_any_case: api_bearer_scheme_any_case, loopdev_api_bearer_scheme_any_case;
     mariadb::db_start_snapshot_stop:
         mariadb_api_db_start_snapshot_stop, loopdev_mariadb_api_db_start_snapshot_stop;
     plugin::protocol_every_endpoint:
         plugin_protocol_every_endpoint, loopdev_plugin_protocol_every_endpoint;
     plugin::mounts_survive_a_restart:
         plugin_mounts_survive_a_restart, loopdev_plugin_mounts_survive_a_restart;
+    plugin::reads_bodies_written_apart:
+        plugin_reads_bodies_written_apart, loopdev_plugin_reads_bodies_written_apart;
     plugin::never_fails_on_garbage:
         plugin_never_fails_on_garbage, loopdev_plugin_never_fails_on_garbage;
 }
