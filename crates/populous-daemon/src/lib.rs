@@ -8,11 +8,13 @@
 //! - [`options`]: the Nimble plugin's create options, parsed;
 //! - [`error`]: the one mapping from engine error kinds to HTTP statuses;
 //! - [`metrics`]: Prometheus metrics;
-//! - [`server`]: binding listeners and graceful shutdown.
+//! - [`server`]: binding listeners and graceful shutdown;
+//! - [`conn`]: serving connections under timeouts and a connection cap.
 
 pub mod api;
 pub mod client;
 pub mod config;
+pub mod conn;
 pub mod error;
 pub mod metrics;
 pub mod options;

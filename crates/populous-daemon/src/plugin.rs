@@ -30,7 +30,8 @@ use crate::config::PluginConfig;
 use crate::options::{self, CreatePlan};
 use crate::state::Daemon;
 
-const CONTENT_TYPE: &str = "application/vnd.docker.plugins.v1+json";
+/// The content type of every plugin answer.
+pub const CONTENT_TYPE: &str = "application/vnd.docker.plugins.v1+json";
 const LABEL_DESTROY_ON_RM: &str = "docker.destroyOnRm";
 const LABEL_DESTROY_ON_DETACH: &str = "docker.destroyOnDetach";
 const LABEL_DRIVER: &str = "docker.driver";

@@ -13,6 +13,7 @@
 mod api;
 mod bench;
 mod common;
+mod limits;
 mod mariadb;
 mod plugin;
 
@@ -37,6 +38,10 @@ on_each_pool! {
     api::bad_requests_are_4xx_with_json:
         api_bad_requests_are_4xx_with_json, loopdev_api_bad_requests_are_4xx_with_json;
     api::bearer_scheme_any_case: api_bearer_scheme_any_case, loopdev_api_bearer_scheme_any_case;
+    limits::flood_of_half_open_connections:
+        limits_flood_of_half_open_connections, loopdev_limits_flood_of_half_open_connections;
+    limits::timeouts_close_slow_connections:
+        limits_timeouts_close_slow_connections, loopdev_limits_timeouts_close_slow_connections;
     mariadb::db_start_snapshot_stop:
         mariadb_api_db_start_snapshot_stop, loopdev_mariadb_api_db_start_snapshot_stop;
     plugin::protocol_every_endpoint:
