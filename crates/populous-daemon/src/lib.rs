@@ -4,6 +4,7 @@
 //! - [`config`]: the TOML configuration (listeners, plugin instances);
 //! - [`state`]: the shared engine (a writer and a pool of readers) and the audit trail;
 //! - [`api`]: REST handlers behind folder-scoped bearer tokens;
+//! - [`extract`]: the API's caller, path, query and body extractors (JSON rejections);
 //! - [`plugin`]: Docker's volume plugin protocol, one driver per folder;
 //! - [`options`]: the Nimble plugin's create options, parsed;
 //! - [`error`]: the one mapping from engine error kinds to HTTP statuses;
@@ -16,6 +17,7 @@ pub mod client;
 pub mod config;
 pub mod conn;
 pub mod error;
+pub mod extract;
 pub mod metrics;
 pub mod options;
 pub mod plugin;

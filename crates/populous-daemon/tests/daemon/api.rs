@@ -195,6 +195,7 @@ pub fn bad_requests_are_4xx_with_json(pool: Pool) {
     for (body, status, code) in [
         (&b"{not json"[..], 400, "invalid_json"),
         (&b"[1,2,3]"[..], 400, "invalid_json"),
+        (&br#"["prod/db", "dev/y"]"#[..], 400, "invalid_json"),
         (&br#"{"source": 5}"#[..], 400, "invalid_json"),
         (
             &br#"{"source": "prod/db", "target": "dev/y", "extra": 1}"#[..],
@@ -239,6 +240,7 @@ pub fn bad_requests_are_4xx_with_json(pool: Pool) {
         "/v1/audit?limit=10001",
         "/v1/folders/dev/volumes/x?destroy=2",
         "/v1/folders/dev/volumes/x/db/start?port=0",
+        "/v1/folders/dev/volumes/x/db/start?port=80",
         "/v1/folders/dev/volumes/x/db/start?port=65536",
     ] {
         let method = match path {
@@ -254,6 +256,18 @@ pub fn bad_requests_are_4xx_with_json(pool: Pool) {
         );
     }
     assert_eq!(get(&srv, "/v1/audit?limit=0", admin).1, json!([]));
+    // Pool bodies are checked before the engine sees them: clear 4xx, not I/O failures.
+    for (body, status) in [
+        (json!({"name": "q", "path": "relative/dir"}), 400),
+        (json!({"name": "q", "path": "/nonexistent/populous"}), 404),
+        (json!({"name": "q", "path": "/tmp", "size": "8G"}), 400),
+        (json!({"name": "q", "image": "/tmp/q.img"}), 400),
+        (json!({"name": "q", "image": "q.img", "size": "8G"}), 400),
+    ] {
+        let (s, v) = api(&srv, "POST", "/v1/pools", admin, body.clone());
+        assert_eq!(s, status, "{body}: {v}");
+        assert!(v["error"]["code"].is_string(), "{body}: {v}");
+    }
     // Path segments that are not UTF-8 once decoded: JSON too.
     let (s, v) = get(&srv, "/v1/folders/%FF/volumes", admin);
     assert_eq!(
@@ -267,7 +281,7 @@ pub fn bad_requests_are_4xx_with_json(pool: Pool) {
     assert_eq!(s, 200);
     let m = m.as_str().expect("text");
     assert!(
-        m.contains(r#"populous_requests_total{surface="api",route="/v1/clone",status="400"} 5"#),
+        m.contains(r#"populous_requests_total{surface="api",route="/v1/clone",status="400"} 6"#),
         "{m}"
     );
     let (s, doc) = get(&srv, "/v1/openapi.json", None);
