@@ -442,3 +442,88 @@ async fn drive<I: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn registry(phases: &[Phase]) -> (Registry, Vec<Arc<Conn>>) {
+        let conns: Vec<Arc<Conn>> = phases
+            .iter()
+            .map(|&p| {
+                Arc::new(Conn {
+                    phase: Mutex::new(p),
+                    changed: Notify::new(),
+                    evict: Notify::new(),
+                    evicting: AtomicBool::new(false),
+                })
+            })
+            .collect();
+        let r = Registry {
+            slots: Arc::new(Semaphore::new(phases.len())),
+            conns: Mutex::new(
+                conns
+                    .iter()
+                    .cloned()
+                    .enumerate()
+                    .map(|(i, c)| (i as u64, c))
+                    .collect(),
+            ),
+            next: AtomicU64::new(phases.len() as u64),
+        };
+        (r, conns)
+    }
+
+    /// Eviction takes the connection that has waited longest for a request,
+    /// each one once, and never one that is serving a request.
+    #[test]
+    fn evicts_the_longest_waiting_never_a_busy_one() {
+        let t = Instant::now();
+        let s = Duration::from_secs(1);
+        let (r, c) = registry(&[
+            Phase::Busy,
+            Phase::Head(t + 2 * s),
+            Phase::Idle(t + s),
+            Phase::Busy,
+        ]);
+        let evicting = |c: &[Arc<Conn>]| -> Vec<bool> {
+            c.iter()
+                .map(|c| c.evicting.load(Ordering::Relaxed))
+                .collect()
+        };
+        assert!(r.evict_one());
+        assert_eq!(evicting(&c), [false, false, true, false]);
+        assert!(r.evict_one());
+        assert_eq!(evicting(&c), [false, true, true, false]);
+        assert!(!r.evict_one(), "only busy connections are left");
+    }
+
+    /// A connection's deadline follows its phase; the first byte of a request
+    /// on an idle connection starts the header clock.
+    #[test]
+    fn deadlines_follow_the_phase() {
+        let limits = Limits {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1,
+        };
+        let t = Instant::now();
+        let (_r, c) = registry(&[Phase::Idle(t)]);
+        assert_eq!(
+            c[0].deadline(&limits),
+            Some((t + limits.idle_timeout, "idle_timeout"))
+        );
+        c[0].on_bytes();
+        let (at, why) = c[0].deadline(&limits).expect("a deadline");
+        assert_eq!(why, "header_timeout");
+        assert!(at >= t + limits.header_timeout && at < t + limits.idle_timeout);
+        c[0].on_bytes();
+        assert_eq!(
+            c[0].deadline(&limits),
+            Some((at, why)),
+            "more bytes do not extend it"
+        );
+        c[0].set(Phase::Busy);
+        assert_eq!(c[0].deadline(&limits), None);
+    }
+}

@@ -256,3 +256,58 @@ pub fn timeouts_close_slow_connections(pool: Pool) {
         "{m}"
     );
 }
+
+/// When every connection at the cap is serving a request, a new one is
+/// answered 503 in the surface's error shape and closed at once; the slots
+/// come back when those requests end.
+pub fn cap_refuses_when_every_connection_is_busy(pool: Pool) {
+    let (lab, t) = setup(pool);
+    let mut config = plugins_config(&lab, &t);
+    config.listen = "127.0.0.1:0".into();
+    config.max_connections = 2;
+    config.header_timeout = Duration::from_secs(2);
+    let srv = Server::start(&lab.home(), config);
+    let dev = &t["dev"];
+    // Two requests whose body never comes. `Expect: 100-continue` makes the
+    // server say when its handler starts reading the body: from then on the
+    // connection is serving a request, and cannot be evicted.
+    let busy: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut s = TcpStream::connect(srv.api()).expect("connect");
+            s.set_read_timeout(Some(Duration::from_secs(30)))
+                .expect("timeout");
+            let head = format!(
+                "POST /v1/clone HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {dev}\r\nContent-Type: application/json\r\nContent-Length: 40\r\nExpect: 100-continue\r\n\r\n"
+            );
+            s.write_all(head.as_bytes()).expect("head");
+            let mut line = [0u8; 25];
+            s.read_exact(&mut line).expect("100 Continue");
+            assert_eq!(&line, b"HTTP/1.1 100 Continue\r\n\r\n");
+            s
+        })
+        .collect();
+    // A third connection: refused straight away, with the API's JSON error.
+    let mut third = TcpStream::connect(srv.api()).expect("connect");
+    third
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut answer = String::new();
+    third.read_to_string(&mut answer).expect("refusal");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains(r#""code":"unavailable""#), "{answer}");
+    // The busy requests fail on their body timeout; then there is room again.
+    for mut s in busy {
+        let a = read_answer(&mut s);
+        assert!(a.starts_with("HTTP/1.1 400"), "{a}");
+    }
+    let (s, v) = get(&srv, "/v1/whoami", Some(dev));
+    assert_eq!((s, &v["name"]), (200, &json!("dev")), "{v}");
+    let m = metrics(&srv);
+    assert!(
+        metric(
+            &m,
+            r#"populous_connection_events_total{surface="api",event="refused"} "#
+        ) >= 1,
+        "{m}"
+    );
+}

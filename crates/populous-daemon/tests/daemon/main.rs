@@ -42,6 +42,9 @@ on_each_pool! {
         limits_flood_of_half_open_connections, loopdev_limits_flood_of_half_open_connections;
     limits::timeouts_close_slow_connections:
         limits_timeouts_close_slow_connections, loopdev_limits_timeouts_close_slow_connections;
+    limits::cap_refuses_when_every_connection_is_busy:
+        limits_cap_refuses_when_every_connection_is_busy,
+        loopdev_limits_cap_refuses_when_every_connection_is_busy;
     mariadb::db_start_snapshot_stop:
         mariadb_api_db_start_snapshot_stop, loopdev_mariadb_api_db_start_snapshot_stop;
     plugin::protocol_every_endpoint:
