@@ -92,6 +92,8 @@ done
 
 echo "daemon on 127.0.0.1:$port, home $work/home" >&2
 set +e
+# From the temp dir: Schemathesis keeps its example database in ./.schemathesis.
+cd "$work"
 "$venv/bin/st" --config-file "$work/schemathesis.toml" run "http://127.0.0.1:$port/v1/openapi.json" \
     --checks all \
     -H "Authorization: Bearer $token" \
