@@ -8,22 +8,20 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
-use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::extract::State;
+use axum::handler::Handler;
+use axum::http::{header, Method, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{on, MethodFilter};
 use axum::{Json, Router};
 use populous_engine::size::parse_size;
 use populous_engine::{
-    BackendKind, CloneSource, FolderPolicy, FolderRef, FsKind, Name, SnapRef, TokenInfo, VolRef,
-    VolumeOptions,
+    BackendKind, CloneSource, FolderPolicy, FolderRef, FsKind, Name, SnapRef, VolRef, VolumeOptions,
 };
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::error::ApiError;
+pub use crate::extract::{Body, Caller, Path, Q};
 use crate::state::Daemon;
 
 type D = State<Arc<Daemon>>;
@@ -31,84 +29,6 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
 
 /// The OpenAPI description of this API.
 pub const OPENAPI: &str = include_str!("openapi.json");
-
-/// The authenticated caller.
-#[derive(Debug, Clone)]
-pub struct Caller(pub TokenInfo);
-
-impl Caller {
-    fn actor(&self) -> String {
-        format!("token:{}", self.0.name)
-    }
-    /// 404 unless the token covers `folder`.
-    fn see(&self, folder: &Name) -> Result<(), ApiError> {
-        if self.0.covers(folder.as_str()) {
-            Ok(())
-        } else {
-            Err(ApiError::invisible(folder.as_str()))
-        }
-    }
-    fn admin(&self) -> Result<(), ApiError> {
-        if self.0.admin {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "this needs an admin token (`populous token create NAME --admin`)",
-            ))
-        }
-    }
-}
-
-impl FromRequestParts<Arc<Daemon>> for Caller {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, d: &Arc<Daemon>) -> Result<Self, ApiError> {
-        let secret = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .ok_or_else(ApiError::unauthorized)?;
-        Ok(Caller(d.authenticate(secret.to_owned()).await?))
-    }
-}
-
-/// A JSON body whose rejections are API errors (400 malformed, 413 too large, 415 wrong type).
-#[derive(Debug)]
-pub struct Body<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
-    type Rejection = ApiError;
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Body(v)),
-            Err(rej) => Err(json_rejection(&rej)),
-        }
-    }
-}
-
-fn json_rejection(rej: &JsonRejection) -> ApiError {
-    let status = rej.status();
-    let code = match status {
-        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-        _ => "invalid_json",
-    };
-    // Axum answers 422 for JSON of the wrong shape; the API calls all of it a bad request.
-    let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
-        StatusCode::BAD_REQUEST
-    } else {
-        status
-    };
-    ApiError::new(
-        status,
-        code,
-        format!("invalid request body: {}", rej.body_text()),
-    )
-}
 
 fn name(what: &'static str, s: &str) -> Result<Name, ApiError> {
     Ok(Name::new(what, s)?)
@@ -123,53 +43,102 @@ fn vref(folder: &str, volume: &str) -> Result<VolRef, ApiError> {
 
 /// The REST router (without state).
 pub fn router() -> Router<Arc<Daemon>> {
+    build().router
+}
+
+/// Every route the router serves, as (method, path): what the OpenAPI
+/// document must describe, no more and no less.
+pub fn routes() -> Vec<(Method, String)> {
+    build().list
+}
+
+/// The router, and the list of its routes, made by the same calls so they cannot drift apart.
+struct Routes {
+    router: Router<Arc<Daemon>>,
+    list: Vec<(Method, String)>,
+}
+
+impl Routes {
+    fn on<H, T>(mut self, method: Method, path: &str, handler: H) -> Self
+    where
+        H: Handler<T, Arc<Daemon>>,
+        T: 'static,
+    {
+        let filter = MethodFilter::try_from(method.clone()).expect("a method axum routes");
+        // Axum merges a second `route` on the same path into the first.
+        self.router = self.router.route(path, on(filter, handler));
+        self.list.push((method, path.to_owned()));
+        self
+    }
+}
+
+fn build() -> Routes {
     let vol = "/v1/folders/{folder}/volumes/{volume}";
-    Router::new()
-        .route(
-            "/healthz",
-            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
-        )
-        .route("/metrics", get(metrics))
-        .route(
-            "/v1/openapi.json",
-            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
-        )
-        .route("/v1/whoami", get(|c: Caller| async move { Json(c.0) }))
-        .route("/v1/pools", get(pools).post(pool_create))
-        .route("/v1/pools/{pool}", delete(pool_remove))
-        .route("/v1/folders", get(folders).post(folder_create))
-        .route("/v1/folders/{folder}", delete(folder_remove))
-        .route("/v1/folders/{folder}/policy", put(folder_policy))
-        .route(
-            "/v1/folders/{folder}/volumes",
-            get(volumes).post(volume_create),
-        )
-        .route(vol, get(volume_get).delete(volume_remove))
-        .route(&format!("{vol}/path"), get(volume_path))
-        .route(&format!("{vol}/offline"), post(volume_offline))
-        .route(&format!("{vol}/online"), post(volume_online))
-        .route(&format!("{vol}/import"), post(volume_import))
-        .route(&format!("{vol}/rename"), post(volume_rename))
-        .route(
-            &format!("{vol}/snapshots"),
-            get(snapshots).post(snapshot_create),
-        )
-        .route(
-            &format!("{vol}/snapshots/{{snapshot}}"),
-            delete(snapshot_remove),
-        )
-        .route("/v1/clone", post(clone))
-        .route(&format!("{vol}/db/start"), post(db_start))
-        .route(&format!("{vol}/db/stop"), post(db_stop))
-        .route("/v1/db", get(dbs))
-        .route("/v1/audit", get(audit))
-        .fallback(|| async {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_endpoint",
-                "no such endpoint; see /v1/openapi.json",
-            )
+    let at = |tail: &str| format!("{vol}{tail}");
+    let r = Routes {
+        router: Router::new(),
+        list: Vec::new(),
+    };
+    let r = r
+        .on(Method::GET, "/healthz", || async {
+            Json(serde_json::json!({"status": "ok"}))
         })
+        .on(Method::GET, "/metrics", metrics)
+        .on(Method::GET, "/v1/openapi.json", || async {
+            ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+        })
+        .on(
+            Method::GET,
+            "/v1/whoami",
+            |c: Caller| async move { Json(c.0) },
+        )
+        .on(Method::GET, "/v1/pools", pools)
+        .on(Method::POST, "/v1/pools", pool_create)
+        .on(Method::DELETE, "/v1/pools/{pool}", pool_remove)
+        .on(Method::GET, "/v1/folders", folders)
+        .on(Method::POST, "/v1/folders", folder_create)
+        .on(Method::DELETE, "/v1/folders/{folder}", folder_remove)
+        .on(Method::PUT, "/v1/folders/{folder}/policy", folder_policy)
+        .on(Method::GET, "/v1/folders/{folder}/volumes", volumes)
+        .on(Method::POST, "/v1/folders/{folder}/volumes", volume_create)
+        .on(Method::GET, vol, volume_get)
+        .on(Method::DELETE, vol, volume_remove)
+        .on(Method::GET, &at("/path"), volume_path)
+        .on(Method::POST, &at("/offline"), volume_offline)
+        .on(Method::POST, &at("/online"), volume_online)
+        .on(Method::POST, &at("/import"), volume_import)
+        .on(Method::POST, &at("/rename"), volume_rename)
+        .on(Method::GET, &at("/snapshots"), snapshots)
+        .on(Method::POST, &at("/snapshots"), snapshot_create)
+        .on(
+            Method::DELETE,
+            &at("/snapshots/{snapshot}"),
+            snapshot_remove,
+        )
+        .on(Method::POST, "/v1/clone", clone)
+        .on(Method::POST, &at("/db/start"), db_start)
+        .on(Method::POST, &at("/db/stop"), db_stop)
+        .on(Method::GET, "/v1/db", dbs)
+        .on(Method::GET, "/v1/audit", audit);
+    Routes {
+        router: r
+            .router
+            .fallback(|| async {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "unknown_endpoint",
+                    "no such endpoint; see /v1/openapi.json",
+                )
+            })
+            .method_not_allowed_fallback(|| async {
+                ApiError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    "this endpoint does not take this method; see /v1/openapi.json",
+                )
+            }),
+        list: r.list,
+    }
 }
 
 async fn metrics(State(d): D) -> impl IntoResponse {
@@ -209,26 +178,45 @@ async fn pool_create(
     let n = name("pool", &b.name)?;
     let backend: Option<BackendKind> = b.backend.as_deref().map(str::parse).transpose()?;
     let target = n.to_string();
+    let bad = |m: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_input", m);
     match (b.path, b.image) {
         (Some(path), None) => {
+            if b.size.is_some() || b.fs.is_some() {
+                return Err(bad(
+                    "size and fs are for an image pool; adopting a path takes neither".into(),
+                ));
+            }
+            // Checked here so a typo is a clear 4xx, not an I/O failure from the engine.
+            if !path.is_absolute() {
+                return Err(bad(format!("path {} is not absolute", path.display())));
+            }
+            if !path.is_dir() {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    format!("no directory at {}", path.display()),
+                ));
+            }
             d.write(&c.actor(), "pool create", target, move |e| {
                 e.pool_adopt(&n, &path, backend)
             })
             .await
         }
         (None, Some(image)) => {
-            let size = parse_size(b.size.as_deref().unwrap_or_default())?;
+            if !image.is_absolute() {
+                return Err(bad(format!("image {} is not absolute", image.display())));
+            }
+            let Some(size) = b.size.as_deref() else {
+                return Err(bad("an image pool needs a size, e.g. \"8G\"".into()));
+            };
+            let size = parse_size(size)?;
             let fs: FsKind = b.fs.as_deref().unwrap_or("btrfs").parse()?;
             d.write(&c.actor(), "pool create", target, move |e| {
                 e.pool_create_image(&n, &image, size, fs, backend)
             })
             .await
         }
-        _ => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_input",
-            "give either path or image (with size)",
-        )),
+        _ => Err(bad("give either path or image (with size)".into())),
     }
     .map(Json)
 }
@@ -353,7 +341,7 @@ async fn volumes(
     State(d): D,
     c: Caller,
     Path(folder): Path<String>,
-    Query(q): Query<ListQuery>,
+    Q(q): Q<ListQuery>,
 ) -> ApiResult<Vec<populous_engine::VolumeSummary>> {
     let f = name("folder", &folder)?;
     c.see(&f)?;
@@ -427,7 +415,7 @@ async fn volume_remove(
     State(d): D,
     c: Caller,
     Path((f, v)): Path<(String, String)>,
-    Query(q): Query<RemoveQuery>,
+    Q(q): Q<RemoveQuery>,
 ) -> ApiResult<populous_engine::Outcome<()>> {
     let r = vref(&f, &v)?;
     c.see(&r.folder)?;
@@ -629,6 +617,9 @@ async fn clone(
     Ok((StatusCode::CREATED, Json(v)))
 }
 
+/// The most audit entries one call returns (the document says so too).
+const MAX_AUDIT: usize = 10_000;
+
 #[derive(Debug, Deserialize)]
 struct AuditQuery {
     limit: Option<usize>,
@@ -637,10 +628,17 @@ struct AuditQuery {
 async fn audit(
     State(d): D,
     c: Caller,
-    Query(q): Query<AuditQuery>,
+    Q(q): Q<AuditQuery>,
 ) -> ApiResult<Vec<populous_engine::AuditEntry>> {
     c.admin()?;
-    let limit = q.limit.unwrap_or(100).min(10_000);
+    let limit = q.limit.unwrap_or(100);
+    if limit > MAX_AUDIT {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            format!("limit is at most {MAX_AUDIT}"),
+        ));
+    }
     d.read(move |e| e.audit_list(limit)).await.map(Json)
 }
 
@@ -655,11 +653,19 @@ async fn db_start(
     State(d): D,
     c: Caller,
     Path((f, v)): Path<(String, String)>,
-    Query(q): Query<DbStart>,
+    Q(q): Q<DbStart>,
 ) -> ApiResult<populous_engine::Outcome<populous_db::Instance>> {
     let r = vref(&f, &v)?;
     c.see(&r.folder)?;
     let port = q.port;
+    // A tenant must not make the daemon, often root, take a privileged port.
+    if port.is_some_and(|p| p < 1024) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "port is 1024 to 65535; leave it out to pick a free one",
+        ));
+    }
     d.write(&c.actor(), "db start", r.to_string(), move |e| {
         populous_ops::db::start(e, &r, port)
     })
@@ -689,4 +695,72 @@ async fn dbs(State(d): D, c: Caller) -> ApiResult<Vec<populous_ops::db::VolumeDb
             .filter(|db| db.volume.split('/').next().is_some_and(|f| c.0.covers(f)))
             .collect(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// The OpenAPI document describes exactly the routes the router serves.
+    #[test]
+    fn openapi_matches_the_router() {
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).expect("valid JSON");
+        let documented: BTreeSet<(String, String)> = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .expect("path item")
+                    .keys()
+                    .filter(|k| {
+                        ["get", "put", "post", "delete", "patch", "head", "options"]
+                            .contains(&k.as_str())
+                    })
+                    .map(move |m| (m.to_uppercase(), path.clone()))
+            })
+            .collect();
+        let served: BTreeSet<(String, String)> = super::routes()
+            .into_iter()
+            .map(|(m, p)| (m.to_string(), p))
+            .collect();
+        let missing: Vec<_> = served.difference(&documented).collect();
+        // Every path parameter is declared, as a Name.
+        let params = &doc["components"]["parameters"];
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            let wanted: BTreeSet<&str> = path
+                .split('/')
+                .filter_map(|seg| seg.strip_prefix('{')?.strip_suffix('}'))
+                .collect();
+            for (method, op) in item.as_object().expect("path item") {
+                let declared: BTreeSet<&str> = op["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| match p["$ref"].as_str() {
+                        Some(r) => &params[r.trim_start_matches("#/components/parameters/")],
+                        None => p,
+                    })
+                    .filter(|p| p["in"] == "path")
+                    .inspect(|p| {
+                        assert_eq!(
+                            p["schema"]["$ref"], "#/components/schemas/Name",
+                            "{method} {path}: {p}"
+                        );
+                    })
+                    .filter_map(|p| p["name"].as_str())
+                    .collect();
+                assert_eq!(declared, wanted, "{method} {path}");
+            }
+        }
+        assert_eq!(
+            doc["components"]["schemas"]["Name"]["pattern"],
+            "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+        );
+        let extra: Vec<_> = documented.difference(&served).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "served but not documented: {missing:?}; documented but not served: {extra:?}"
+        );
+    }
 }

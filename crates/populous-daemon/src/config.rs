@@ -3,6 +3,9 @@
 //! ```toml
 //! listen = "127.0.0.1:7171"          # REST API; "" turns it off
 //! plugin_dir = "/run/docker/plugins" # where Docker looks for plugin sockets
+//! header_timeout = "10s"              # a request head (then its body) must arrive in this time
+//! idle_timeout = "60s"                # a kept-alive connection is closed after this long idle
+//! max_connections = 256               # per listener (the API, each plugin socket)
 //!
 //! [[plugin]]                          # one Docker volume driver per folder
 //! driver = "populous-dev"             # socket /run/docker/plugins/populous-dev.sock
@@ -15,8 +18,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
+
+use crate::conn::Limits;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
@@ -31,6 +37,16 @@ pub struct Config {
     /// Largest accepted request body, in bytes.
     #[serde(default = "default_body_limit")]
     pub max_body_bytes: usize,
+    /// Time allowed for a request head, from the connection opening (or the
+    /// request's first byte on a kept-alive connection); then again for its body.
+    #[serde(default = "default_header_timeout", deserialize_with = "duration")]
+    pub header_timeout: Duration,
+    /// Time a kept-alive connection may wait for its next request.
+    #[serde(default = "default_idle_timeout", deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+    /// Connections held at once, per listener (the API, each plugin socket).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// Docker volume plugin instances.
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<PluginConfig>,
@@ -67,6 +83,27 @@ fn default_plugin_dir() -> PathBuf {
 fn default_body_limit() -> usize {
     1 << 20
 }
+fn default_header_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_idle_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+/// 256 per listener leaves room under the usual 1,024 open files for the API,
+/// a couple of plugin sockets, the databases and the engine's own files.
+fn default_max_connections() -> usize {
+    256
+}
+
+/// A duration written the human way: `"10s"`, `"1m 30s"`, `"500ms"`.
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text).map_err(|e| {
+        serde::de::Error::custom(format!(
+            "{text:?} is not a duration ({e}); write e.g. \"10s\""
+        ))
+    })
+}
 
 impl Default for Config {
     fn default() -> Self {
@@ -74,6 +111,9 @@ impl Default for Config {
             listen: default_listen(),
             plugin_dir: default_plugin_dir(),
             max_body_bytes: default_body_limit(),
+            header_timeout: default_header_timeout(),
+            idle_timeout: default_idle_timeout(),
+            max_connections: default_max_connections(),
             plugins: Vec::new(),
         }
     }
@@ -100,7 +140,19 @@ pub enum ConfigError {
     },
 }
 
+/// More connections than this per listener would outgrow any sensible open-file limit.
+const MAX_CONNECTIONS: usize = 65_536;
+
 impl Config {
+    /// The connection limits every listener applies.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            header_timeout: self.header_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: self.max_connections,
+        }
+    }
+
     /// Reads `path`. A missing file is an error only when `required`; otherwise the defaults apply.
     pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
         let text = match std::fs::read_to_string(path) {
@@ -124,6 +176,20 @@ impl Config {
     /// Parses and checks a configuration text.
     pub fn parse(text: &str) -> Result<Config, String> {
         let c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        for (key, d) in [
+            ("header_timeout", c.header_timeout),
+            ("idle_timeout", c.idle_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(format!("{key} must be more than zero"));
+            }
+        }
+        if !(1..=MAX_CONNECTIONS).contains(&c.max_connections) {
+            return Err(format!(
+                "max_connections must be 1 to {MAX_CONNECTIONS}, not {}",
+                c.max_connections
+            ));
+        }
         let mut seen = std::collections::HashSet::new();
         for p in &c.plugins {
             populous_engine::Name::new("driver", &p.driver).map_err(|e| e.to_string())?;
@@ -153,6 +219,7 @@ mod tests {
         let c = Config::parse(
             r#"
             listen = ""
+            header_timeout = "2s 500ms"
             [[plugin]]
             driver = "populous-dev"
             folder = "dev"
@@ -163,8 +230,17 @@ mod tests {
         .expect("valid");
         assert_eq!(c.plugins[0].defaults["destroyOnRm"], "true");
         assert!(c.listen.is_empty());
+        assert_eq!(c.header_timeout, Duration::from_millis(2500));
+        assert_eq!(
+            (c.idle_timeout, c.max_connections),
+            (Duration::from_secs(60), 256)
+        );
         for (bad, needle) in [
             ("bogus = 1", "unknown field"),
+            ("header_timeout = \"soon\"", "not a duration"),
+            ("header_timeout = 10", "invalid type"),
+            ("idle_timeout = \"0s\"", "more than zero"),
+            ("max_connections = 0", "max_connections must be"),
             ("[[plugin]]\ndriver = \"../x\"\nfolder = \"dev\"", "invalid driver name"),
             ("[[plugin]]\ndriver = \"a\"\nfolder = \"dev\"\n[[plugin]]\ndriver = \"a\"\nfolder = \"x\"", "twice"),
             ("[[plugin]]\ndriver = \"a\"\nfolder = \"dev\"\noverrides = { folder = \"prod\" }", "contradicts"),

@@ -2,18 +2,22 @@
 //!
 //! - [`client`]: a minimal HTTP/1.1 client for the daemon's sockets (tests, benchmarks, CLI);
 //! - [`config`]: the TOML configuration (listeners, plugin instances);
-//! - [`state`]: the shared engine (a writer and a reader connection) and the audit trail;
+//! - [`state`]: the shared engine (a writer and a pool of readers) and the audit trail;
 //! - [`api`]: REST handlers behind folder-scoped bearer tokens;
+//! - [`extract`]: the API's caller, path, query and body extractors (JSON rejections);
 //! - [`plugin`]: Docker's volume plugin protocol, one driver per folder;
 //! - [`options`]: the Nimble plugin's create options, parsed;
 //! - [`error`]: the one mapping from engine error kinds to HTTP statuses;
 //! - [`metrics`]: Prometheus metrics;
-//! - [`server`]: binding listeners and graceful shutdown.
+//! - [`server`]: binding listeners and graceful shutdown;
+//! - [`conn`]: serving connections under timeouts and a connection cap.
 
 pub mod api;
 pub mod client;
 pub mod config;
+pub mod conn;
 pub mod error;
+pub mod extract;
 pub mod metrics;
 pub mod options;
 pub mod plugin;

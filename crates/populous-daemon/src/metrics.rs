@@ -1,4 +1,5 @@
-//! Prometheus metrics: requests by surface, route and status, and their latency.
+//! Prometheus metrics: requests by surface, route and status, their latency,
+//! and connection events (accepted, evicted, refused, timed out).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -32,11 +33,22 @@ pub struct RouteLabels {
     pub route: String,
 }
 
+/// Labels of a connection event.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionLabels {
+    /// `api` or the plugin's driver name.
+    pub surface: String,
+    /// `accepted`, `evicted` (closed for a newcomer at the cap), `refused`
+    /// (at the cap, every connection busy), `header_timeout`, `idle_timeout`.
+    pub event: String,
+}
+
 /// The daemon's metrics registry.
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
+    connections: Family<ConnectionLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -58,10 +70,17 @@ impl Default for Metrics {
             "Request latency",
             latency.clone(),
         );
+        let connections = Family::<ConnectionLabels, Counter>::default();
+        registry.register(
+            "connection_events",
+            "Connections accepted, and closed by the daemon's limits",
+            connections.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
+            connections,
         }
     }
 }
@@ -82,6 +101,16 @@ impl Metrics {
                 route: route.into(),
             })
             .observe(seconds);
+    }
+
+    /// Records a connection event (see [`ConnectionLabels`]).
+    pub fn connection(&self, surface: &str, event: &str) {
+        self.connections
+            .get_or_create(&ConnectionLabels {
+                surface: surface.into(),
+                event: event.into(),
+            })
+            .inc();
     }
 
     /// The Prometheus text exposition.

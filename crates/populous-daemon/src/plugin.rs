@@ -30,7 +30,8 @@ use crate::config::PluginConfig;
 use crate::options::{self, CreatePlan};
 use crate::state::Daemon;
 
-const CONTENT_TYPE: &str = "application/vnd.docker.plugins.v1+json";
+/// The content type of every plugin answer.
+pub const CONTENT_TYPE: &str = "application/vnd.docker.plugins.v1+json";
 const LABEL_DESTROY_ON_RM: &str = "docker.destroyOnRm";
 const LABEL_DESTROY_ON_DETACH: &str = "docker.destroyOnDetach";
 const LABEL_DRIVER: &str = "docker.driver";
@@ -75,6 +76,8 @@ enum Failure {
     Refuse(String),
     /// A malformed request: 400 with `Err`.
     Malformed(String),
+    /// A request the HTTP layer refused (413 too large, …), with `Err`.
+    Protocol(StatusCode, String),
 }
 
 impl IntoResponse for Failure {
@@ -82,6 +85,7 @@ impl IntoResponse for Failure {
         match self {
             Failure::Refuse(m) => reply(StatusCode::OK, &json!({ "Err": m })),
             Failure::Malformed(m) => reply(StatusCode::BAD_REQUEST, &json!({ "Err": m })),
+            Failure::Protocol(status, m) => reply(status, &json!({ "Err": m })),
         }
     }
 }
@@ -102,6 +106,24 @@ type Answer = Result<Reply, Failure>;
 
 fn done() -> Answer {
     Ok(Reply(json!({ "Err": "" })))
+}
+
+/// A request body, read in full whatever the endpoint. Axum's own `Bytes`
+/// rejection (413 on an oversized body) is plain text; Docker expects `Err`.
+///
+/// Every endpoint takes one, even those that ignore the body: a handler that
+/// answers before the body arrives lets the connection close with the body
+/// unread, which resets it under a client that writes head and body apart.
+struct Raw(Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for Raw {
+    type Rejection = Failure;
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Failure> {
+        Bytes::from_request(req, state)
+            .await
+            .map(Raw)
+            .map_err(|rej| Failure::Protocol(rej.status(), rej.body_text()))
+    }
 }
 
 /// Parses a request body; an empty body is `{}`.
@@ -142,11 +164,11 @@ pub fn router(plugin: Arc<Plugin>) -> Router {
     Router::new()
         .route(
             "/Plugin.Activate",
-            post(|| async { Reply(json!({"Implements": ["VolumeDriver"]})) }),
+            post(|_: Raw| async { Reply(json!({"Implements": ["VolumeDriver"]})) }),
         )
         .route(
             "/VolumeDriver.Capabilities",
-            post(|| async { Reply(json!({"Capabilities": {"Scope": "local"}})) }),
+            post(|_: Raw| async { Reply(json!({"Capabilities": {"Scope": "local"}})) }),
         )
         .route("/VolumeDriver.Create", post(create))
         .route("/VolumeDriver.Remove", post(remove))
@@ -159,6 +181,12 @@ pub fn router(plugin: Arc<Plugin>) -> Router {
             reply(
                 StatusCode::NOT_FOUND,
                 &json!({"Err": "unknown plugin endpoint: Populous implements VolumeDriver"}),
+            )
+        })
+        .method_not_allowed_fallback(|| async {
+            reply(
+                StatusCode::METHOD_NOT_ALLOWED,
+                &json!({"Err": "plugin endpoints take POST"}),
             )
         })
         .with_state(plugin)
@@ -220,7 +248,7 @@ impl Plugin {
     }
 }
 
-async fn create(State(p): P, bytes: Bytes) -> Answer {
+async fn create(State(p): P, Raw(bytes): Raw) -> Answer {
     let req: CreateReq = body(&bytes)?;
     let user = req.opts.unwrap_or_default();
     let plan = options::parse(&options::merge(
@@ -305,7 +333,7 @@ fn request(p: &Plugin, vol: VolRef, plan: CreatePlan) -> Result<CreateVolume, St
     })
 }
 
-async fn remove(State(p): P, bytes: Bytes) -> Answer {
+async fn remove(State(p): P, Raw(bytes): Raw) -> Answer {
     let req: NameReq = body(&bytes)?;
     let vol = p.vol(&req.name)?;
     let d = &p.daemon;
@@ -332,7 +360,7 @@ async fn remove(State(p): P, bytes: Bytes) -> Answer {
     done()
 }
 
-async fn mount(State(p): P, bytes: Bytes) -> Answer {
+async fn mount(State(p): P, Raw(bytes): Raw) -> Answer {
     let req: MountReq = body(&bytes)?;
     let vol = p.vol(&req.name)?;
     let id = if req.id.is_empty() {
@@ -349,7 +377,7 @@ async fn mount(State(p): P, bytes: Bytes) -> Answer {
     Ok(Reply(json!({"Mountpoint": o.value, "Err": ""})))
 }
 
-async fn unmount(State(p): P, bytes: Bytes) -> Answer {
+async fn unmount(State(p): P, Raw(bytes): Raw) -> Answer {
     let req: MountReq = body(&bytes)?;
     let vol = p.vol(&req.name)?;
     let id = if req.id.is_empty() {
@@ -376,14 +404,14 @@ async fn unmount(State(p): P, bytes: Bytes) -> Answer {
     done()
 }
 
-async fn path(State(p): P, bytes: Bytes) -> Answer {
+async fn path(State(p): P, Raw(bytes): Raw) -> Answer {
     let req: NameReq = body(&bytes)?;
     let vol = p.vol(&req.name)?;
     let path = p.daemon.read(move |e| e.volume_path(&vol)).await?;
     Ok(Reply(json!({"Mountpoint": path, "Err": ""})))
 }
 
-async fn get(State(p): P, bytes: Bytes) -> Answer {
+async fn get(State(p): P, Raw(bytes): Raw) -> Answer {
     let req: NameReq = body(&bytes)?;
     let vol = p.vol(&req.name)?;
     let name = req.name;
@@ -408,7 +436,7 @@ async fn get(State(p): P, bytes: Bytes) -> Answer {
     }
 }
 
-async fn list(State(p): P) -> Answer {
+async fn list(State(p): P, _: Raw) -> Answer {
     let folder = p.folder();
     match p
         .daemon

@@ -2,7 +2,8 @@
 //!
 //! The REST API listens on TCP; each plugin driver on its own unix socket in
 //! the plugin directory. Stale sockets from a previous run are replaced, and
-//! the sockets are removed again on a clean shutdown.
+//! the sockets are removed again on a clean shutdown. Every listener serves
+//! its connections under the configured timeouts and cap ([`crate::conn`]).
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 
 use crate::config::Config;
+use crate::conn::{self, Site};
 use crate::metrics::{track, Surface};
 use crate::plugin::{self, Plugin};
 use crate::state::Daemon;
@@ -78,9 +80,8 @@ pub async fn serve(
         api_addr: None,
         sockets: Vec::new(),
     };
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
+    let limits = config.limits();
+    warn_if_files_run_short(&config);
 
     if !config.listen.is_empty() {
         let listener =
@@ -97,12 +98,16 @@ pub async fn serve(
             "api",
             config.max_body_bytes,
         );
-        let rx = stop_rx.clone();
-        tasks.spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stopped(rx))
-                .await
-        });
+        let site = Site {
+            app,
+            surface: "api".into(),
+            refusal: conn::refusal(
+                &serde_json::json!({"error": {"code": "unavailable", "message": "too many connections: every one is serving a request; retry"}}),
+                "application/json",
+            ),
+            daemon: Arc::clone(&daemon),
+        };
+        tasks.spawn(conn::serve(listener, site, limits, stop_rx.clone()));
     }
 
     if !config.plugins.is_empty() {
@@ -150,12 +155,16 @@ pub async fn serve(
             &pc.driver,
             config.max_body_bytes,
         );
-        let rx = stop_rx.clone();
-        tasks.spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(stopped(rx))
-                .await
-        });
+        let site = Site {
+            app,
+            surface: pc.driver.as_str().into(),
+            refusal: conn::refusal(
+                &serde_json::json!({"Err": "too many connections to the populous plugin: every one is serving a request; retry"}),
+                plugin::CONTENT_TYPE,
+            ),
+            daemon: Arc::clone(&daemon),
+        };
+        tasks.spawn(conn::serve(listener, site, limits, stop_rx.clone()));
         tracing::info!(driver = %pc.driver, folder = %pc.folder, socket = %path.display(), "docker volume plugin listening");
         bound.sockets.push(path);
     }
@@ -168,7 +177,7 @@ pub async fn serve(
     tracing::info!("shutting down: finishing requests in flight");
     let _ = stop_tx.send(true);
     while let Some(r) = tasks.join_next().await {
-        if let Ok(Err(e)) = r {
+        if let Err(e) = r {
             tracing::error!(error = %e, "listener failed");
         }
     }
@@ -176,4 +185,30 @@ pub async fn serve(
         let _ = std::fs::remove_file(s);
     }
     Ok(())
+}
+
+/// Warns when every listener at its cap would need more files than the
+/// process may open: the cap would then not stop descriptor exhaustion.
+fn warn_if_files_run_short(config: &Config) {
+    let listeners = usize::from(!config.listen.is_empty()) + config.plugins.len();
+    // The engine, SQLite, logs and plugin token files need a few of their own.
+    let needed = listeners * config.max_connections + 64;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct we pass, which lives on this frame.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return;
+    }
+    let soft = usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX);
+    if needed > soft {
+        tracing::warn!(
+            listeners,
+            max_connections = config.max_connections,
+            open_file_limit = soft,
+            "{listeners} listeners x max_connections {} need about {needed} files but the process may open {soft}: lower max_connections or raise the limit (LimitNOFILE=, ulimit -n)",
+            config.max_connections
+        );
+    }
 }

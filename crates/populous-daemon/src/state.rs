@@ -1,25 +1,37 @@
-//! Shared daemon state: the engine behind two connections, and the metrics.
+//! Shared daemon state: the engine behind a writer and a pool of readers, and the metrics.
 //!
 //! Mutations go through one `writer` engine (and the home's writer lock, so
 //! CLI processes can run beside the daemon). Reads — token checks, listings,
-//! inspections — use a separate `reader` connection, so a long clone never
-//! makes `volume ls` or authentication wait. Engine calls block, so they run
-//! on tokio's blocking pool.
+//! inspections — use a small pool of reader engines, each its own SQLite
+//! connection: WAL lets them read side by side, so a long clone never makes
+//! `volume ls` wait, and one tenant's slow inspections do not queue every
+//! other tenant's token checks behind one mutex. Engine calls block, so they
+//! run on tokio's blocking pool.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use populous_engine::{Engine, TokenInfo};
 
+use tokio::sync::Semaphore;
+
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+
+/// How many reads run at once. Enough that a few slow inspections leave
+/// room for token checks; few enough that reads cannot take every thread of
+/// tokio's blocking pool from the writer.
+pub const READERS: usize = 4;
 
 /// Everything handlers share.
 #[derive(Debug)]
 pub struct Daemon {
     home: PathBuf,
     writer: Mutex<Engine>,
-    reader: Mutex<Engine>,
+    /// Idle reader engines; a read takes one out and puts it back.
+    readers: Mutex<Vec<Engine>>,
+    /// One permit per reader: a read waits here, not on a lock held across a query.
+    reader_slots: Arc<Semaphore>,
     /// Request metrics.
     pub metrics: Metrics,
 }
@@ -30,13 +42,22 @@ fn lock(m: &Mutex<Engine>) -> std::sync::MutexGuard<'_, Engine> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+fn lock_vec(m: &Mutex<Vec<Engine>>) -> std::sync::MutexGuard<'_, Vec<Engine>> {
+    // Held only to push or pop: a panic cannot leave the list half changed.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 impl Daemon {
-    /// Opens the engine on `home` twice (writer and reader).
+    /// Opens the engine on `home`: one writer and [`READERS`] readers.
     pub fn open(home: &Path) -> populous_engine::Result<Arc<Daemon>> {
+        let readers = (0..READERS)
+            .map(|_| Engine::open(home))
+            .collect::<populous_engine::Result<Vec<_>>>()?;
         Ok(Arc::new(Daemon {
             home: home.to_owned(),
             writer: Mutex::new(Engine::open(home)?),
-            reader: Mutex::new(Engine::open(home)?),
+            readers: Mutex::new(readers),
+            reader_slots: Arc::new(Semaphore::new(READERS)),
             metrics: Metrics::default(),
         }))
     }
@@ -52,11 +73,27 @@ impl Daemon {
         T: Send + 'static,
         F: FnOnce(&Engine) -> populous_engine::Result<T> + Send + 'static,
     {
-        let me = Arc::clone(self);
-        tokio::task::spawn_blocking(move || f(&lock(&me.reader)))
+        let permit = Arc::clone(&self.reader_slots)
+            .acquire_owned()
             .await
-            .map_err(|e| join_error(&e))?
-            .map_err(ApiError::from)
+            .map_err(|_| closed())?;
+        let me = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let taken = lock_vec(&me.readers).pop();
+            // None only after a read panicked and lost its engine: open a
+            // replacement rather than shrink the pool for good.
+            let engine = match taken {
+                Some(e) => e,
+                None => Engine::open(&me.home)?,
+            };
+            let result = f(&engine);
+            lock_vec(&me.readers).push(engine);
+            result
+        })
+        .await
+        .map_err(|e| join_error(&e))?
+        .map_err(ApiError::from)
     }
 
     /// Runs a mutation on the blocking pool and writes it to the audit log.
@@ -105,5 +142,13 @@ fn join_error(e: &tokio::task::JoinError) -> ApiError {
         axum::http::StatusCode::INTERNAL_SERVER_ERROR,
         "internal",
         format!("the operation failed unexpectedly ({e}); the daemon's log has details"),
+    )
+}
+
+fn closed() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "the daemon is shutting down",
     )
 }

@@ -151,6 +151,38 @@ pub fn tokens_scope_folders(pool: Pool) {
     );
 }
 
+/// The `Authorization` scheme is case-insensitive; the secret is not.
+pub fn bearer_scheme_any_case(pool: Pool) {
+    let (lab, t) = setup(pool);
+    let srv = Server::start(&lab.home(), api_config());
+    let whoami = |header: &str| {
+        let mut s = std::net::TcpStream::connect(srv.api()).expect("connect");
+        let req = format!(
+            "GET /v1/whoami HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: {header}\r\n\r\n"
+        );
+        std::io::Write::write_all(&mut s, req.as_bytes()).expect("write");
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut s, &mut out).expect("read");
+        out
+    };
+    let dev = &t["dev"];
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let out = whoami(&format!("{scheme} {dev}"));
+        assert!(out.starts_with("HTTP/1.1 200"), "{scheme}: {out}");
+        assert!(out.contains(r#""name":"dev""#), "{scheme}: {out}");
+    }
+    for bad in [
+        format!("Basic {dev}"),
+        format!("Bearer{dev}"),
+        format!("Bearer {}", dev.to_uppercase()),
+        "Bearer ".to_owned(),
+    ] {
+        let out = whoami(&bad);
+        assert!(out.starts_with("HTTP/1.1 401"), "{bad}: {out}");
+        assert!(out.contains(r#""code":"unauthorized""#), "{bad}: {out}");
+    }
+}
+
 /// Malformed, oversized and unknown requests: 4xx with a JSON error, counted in the metrics.
 pub fn bad_requests_are_4xx_with_json(pool: Pool) {
     let (lab, t) = setup(pool);
@@ -163,6 +195,7 @@ pub fn bad_requests_are_4xx_with_json(pool: Pool) {
     for (body, status, code) in [
         (&b"{not json"[..], 400, "invalid_json"),
         (&b"[1,2,3]"[..], 400, "invalid_json"),
+        (&br#"["prod/db", "dev/y"]"#[..], 400, "invalid_json"),
         (&br#"{"source": 5}"#[..], 400, "invalid_json"),
         (
             &br#"{"source": "prod/db", "target": "dev/y", "extra": 1}"#[..],
@@ -194,14 +227,61 @@ pub fn bad_requests_are_4xx_with_json(pool: Pool) {
         (s, v["error"]["code"].as_str()),
         (404, Some("unknown_endpoint"))
     );
-    assert_eq!(api(&srv, "DELETE", "/v1/clone", admin, Value::Null).0, 405);
+    let (s, v) = api(&srv, "DELETE", "/v1/clone", admin, Value::Null);
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (405, Some("method_not_allowed")),
+        "{v}"
+    );
+    // Query strings that do not parse are the API's JSON errors, not plain text.
+    for path in [
+        "/v1/folders/dev/volumes?all=maybe",
+        "/v1/audit?limit=-1",
+        "/v1/audit?limit=10001",
+        "/v1/folders/dev/volumes/x?destroy=2",
+        "/v1/folders/dev/volumes/x/db/start?port=0",
+        "/v1/folders/dev/volumes/x/db/start?port=80",
+        "/v1/folders/dev/volumes/x/db/start?port=65536",
+    ] {
+        let method = match path {
+            p if p.contains("destroy") => "DELETE",
+            p if p.contains("db/start") => "POST",
+            _ => "GET",
+        };
+        let (s, v) = api(&srv, method, path, admin, Value::Null);
+        assert_eq!(
+            (s, v["error"]["code"].as_str()),
+            (400, Some("invalid_input")),
+            "{method} {path}: {v}"
+        );
+    }
+    assert_eq!(get(&srv, "/v1/audit?limit=0", admin).1, json!([]));
+    // Pool bodies are checked before the engine sees them: clear 4xx, not I/O failures.
+    for (body, status) in [
+        (json!({"name": "q", "path": "relative/dir"}), 400),
+        (json!({"name": "q", "path": "/nonexistent/populous"}), 404),
+        (json!({"name": "q", "path": "/tmp", "size": "8G"}), 400),
+        (json!({"name": "q", "image": "/tmp/q.img"}), 400),
+        (json!({"name": "q", "image": "q.img", "size": "8G"}), 400),
+    ] {
+        let (s, v) = api(&srv, "POST", "/v1/pools", admin, body.clone());
+        assert_eq!(s, status, "{body}: {v}");
+        assert!(v["error"]["code"].is_string(), "{body}: {v}");
+    }
+    // Path segments that are not UTF-8 once decoded: JSON too.
+    let (s, v) = get(&srv, "/v1/folders/%FF/volumes", admin);
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (400, Some("invalid_input")),
+        "{v}"
+    );
     // The daemon is still healthy, and counted all of it.
     assert_eq!(get(&srv, "/healthz", None).0, 200);
     let (s, m) = get(&srv, "/metrics", None);
     assert_eq!(s, 200);
     let m = m.as_str().expect("text");
     assert!(
-        m.contains(r#"populous_requests_total{surface="api",route="/v1/clone",status="400"} 5"#),
+        m.contains(r#"populous_requests_total{surface="api",route="/v1/clone",status="400"} 6"#),
         "{m}"
     );
     let (s, doc) = get(&srv, "/v1/openapi.json", None);

@@ -258,5 +258,6 @@ pub fn plugins_config(lab: &Lab, t: &BTreeMap<&str, String>) -> Config {
             plugin_config(lab, "pd", "dev", ".dev", Some(&t["devprod"])),
             plugin_config(lab, "pd-notoken", "dev", ".dev", None),
         ],
+        ..Config::default()
     }
 }

@@ -11,7 +11,9 @@
 #![allow(clippy::needless_pass_by_value)]
 
 mod api;
+mod bench;
 mod common;
+mod limits;
 mod mariadb;
 mod plugin;
 
@@ -35,12 +37,29 @@ on_each_pool! {
     api::tokens_scope_folders: api_tokens_scope_folders, loopdev_api_tokens_scope_folders;
     api::bad_requests_are_4xx_with_json:
         api_bad_requests_are_4xx_with_json, loopdev_api_bad_requests_are_4xx_with_json;
+    api::bearer_scheme_any_case: api_bearer_scheme_any_case, loopdev_api_bearer_scheme_any_case;
+    limits::flood_of_half_open_connections:
+        limits_flood_of_half_open_connections, loopdev_limits_flood_of_half_open_connections;
+    limits::timeouts_close_slow_connections:
+        limits_timeouts_close_slow_connections, loopdev_limits_timeouts_close_slow_connections;
+    limits::cap_refuses_when_every_connection_is_busy:
+        limits_cap_refuses_when_every_connection_is_busy,
+        loopdev_limits_cap_refuses_when_every_connection_is_busy;
     mariadb::db_start_snapshot_stop:
         mariadb_api_db_start_snapshot_stop, loopdev_mariadb_api_db_start_snapshot_stop;
     plugin::protocol_every_endpoint:
         plugin_protocol_every_endpoint, loopdev_plugin_protocol_every_endpoint;
     plugin::mounts_survive_a_restart:
         plugin_mounts_survive_a_restart, loopdev_plugin_mounts_survive_a_restart;
+    plugin::reads_bodies_written_apart:
+        plugin_reads_bodies_written_apart, loopdev_plugin_reads_bodies_written_apart;
     plugin::never_fails_on_garbage:
         plugin_never_fails_on_garbage, loopdev_plugin_never_fails_on_garbage;
+}
+
+/// Figures for docs and reviews, not a check: `cargo test -p populous-daemon --release -- --ignored --nocapture bench_`.
+#[test]
+#[ignore]
+fn bench_whoami_under_inspect_load() {
+    bench::whoami_under_inspect_load(common::Pool::Copy);
 }

@@ -246,3 +246,56 @@ pub fn never_fails_on_garbage(pool: Pool) {
         "VolumeDriver"
     );
 }
+
+/// Every endpoint reads its body before answering, so a client that writes
+/// the head, flushes, then writes the body gets its answer every time; an
+/// oversized body is a 413 with `Err`.
+pub fn reads_bodies_written_apart(pool: Pool) {
+    use std::io::{Read, Write};
+    let (lab, t) = setup(pool);
+    let srv = Server::start(&lab.home(), plugins_config(&lab, &t));
+    let sock = srv.sockets[0].clone();
+    for ep in [
+        "Plugin.Activate",
+        "VolumeDriver.Capabilities",
+        "VolumeDriver.List",
+        "VolumeDriver.Get",
+        "VolumeDriver.Path",
+        "VolumeDriver.Create",
+        "VolumeDriver.Remove",
+    ] {
+        for attempt in 0..20 {
+            let body = br#"{"Name": "split.dev"}"#;
+            let mut s = std::os::unix::net::UnixStream::connect(&sock).expect("connect");
+            let head = format!(
+                "POST /{ep} HTTP/1.1\r\nHost: plugin\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+                body.len()
+            );
+            s.write_all(head.as_bytes()).expect("head");
+            s.flush().expect("flush");
+            // The server has the head alone now; yield so it can act on it
+            // before the body arrives (which is what exposed the bug).
+            std::thread::yield_now();
+            s.write_all(body).expect("body after the head");
+            let mut out = String::new();
+            s.read_to_string(&mut out)
+                .unwrap_or_else(|e| panic!("{ep} attempt {attempt}: {e}"));
+            assert!(
+                out.starts_with("HTTP/1.1 200"),
+                "{ep} attempt {attempt}: {out}"
+            );
+        }
+    }
+    let (s, v) = plug(&sock, "VolumeDriver.Create", &vec![b' '; 10_000]);
+    assert_eq!(s, 413, "{v}");
+    assert!(err_text(&v).contains("length limit"), "{v}");
+    let (s, v) = crate::common::exchange(
+        std::os::unix::net::UnixStream::connect(&sock).expect("connect"),
+        "GET",
+        "/VolumeDriver.List",
+        None,
+        b"",
+    );
+    assert_eq!(s, 405, "{v}");
+    assert!(err_text(&v).contains("POST"), "{v}");
+}
