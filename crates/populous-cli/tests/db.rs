@@ -6,53 +6,14 @@
 //! devices and MariaDB.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 mod common;
 
-use common::{image_pool, json, ok, ok_all, run as populous};
+use common::{image_pool, json, ok, ok_all, run as populous, sql, Servers};
 use populous_testkit::Lab;
 use serde_json::Value;
-
-/// SQL through the `mariadb` client on a server's socket; returns tab-separated output.
-fn sql(socket: &str, query: &str) -> String {
-    let out = Command::new("mariadb")
-        .args([
-            "--socket", socket, "-u", "root", "-N", "-B", "populous", "-e", query,
-        ])
-        .output()
-        .expect("mariadb client");
-    assert!(
-        out.status.success(),
-        "{query}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// Stops every server the test started, even when it panics.
-struct Servers {
-    home: PathBuf,
-    volumes: Vec<String>,
-}
-
-impl Servers {
-    fn start(&mut self, volume: &str) -> Value {
-        let v = json(&self.home, &["db", "start", volume]);
-        self.volumes.push(volume.to_owned());
-        v
-    }
-}
-
-impl Drop for Servers {
-    fn drop(&mut self) {
-        for v in &self.volumes {
-            let _ = populous(&self.home, &["db", "stop", v]);
-        }
-    }
-}
 
 /// Pool p (image of `size`), folders prod and dev (clones from prod), the
 /// empty volume prod/db; and the guard for the servers the test will start.

@@ -7,32 +7,15 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{json, ok, run as populous};
+use common::{json, ok, run as populous, sql};
 use populous_testkit::Lab;
 use serde_json::Value;
-
-/// SQL through the `mariadb` client on a server's socket.
-fn sql(socket: &str, query: &str) -> String {
-    let out = Command::new("mariadb")
-        .args([
-            "--socket", socket, "-u", "root", "-N", "-B", "populous", "-e", query,
-        ])
-        .output()
-        .expect("the mariadb client is installed (scripts/install-deps.sh)");
-    assert!(
-        out.status.success(),
-        "{query}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 /// One HTTP/1.1 POST with a bearer token; the status and the JSON answer.
 fn post(api: &str, token: &str, path: &str, body: &Value) -> (u16, Value) {

@@ -201,6 +201,13 @@ pub fn mask(
     let stopped = db::stop(engine, r);
     let (needles, report, scrubbed) = worked?;
     stopped?;
+    // At rest after a clean shutdown: the doublewrite buffer may still hold
+    // pages the source server flushed.
+    crate::datadir::clear_doublewrite(&datadir).map_err(|source| Error::Read {
+        what: "doublewrite buffer in the datadir",
+        path: datadir.clone(),
+        source,
+    })?;
     let t = std::time::Instant::now();
     let findings =
         populous_mask::scan::scan_dir(&datadir, &needles).map_err(|source| Error::Read {

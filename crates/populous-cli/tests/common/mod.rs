@@ -89,3 +89,45 @@ pub fn serve(home: &Path, config: &Path) -> (Child, Option<String>, Vec<PathBuf>
         .collect();
     (child, bound["api"].as_str().map(String::from), sockets)
 }
+
+/// SQL through the `mariadb` client on a server's socket (database
+/// `populous`); returns tab-separated output.
+pub fn sql(socket: &str, query: &str) -> String {
+    let out = Command::new("mariadb")
+        .args([
+            "--socket", socket, "-u", "root", "-N", "-B", "populous", "-e", query,
+        ])
+        .output()
+        .expect("the mariadb client is installed (scripts/install-deps.sh)");
+    assert!(
+        out.status.success(),
+        "{query}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Stops every server the test started, even when it panics.
+pub struct Servers {
+    /// The Populous home.
+    pub home: PathBuf,
+    /// `FOLDER/VOL` of each started server.
+    pub volumes: Vec<String>,
+}
+
+impl Servers {
+    /// `populous db start VOLUME`; its JSON answer.
+    pub fn start(&mut self, volume: &str) -> Value {
+        let v = json(&self.home, &["db", "start", volume]);
+        self.volumes.push(volume.to_owned());
+        v
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for v in &self.volumes {
+            let _ = run(&self.home, &["db", "stop", v]);
+        }
+    }
+}
