@@ -92,8 +92,8 @@ pub fn mask(engine: &mut Engine, a: &MaskArgs, json: bool) -> Result<()> {
     }
     let s = &run.scrub;
     println!(
-        "scrubbed: purge {:.1} s, compaction {:.1} s, fresh redo log {:.1} s",
-        s.purge_secs, s.compact_secs, s.redo_secs
+        "scrubbed: purge {:.1} s, undo recycled {:.1} s, compaction {:.1} s, fresh redo log {:.1} s",
+        s.purge_secs, s.recycle_secs, s.compact_secs, s.redo_secs
     );
     println!(
         "scanned: 0 of {} originals found in {} files ({} MiB) in {:.1} s",

@@ -116,7 +116,7 @@ impl Masked {
                 run.report.elapsed_secs,
                 run.report.rows_per_sec,
                 run.report.ruleset_hash,
-                run.scrub.purge_secs + run.scrub.compact_secs + run.scrub.redo_secs,
+                run.scrub.total_secs(),
                 run.scan.sampled,
                 run.scan.files_scanned
             ),
@@ -189,7 +189,7 @@ pub fn mask(
     let url = format!("{}populous", db::start(engine, r, None)?.value.url);
     let worked = (|| {
         let mut needles = scrub::sample_originals(&url, &spec.rules, req.sample)?;
-        scrub::prepare(&url)?;
+        scrub::prepare(&url, &spec.rules)?;
         let report =
             populous_mask::db::mask_database(&url, &spec.rules, &spec.key, &req.options, progress)?;
         let live = scrub::still_live(&url, &spec.rules, &needles)?;

@@ -66,7 +66,7 @@ impl Demo {
             rows_per_sec: m.report.rows_per_sec,
             ruleset: m.report.ruleset_hash.clone(),
             key_id: m.report.key_id.clone(),
-            scrub_seconds: m.scrub.purge_secs + m.scrub.compact_secs + m.scrub.redo_secs,
+            scrub_seconds: m.scrub.total_secs(),
             scan_sampled: m.scan.sampled,
             scan_found: m.scan.found,
             scan_files: m.scan.files_scanned,

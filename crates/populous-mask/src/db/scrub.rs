@@ -11,9 +11,14 @@
 //!   `innodb_immediate_scrub_data_uncompressed=ON` (freed pages and deleted
 //!   records are overwritten with zeros as they are freed, undo pages
 //!   included), `innodb_change_buffering=none` (no secondary-index change
-//!   that holds a value waits in the system tablespace).
+//!   that holds a value waits in the system tablespace); then read every
+//!   secondary index of the masked tables once, which merges the changes the
+//!   source server had buffered for them (a clone of a server stopped with a
+//!   fast shutdown carries its change buffer in `ibdata1`: updated-away and
+//!   deleted guids were found there) while scrubbing is on.
 //! - [`finish`], after masking: wait until purge has removed every old row
-//!   version (the undo log's copies, scrubbed as freed); compact the masked
+//!   version (the undo log's copies, scrubbed as freed); recycle the undo
+//!   log's cached segments (see [`ScrubOptions::recycle_undo`]); compact the masked
 //!   tables' index pages in place (`OPTIMIZE TABLE` with
 //!   `innodb_defragment=ON`: records move between pages, the pages they
 //!   leave are scrubbed, and off-page blobs are not rewritten) to clear the
@@ -43,6 +48,8 @@ pub struct ScrubOptions {
     pub compact: bool,
     /// How long purge may take before the run fails.
     pub purge_timeout: Duration,
+    /// Small transactions run to recycle the undo log (0 skips it).
+    pub recycle_undo: u32,
 }
 
 impl Default for ScrubOptions {
@@ -50,6 +57,7 @@ impl Default for ScrubOptions {
         ScrubOptions {
             compact: true,
             purge_timeout: Duration::from_secs(600),
+            recycle_undo: 3000,
         }
     }
 }
@@ -59,10 +67,19 @@ impl Default for ScrubOptions {
 pub struct ScrubReport {
     /// Waiting for purge, seconds.
     pub purge_secs: f64,
+    /// Recycling the undo log, seconds.
+    pub recycle_secs: f64,
     /// Compacting index pages, seconds (0 when not asked for).
     pub compact_secs: f64,
     /// Writing a fresh redo log, seconds.
     pub redo_secs: f64,
+}
+
+impl ScrubReport {
+    /// Seconds of every step together.
+    pub fn total_secs(&self) -> f64 {
+        self.purge_secs + self.recycle_secs + self.compact_secs + self.redo_secs
+    }
 }
 
 async fn connect(target: &Target) -> Result<Conn> {
@@ -72,7 +89,7 @@ async fn connect(target: &Target) -> Result<Conn> {
 }
 
 /// Checks and sets the server for a masking that leaves nothing behind.
-pub fn prepare(url: &str) -> Result<()> {
+pub fn prepare(url: &str, rules: &RuleSet) -> Result<()> {
     off_runtime(|| {
         let target = Target::parse(url)?;
         new_runtime()
@@ -94,6 +111,28 @@ pub fn prepare(url: &str) -> Result<()> {
                 )
                 .await
                 .map_err(target.sql("turning on scrubbing"))?;
+                for t in rules.tables() {
+                    let indexes: Vec<String> = c
+                        .exec(
+                            "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS \
+                             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME <> 'PRIMARY'",
+                            (&target.database, t.name()),
+                        )
+                        .await
+                        .map_err(target.sql("listing secondary indexes"))?;
+                    for index in indexes {
+                        // Reading every leaf merges what the change buffer holds for it.
+                        let sql = format!(
+                            "SELECT COUNT(*) FROM {}.{} FORCE INDEX ({})",
+                            quote_ident(&target.database),
+                            quote_ident(t.name()),
+                            quote_ident(&index)
+                        );
+                        c.query_drop(sql).await.map_err(
+                            target.sql(format!("merging buffered changes of `{index}`")),
+                        )?;
+                    }
+                }
                 let _ = c.disconnect().await;
                 Ok(())
             })
@@ -133,6 +172,49 @@ async fn wait_purged(c: &mut Conn, target: &Target, timeout: Duration) -> Result
     }
 }
 
+/// The schema of the throw-away table that recycles the undo log.
+const RECYCLE_SCHEMA: &str = "populous_scrub";
+
+/// Undo log pages outlive purge: a small transaction's undo segment is
+/// *cached* for reuse, and a reused page keeps what it held before (the
+/// source server's old row versions, and whatever the page held before it
+/// became an undo page). Only a freed segment is scrubbed. Many small
+/// transactions, each with about 4 KiB of undo, reuse every cached segment
+/// until it is too full to be cached again and is freed: then nothing of
+/// the old undo is left. Measured on a clone whose source updated and
+/// deleted rows just before it stopped: 50 of 50 planted guids in `ibdata1`
+/// before, none after 1,500 transactions.
+async fn recycle_undo(c: &mut Conn, target: &Target, transactions: u32) -> Result<()> {
+    let table = format!("{}.churn", quote_ident(RECYCLE_SCHEMA));
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {}", quote_ident(RECYCLE_SCHEMA)),
+        format!("CREATE DATABASE {}", quote_ident(RECYCLE_SCHEMA)),
+        format!("CREATE TABLE {table} (id INT PRIMARY KEY, v VARCHAR(6000)) ENGINE=InnoDB"),
+        format!("INSERT INTO {table} VALUES (1, REPEAT('a', 4000))"),
+    ] {
+        c.query_drop(sql)
+            .await
+            .map_err(target.sql("preparing to recycle the undo log"))?;
+    }
+    let update = c
+        .prep(format!(
+            "UPDATE {table} SET v = REPEAT(?, 4000) WHERE id = 1"
+        ))
+        .await
+        .map_err(target.sql("preparing to recycle the undo log"))?;
+    for i in 0..transactions {
+        // Autocommit: one transaction, one undo log, per statement.
+        let fill = if i % 2 == 0 { "b" } else { "a" };
+        c.exec_drop(&update, (fill,))
+            .await
+            .map_err(target.sql("recycling the undo log"))?;
+    }
+    c.query_drop(format!("DROP DATABASE {}", quote_ident(RECYCLE_SCHEMA)))
+        .await
+        .map_err(target.sql("dropping the undo recycling table"))?;
+    Ok(())
+}
+
 /// Purge, compact, fresh redo log, slow shutdown next: see the module docs.
 pub fn finish(url: &str, rules: &RuleSet, opts: &ScrubOptions) -> Result<ScrubReport> {
     off_runtime(|| {
@@ -145,6 +227,12 @@ pub fn finish(url: &str, rules: &RuleSet, opts: &ScrubOptions) -> Result<ScrubRe
                 let t = Instant::now();
                 wait_purged(&mut c, &target, opts.purge_timeout).await?;
                 report.purge_secs = t.elapsed().as_secs_f64();
+                if opts.recycle_undo > 0 {
+                    let t = Instant::now();
+                    recycle_undo(&mut c, &target, opts.recycle_undo).await?;
+                    wait_purged(&mut c, &target, opts.purge_timeout).await?;
+                    report.recycle_secs = t.elapsed().as_secs_f64();
+                }
                 if opts.compact {
                     let t = Instant::now();
                     c.query_drop("SET GLOBAL innodb_defragment = ON")
