@@ -29,6 +29,7 @@
 //!   afterwards, taken before masking and kept only in memory, minus those
 //!   that masking happened to produce as someone else's masked value.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
@@ -82,6 +83,22 @@ impl ScrubReport {
     }
 }
 
+/// Runs the future `f` makes for `url`'s target on a runtime of its own:
+/// the API of this module is blocking, like the rest of populous-mask's.
+fn blocking<T, F, Fut>(url: &str, f: F) -> Result<T>
+where
+    T: Send,
+    F: FnOnce(Target) -> Fut + Send,
+    Fut: Future<Output = Result<T>>,
+{
+    off_runtime(|| {
+        let target = Target::parse(url)?;
+        new_runtime()
+            .map_err(MaskDbError::Runtime)?
+            .block_on(f(target))
+    })
+}
+
 async fn connect(target: &Target) -> Result<Conn> {
     Conn::new(target.opts.clone())
         .await
@@ -90,52 +107,47 @@ async fn connect(target: &Target) -> Result<Conn> {
 
 /// Checks and sets the server for a masking that leaves nothing behind.
 pub fn prepare(url: &str, rules: &RuleSet) -> Result<()> {
-    off_runtime(|| {
-        let target = Target::parse(url)?;
-        new_runtime()
-            .map_err(MaskDbError::Runtime)?
-            .block_on(async {
-                let mut c = connect(&target).await?;
-                let log_bin: Option<i64> = c
-                    .query_first("SELECT @@log_bin")
-                    .await
-                    .map_err(target.sql("reading log_bin"))?;
-                if log_bin == Some(1) {
-                    return Err(MaskDbError::BinlogOn {
-                        target: target.display.clone(),
-                    });
-                }
-                c.query_drop(
-                    "SET GLOBAL innodb_immediate_scrub_data_uncompressed = ON, \
+    blocking(url, |target| async move {
+        let mut c = connect(&target).await?;
+        let log_bin: Option<i64> = c
+            .query_first("SELECT @@log_bin")
+            .await
+            .map_err(target.sql("reading log_bin"))?;
+        if log_bin == Some(1) {
+            return Err(MaskDbError::BinlogOn {
+                target: target.display.clone(),
+            });
+        }
+        c.query_drop(
+            "SET GLOBAL innodb_immediate_scrub_data_uncompressed = ON, \
                  GLOBAL innodb_change_buffering = 'none'",
+        )
+        .await
+        .map_err(target.sql("turning on scrubbing"))?;
+        for t in rules.tables() {
+            let indexes: Vec<String> = c
+                .exec(
+                    "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS \
+                             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME <> 'PRIMARY'",
+                    (&target.database, t.name()),
                 )
                 .await
-                .map_err(target.sql("turning on scrubbing"))?;
-                for t in rules.tables() {
-                    let indexes: Vec<String> = c
-                        .exec(
-                            "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS \
-                             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME <> 'PRIMARY'",
-                            (&target.database, t.name()),
-                        )
-                        .await
-                        .map_err(target.sql("listing secondary indexes"))?;
-                    for index in indexes {
-                        // Reading every leaf merges what the change buffer holds for it.
-                        let sql = format!(
-                            "SELECT COUNT(*) FROM {}.{} FORCE INDEX ({})",
-                            quote_ident(&target.database),
-                            quote_ident(t.name()),
-                            quote_ident(&index)
-                        );
-                        c.query_drop(sql).await.map_err(
-                            target.sql(format!("merging buffered changes of `{index}`")),
-                        )?;
-                    }
-                }
-                let _ = c.disconnect().await;
-                Ok(())
-            })
+                .map_err(target.sql("listing secondary indexes"))?;
+            for index in indexes {
+                // Reading every leaf merges what the change buffer holds for it.
+                let sql = format!(
+                    "SELECT COUNT(*) FROM {}.{} FORCE INDEX ({})",
+                    quote_ident(&target.database),
+                    quote_ident(t.name()),
+                    quote_ident(&index)
+                );
+                c.query_drop(sql)
+                    .await
+                    .map_err(target.sql(format!("merging buffered changes of `{index}`")))?;
+            }
+        }
+        let _ = c.disconnect().await;
+        Ok(())
     })
 }
 
@@ -217,67 +229,62 @@ async fn recycle_undo(c: &mut Conn, target: &Target, transactions: u32) -> Resul
 
 /// Purge, compact, fresh redo log, slow shutdown next: see the module docs.
 pub fn finish(url: &str, rules: &RuleSet, opts: &ScrubOptions) -> Result<ScrubReport> {
-    off_runtime(|| {
-        let target = Target::parse(url)?;
-        new_runtime()
-            .map_err(MaskDbError::Runtime)?
-            .block_on(async {
-                let mut c = connect(&target).await?;
-                let mut report = ScrubReport::default();
-                let t = Instant::now();
-                wait_purged(&mut c, &target, opts.purge_timeout).await?;
-                report.purge_secs = t.elapsed().as_secs_f64();
-                if opts.recycle_undo > 0 {
-                    let t = Instant::now();
-                    recycle_undo(&mut c, &target, opts.recycle_undo).await?;
-                    wait_purged(&mut c, &target, opts.purge_timeout).await?;
-                    report.recycle_secs = t.elapsed().as_secs_f64();
-                }
-                if opts.compact {
-                    let t = Instant::now();
-                    c.query_drop("SET GLOBAL innodb_defragment = ON")
-                        .await
-                        .map_err(target.sql("turning on defragmentation"))?;
-                    for table in rules.tables() {
-                        let sql = format!(
-                            "OPTIMIZE TABLE {}.{}",
-                            quote_ident(&target.database),
-                            quote_ident(table.name())
-                        );
-                        c.query_drop(sql)
-                            .await
-                            .map_err(target.sql(format!("compacting `{}`", table.name())))?;
-                    }
-                    c.query_drop("SET GLOBAL innodb_defragment = OFF")
-                        .await
-                        .map_err(target.sql("turning off defragmentation"))?;
-                    wait_purged(&mut c, &target, opts.purge_timeout).await?;
-                    report.compact_secs = t.elapsed().as_secs_f64();
-                }
-                // A resize writes a new redo log and deletes the old one; alternate
-                // between two sizes so that repeated runs do not grow it.
-                let t = Instant::now();
-                let size: u64 = c
-                    .query_first("SELECT @@innodb_log_file_size")
+    blocking(url, |target| async move {
+        let mut c = connect(&target).await?;
+        let mut report = ScrubReport::default();
+        let t = Instant::now();
+        wait_purged(&mut c, &target, opts.purge_timeout).await?;
+        report.purge_secs = t.elapsed().as_secs_f64();
+        if opts.recycle_undo > 0 {
+            let t = Instant::now();
+            recycle_undo(&mut c, &target, opts.recycle_undo).await?;
+            wait_purged(&mut c, &target, opts.purge_timeout).await?;
+            report.recycle_secs = t.elapsed().as_secs_f64();
+        }
+        if opts.compact {
+            let t = Instant::now();
+            c.query_drop("SET GLOBAL innodb_defragment = ON")
+                .await
+                .map_err(target.sql("turning on defragmentation"))?;
+            for table in rules.tables() {
+                let sql = format!(
+                    "OPTIMIZE TABLE {}.{}",
+                    quote_ident(&target.database),
+                    quote_ident(table.name())
+                );
+                c.query_drop(sql)
                     .await
-                    .map_err(target.sql("reading the redo log size"))?
-                    .unwrap_or(0);
-                let mib = 1 << 20;
-                let other = if (size / mib) % 2 == 0 {
-                    size + mib
-                } else {
-                    size - mib
-                };
-                c.query_drop(format!("SET GLOBAL innodb_log_file_size = {other}"))
-                    .await
-                    .map_err(target.sql("writing a fresh redo log"))?;
-                report.redo_secs = t.elapsed().as_secs_f64();
-                c.query_drop("SET GLOBAL innodb_fast_shutdown = 0")
-                    .await
-                    .map_err(target.sql("asking for a slow shutdown"))?;
-                let _ = c.disconnect().await;
-                Ok(report)
-            })
+                    .map_err(target.sql(format!("compacting `{}`", table.name())))?;
+            }
+            c.query_drop("SET GLOBAL innodb_defragment = OFF")
+                .await
+                .map_err(target.sql("turning off defragmentation"))?;
+            wait_purged(&mut c, &target, opts.purge_timeout).await?;
+            report.compact_secs = t.elapsed().as_secs_f64();
+        }
+        // A resize writes a new redo log and deletes the old one; alternate
+        // between two sizes so that repeated runs do not grow it.
+        let t = Instant::now();
+        let size: u64 = c
+            .query_first("SELECT @@innodb_log_file_size")
+            .await
+            .map_err(target.sql("reading the redo log size"))?
+            .unwrap_or(0);
+        let mib = 1 << 20;
+        let other = if (size / mib) % 2 == 0 {
+            size + mib
+        } else {
+            size - mib
+        };
+        c.query_drop(format!("SET GLOBAL innodb_log_file_size = {other}"))
+            .await
+            .map_err(target.sql("writing a fresh redo log"))?;
+        report.redo_secs = t.elapsed().as_secs_f64();
+        c.query_drop("SET GLOBAL innodb_fast_shutdown = 0")
+            .await
+            .map_err(target.sql("asking for a slow shutdown"))?;
+        let _ = c.disconnect().await;
+        Ok(report)
     })
 }
 
@@ -291,68 +298,65 @@ const MIN_NEEDLE: usize = 10;
 /// street too), from 16 windows of each table's key range (never a full
 /// scan). Kept in memory only: they are what a scan of the files looks for.
 pub fn sample_originals(url: &str, rules: &RuleSet, n: usize) -> Result<Vec<Vec<u8>>> {
-    off_runtime(|| {
-        let target = Target::parse(url)?;
-        new_runtime().map_err(MaskDbError::Runtime)?.block_on(async {
-            let mut c = connect(&target).await?;
-            let mut out = Vec::new();
-            for t in rules.tables() {
-                let cols: Vec<_> = t
-                    .columns()
-                    .iter()
-                    .filter(|c| c.transform().scannable())
-                    .collect();
-                let Some(pk) = t.primary_key().first().filter(|_| !cols.is_empty()) else {
-                    continue;
-                };
-                let table = format!(
-                    "{}.{}",
-                    quote_ident(&target.database),
-                    quote_ident(t.name())
-                );
-                let range: Option<(Option<i64>, Option<i64>)> = c
-                    .query_first(format!(
-                        "SELECT MIN({0}), MAX({0}) FROM {table}",
+    blocking(url, |target| async move {
+        let mut c = connect(&target).await?;
+        let mut out = Vec::new();
+        for t in rules.tables() {
+            let cols: Vec<_> = t
+                .columns()
+                .iter()
+                .filter(|c| c.transform().scannable())
+                .collect();
+            let Some(pk) = t.primary_key().first().filter(|_| !cols.is_empty()) else {
+                continue;
+            };
+            let table = format!(
+                "{}.{}",
+                quote_ident(&target.database),
+                quote_ident(t.name())
+            );
+            let range: Option<(Option<i64>, Option<i64>)> = c
+                .query_first(format!(
+                    "SELECT MIN({0}), MAX({0}) FROM {table}",
+                    quote_ident(pk)
+                ))
+                .await
+                .map_err(target.sql("reading the key range"))?;
+            let Some((Some(lo), Some(hi))) = range else {
+                continue;
+            };
+            let list = cols
+                .iter()
+                .map(|c| quote_ident(c.name()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            // 16 windows spread over the key range, each of n/16 rows.
+            let windows = 16i64;
+            let per = (n as i64 / windows).max(1);
+            let step = ((hi - lo) / windows).max(1);
+            for w in 0..windows {
+                let start = lo + w * step + (w * 7919) % step.max(1);
+                let rows: Vec<mysql_async::Row> = c
+                    .query(format!(
+                        "SELECT {list} FROM {table} WHERE {} >= {start} ORDER BY {} LIMIT {per}",
+                        quote_ident(pk),
                         quote_ident(pk)
                     ))
                     .await
-                    .map_err(target.sql("reading the key range"))?;
-                let Some((Some(lo), Some(hi))) = range else {
-                    continue;
-                };
-                let list = cols
-                    .iter()
-                    .map(|c| quote_ident(c.name()))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                // 16 windows spread over the key range, each of n/16 rows.
-                let windows = 16i64;
-                let per = (n as i64 / windows).max(1);
-                let step = ((hi - lo) / windows).max(1);
-                for w in 0..windows {
-                    let start = lo + w * step + (w * 7919) % step.max(1);
-                    let rows: Vec<mysql_async::Row> = c
-                        .query(format!(
-                            "SELECT {list} FROM {table} WHERE {} >= {start} ORDER BY {} LIMIT {per}",
-                            quote_ident(pk),
-                            quote_ident(pk)
-                        ))
-                        .await
-                        .map_err(target.sql("sampling originals"))?;
-                    for row in rows {
-                        for v in row.unwrap() {
-                            if let Some(b) = value_bytes(v).filter(|b| b.len() >= MIN_NEEDLE) {
-                                out.push(b);
-                            }
+                    .map_err(target.sql("sampling originals"))?;
+                for row in rows {
+                    for v in row.unwrap() {
+                        if let Some(b) = value_bytes(v).filter(|b| b.len() >= MIN_NEEDLE) {
+                            out.push(b);
                         }
                     }
                 }
             }
-            out.sort();
-            out.dedup();
-            let _ = c.disconnect().await;
-            Ok(out)
-        })
+        }
+        out.sort();
+        out.dedup();
+        let _ = c.disconnect().await;
+        Ok(out)
     })
 }
 
@@ -363,38 +367,33 @@ pub fn still_live(url: &str, rules: &RuleSet, needles: &[Vec<u8>]) -> Result<Vec
     if needles.is_empty() {
         return Ok(Vec::new());
     }
-    off_runtime(|| {
-        let target = Target::parse(url)?;
-        new_runtime()
-            .map_err(MaskDbError::Runtime)?
-            .block_on(async {
-                let mut c = connect(&target).await?;
-                let mut live = Vec::new();
-                let mut list = String::new();
-                for (i, n) in needles.iter().enumerate() {
-                    if i > 0 {
-                        list.push(',');
-                    }
-                    super::conn::push_literal(&mut list, Some(n));
+    blocking(url, |target| async move {
+        let mut c = connect(&target).await?;
+        let mut live = Vec::new();
+        let mut list = String::new();
+        for (i, n) in needles.iter().enumerate() {
+            if i > 0 {
+                list.push(',');
+            }
+            super::conn::push_literal(&mut list, Some(n));
+        }
+        for t in rules.tables() {
+            for col in t.columns() {
+                let rows: Vec<mysql_async::Row> = c
+                    .query(format!(
+                        "SELECT DISTINCT {0} FROM {1}.{2} WHERE {0} IN ({list})",
+                        quote_ident(col.name()),
+                        quote_ident(&target.database),
+                        quote_ident(t.name())
+                    ))
+                    .await
+                    .map_err(target.sql("checking masked values"))?;
+                for row in rows {
+                    live.extend(row.unwrap().into_iter().filter_map(value_bytes));
                 }
-                for t in rules.tables() {
-                    for col in t.columns() {
-                        let rows: Vec<mysql_async::Row> = c
-                            .query(format!(
-                                "SELECT DISTINCT {0} FROM {1}.{2} WHERE {0} IN ({list})",
-                                quote_ident(col.name()),
-                                quote_ident(&target.database),
-                                quote_ident(t.name())
-                            ))
-                            .await
-                            .map_err(target.sql("checking masked values"))?;
-                        for row in rows {
-                            live.extend(row.unwrap().into_iter().filter_map(value_bytes));
-                        }
-                    }
-                }
-                let _ = c.disconnect().await;
-                Ok(live)
-            })
+            }
+        }
+        let _ = c.disconnect().await;
+        Ok(live)
     })
 }
