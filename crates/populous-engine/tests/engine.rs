@@ -365,6 +365,14 @@ fn check_folder_policy_and_pools_bound_cross_folder_moves(p: &mut Pool) {
         .expect("masked import");
     assert!(imported.provenance.masked_and_scanned());
     assert_eq!(imported.provenance.mask_key_id.as_deref(), Some("key-1"));
+    // forceImport of an online volume: every check comes first, so a refused
+    // import leaves it online where it was.
+    let err = e
+        .volume_import_online(&v("prod/db"), &n("dev"), None)
+        .expect_err("policy");
+    assert_eq!(err.kind(), ErrorKind::PolicyDenied);
+    let still = e.volume_inspect(&v("prod/db")).expect("still in prod");
+    assert_eq!(still.state, VolumeState::Online);
     // dev may not import from prod.
     e.volume_set_online(&v("prod/db"), false).expect("offline");
     assert_eq!(

@@ -46,28 +46,24 @@ pub fn create(engine: &mut Engine, req: &CreateVolume) -> Result<VolumeInfo> {
     match source {
         Source::Empty => Ok(engine.volume_create(target, options)?),
         Source::Clone(src) => crate::clone(engine, src, target, options),
-        Source::Import(src) => import(engine, src, target, options),
+        Source::Import(src) => {
+            let moved = engine.volume_import(src, &target.folder, Some(&target.volume))?;
+            labelled(engine, moved, target, options)
+        }
         Source::ImportOnline(src) => {
-            let was_online = engine.volume_set_online(src, false)?.changed;
-            let moved = import(engine, src, target, options);
-            if moved.is_err() && was_online {
-                // A refused import leaves the source as it found it.
-                if let Err(e) = engine.volume_set_online(src, true) {
-                    tracing::warn!(volume = %src, error = %e, "could not bring the volume back online after a failed import");
-                }
-            }
-            moved
+            let moved = engine.volume_import_online(src, &target.folder, Some(&target.volume))?;
+            labelled(engine, moved, target, options)
         }
     }
 }
 
-fn import(
+/// The imported volume with the request's labels.
+fn labelled(
     engine: &mut Engine,
-    src: &VolRef,
+    moved: VolumeInfo,
     target: &VolRef,
     options: &VolumeOptions,
 ) -> Result<VolumeInfo> {
-    let moved = engine.volume_import(src, &target.folder, Some(&target.volume))?;
     if options.labels.is_empty() {
         return Ok(moved);
     }

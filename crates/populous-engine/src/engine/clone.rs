@@ -149,11 +149,36 @@ impl Engine {
         to: &Name,
         rename: Option<&Name>,
     ) -> Result<VolumeInfo> {
+        self.import(r, to, rename, false)
+    }
+
+    /// As [`Engine::volume_import`], for a volume that may still be online
+    /// (Nimble's `forceImport`), as long as nothing mounts it. Every check
+    /// comes first and the move is one transaction: a refused import leaves
+    /// the volume where and as it was.
+    pub fn volume_import_online(
+        &mut self,
+        r: &VolRef,
+        to: &Name,
+        rename: Option<&Name>,
+    ) -> Result<VolumeInfo> {
+        self.import(r, to, rename, true)
+    }
+
+    fn import(
+        &mut self,
+        r: &VolRef,
+        to: &Name,
+        rename: Option<&Name>,
+        online_too: bool,
+    ) -> Result<VolumeInfo> {
         let _lock = self.begin()?;
         let vol = self.volume(r)?;
         let from = self.folder(&r.folder)?;
         let dest = self.folder(to)?;
-        if vol.state != VolState::Offline {
+        if online_too && vol.state == VolState::Online {
+            self.check_unmounted(r, vol.id, "import it")?;
+        } else if vol.state != VolState::Offline {
             return Err(Error::WrongState {
                 name: r.to_string(),
                 state: vol.state.as_str().to_owned(),
