@@ -208,6 +208,15 @@ async fn recycle_undo(c: &mut Conn, target: &Target, transactions: u32) -> Resul
             .await
             .map_err(target.sql("preparing to recycle the undo log"))?;
     }
+    // Thousands of commits need no flush each: the clone is masked again if
+    // the server dies now, and the slow shutdown writes everything.
+    let durable: Option<i64> = c
+        .query_first("SELECT @@innodb_flush_log_at_trx_commit")
+        .await
+        .map_err(target.sql("reading innodb_flush_log_at_trx_commit"))?;
+    c.query_drop("SET GLOBAL innodb_flush_log_at_trx_commit = 0")
+        .await
+        .map_err(target.sql("preparing to recycle the undo log"))?;
     let update = c
         .prep(format!(
             "UPDATE {table} SET v = REPEAT(?, 4000) WHERE id = 1"
@@ -224,6 +233,12 @@ async fn recycle_undo(c: &mut Conn, target: &Target, transactions: u32) -> Resul
     c.query_drop(format!("DROP DATABASE {}", quote_ident(RECYCLE_SCHEMA)))
         .await
         .map_err(target.sql("dropping the undo recycling table"))?;
+    c.query_drop(format!(
+        "SET GLOBAL innodb_flush_log_at_trx_commit = {}",
+        durable.unwrap_or(1)
+    ))
+    .await
+    .map_err(target.sql("restoring innodb_flush_log_at_trx_commit"))?;
     Ok(())
 }
 
