@@ -209,9 +209,13 @@ impl Demo {
                 how: how(v.folder.as_str(), v.name.as_str()),
                 masked: p.masked.then(|| {
                     format!(
-                        "rules {}, key {}",
+                        "rules {}, key {}, {}",
                         p.mask_ruleset.as_deref().unwrap_or("?"),
-                        p.mask_key_id.as_deref().unwrap_or("?")
+                        p.mask_key_id.as_deref().unwrap_or("?"),
+                        p.scan.as_ref().map_or("no scan".to_owned(), |s| format!(
+                            "scanned: {} of {} originals found",
+                            s.found, s.sampled
+                        ))
                     )
                 }),
                 used_bytes: i.used_bytes,

@@ -656,7 +656,7 @@ mod tests {
             "| dev build 2 (clone) | passed | 33.0 | build 3.0, run 10.0, mask 8.0, destroy 12.0 | 150 | 0 | 1.9 | 7.2 |",
             "| **whole demo (probe)** | | | | 1500 | 0 | 2.0 | 8.0 |",
             "| prod build 2 (update) | 2.0 / 5.0 | 2.5 / 9.0 | 1.80 | 300 | 0 | 1.0.1-1 x120, 1.0.1-2 x180 |",
-            "| golden refresh | 32000 | 1.6 | 20000 | ab12 | k9 |",
+            "| golden refresh | 32000 | 1.6 | 20000 | 0.8 | 0 of 2000 in 140 files | ab12 | k9 |",
             "| the same plus a golden refresh (clone + mask of prod) before it (s) | 42.0 | 143.0 | 3.4x |",
             "![prod latency, phases shaded](latency.png)",
             "| stage/db-2 | online | cloned in dev (build 2), masked, imported | prod/db@auto-1 | rules ab12, key k9 | 2.0 GiB | - |",
