@@ -30,12 +30,12 @@ use populous_app::{Amount, GenerateOptions};
 use populous_engine::size::{format_size, parse_size};
 use populous_engine::VolumeOptions;
 use populous_engine::{CloneSource, Consistency, Engine, FsKind, Name, SnapRef, VolRef};
-use populous_mask::db::scrub::{self, ScrubOptions};
+use populous_mask::db::scrub::{self, ScrubOptions, ScrubReport};
 use populous_mask::db::MaskOptions;
 use populous_mask::scan::ScanFindings;
 use populous_mask::{MaskKey, RuleSet};
 use populous_ops::db as server;
-use populous_ops::mask::{MaskRequest, MaskSpec};
+use populous_ops::mask::{MaskRequest, MaskSpec, Masked};
 use serde::Serialize;
 
 /// `populous bench mask` options.
@@ -89,11 +89,16 @@ struct VariantResult {
     max_secs: f64,
     /// median / median of `mask-only`
     ratio: f64,
+    /// Median seconds of each step (mask, purge, compact, redo, scan, and
+    /// rest: start, sampling, shutdown).
+    step_median_secs: BTreeMap<String, f64>,
     /// Originals found per file, the worst round (ibdata1, ib_logfile0,
     /// populous/main.ibd, other: every other file summed).
     found: BTreeMap<String, usize>,
     /// Distinct originals found in any file, the worst round.
     found_total: usize,
+    /// Distinct originals found in any file, per round.
+    found_by_round: Vec<usize>,
     /// Every file that held originals, in the worst round.
     files: Vec<(String, usize)>,
 }
@@ -186,41 +191,87 @@ fn prepare_prod(
     Ok((snap, report.rows_total))
 }
 
-/// One variant on the clone `r`: seconds from start to stopped, and the
-/// values masking produced that are also in the sample (not leaks).
-fn run_variant(g: &mut Guard, r: &VolRef, variant: &str, job: &Job) -> Result<(f64, Vec<Vec<u8>>)> {
+/// One variant's run on one clone.
+struct Run {
+    /// Server start to stopped (s).
+    secs: f64,
+    /// Where the time went (s): mask, purge, compact, redo, scan, and
+    /// `rest` (start, sampling, shutdown).
+    steps: BTreeMap<String, f64>,
+    /// Values masking produced that are also in the sample (not leaks).
+    live: Vec<Vec<u8>>,
+}
+
+/// The step names of [`Run::steps`], in the order they happen.
+const STEPS: [&str; 6] = ["mask", "purge", "compact", "redo", "scan", "rest"];
+
+fn steps(secs: f64, mask: f64, scrub: &ScrubReport, scan: f64) -> BTreeMap<String, f64> {
+    let parts = [
+        mask,
+        scrub.purge_secs,
+        scrub.compact_secs,
+        scrub.redo_secs,
+        scan,
+    ];
+    let rest = secs - parts.iter().sum::<f64>();
+    STEPS
+        .iter()
+        .zip(parts.iter().chain([rest].iter()))
+        .map(|(k, v)| (k.to_string(), *v))
+        .collect()
+}
+
+/// One variant on the clone `r`.
+fn run_variant(g: &mut Guard, r: &VolRef, variant: &str, job: &Job) -> Result<Run> {
     let (rules, key) = (&job.spec.rules, &job.spec.key);
     let mask = MaskOptions::default();
     let t = Instant::now();
     if variant == "full" {
         let req = MaskRequest::default();
-        match populous_ops::mask::mask(&mut g.engine, r, &job.spec, &req, |_| {}) {
+        let run = match populous_ops::mask::mask(&mut g.engine, r, &job.spec, &req, |_| {}) {
+            Ok(Masked::Done(run)) => Some(run),
             // A failed scan is a result here: the bench's own scan reports it.
-            Ok(_) | Err(populous_ops::Error::ScanFound { .. }) => {}
+            Err(populous_ops::Error::ScanFound { .. }) => None,
+            Ok(Masked::Already(_)) => anyhow::bail!("{r} was already masked: a fresh clone?"),
             Err(e) => return Err(e.into()),
-        }
-        return Ok((t.elapsed().as_secs_f64(), Vec::new()));
+        };
+        let secs = t.elapsed().as_secs_f64();
+        let steps = match run {
+            Some(run) => steps(secs, run.report.elapsed_secs, &run.scrub, run.scan_secs),
+            None => BTreeMap::new(),
+        };
+        return Ok(Run {
+            secs,
+            steps,
+            live: Vec::new(),
+        });
     }
     let url = g.start(r)?;
     let scrubbed = variant != "mask-only";
     if scrubbed {
         scrub::prepare(&url)?;
     }
-    populous_mask::db::mask_database(&url, rules, key, &mask, |_| {})?;
+    let report = populous_mask::db::mask_database(&url, rules, key, &mask, |_| {})?;
+    let mut scrub_report = ScrubReport::default();
     if scrubbed {
         let opts = ScrubOptions {
             compact: false,
             fresh_redo: variant == "+redo",
             ..ScrubOptions::default()
         };
-        scrub::finish(&url, rules, &opts)?;
+        scrub_report = scrub::finish(&url, rules, &opts)?;
     }
     // The bench's bookkeeping, not part of any variant: left out of the time.
     let t_live = Instant::now();
     let live = scrub::still_live(&url, rules, &job.needles)?;
     let live_secs = t_live.elapsed().as_secs_f64();
     g.stop(r)?;
-    Ok((t.elapsed().as_secs_f64() - live_secs, live))
+    let secs = t.elapsed().as_secs_f64() - live_secs;
+    Ok(Run {
+        secs,
+        steps: steps(secs, report.elapsed_secs, &scrub_report, 0.0),
+        live,
+    })
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -262,6 +313,7 @@ fn bench_size(
     let (snap, rows) = prepare_prod(g, k, size, job, args.sample)?;
     let mut secs: Vec<Vec<f64>> = vec![Vec::new(); VARIANTS.len()];
     let mut scans: Vec<Vec<ScanFindings>> = vec![Vec::new(); VARIANTS.len()];
+    let mut steps: Vec<Vec<BTreeMap<String, f64>>> = vec![Vec::new(); VARIANTS.len()];
     let mut live: Vec<Vec<u8>> = Vec::new();
     let pb = bar(
         (args.rounds * VARIANTS.len()) as u64,
@@ -277,9 +329,10 @@ fn bench_size(
                 &clone,
                 &VolumeOptions::default(),
             )?;
-            let (s, produced) = run_variant(g, &clone, variant, job)?;
-            live.extend(produced);
-            secs[i].push(s);
+            let run = run_variant(g, &clone, variant, job)?;
+            live.extend(run.live);
+            secs[i].push(run.secs);
+            steps[i].push(run.steps);
             // `full` runs last in a round, so the values masking produced are
             // known by the time its files are scanned.
             let needles: Vec<Vec<u8>> = job
@@ -320,8 +373,17 @@ fn bench_size(
                 min_secs: secs[i].iter().copied().fold(f64::INFINITY, f64::min),
                 max_secs: secs[i].iter().copied().fold(0.0, f64::max),
                 ratio: m / base,
+                step_median_secs: STEPS
+                    .iter()
+                    .map(|k| {
+                        let v: Vec<f64> =
+                            steps[i].iter().filter_map(|s| s.get(*k).copied()).collect();
+                        (k.to_string(), median(&v))
+                    })
+                    .collect(),
                 found: per_file(&worst),
                 found_total: worst.found,
+                found_by_round: scans[i].iter().map(|s| s.found).collect(),
                 files: worst
                     .files
                     .iter()
@@ -373,12 +435,11 @@ fn print_table(results: &[SizeResult]) {
         for v in &r.variants {
             let f = |k: &str| v.found.get(k).copied().unwrap_or(0);
             println!(
-                "{:>9} {:<10} {:>7.1} s {:>5.1}-{:<5.1} s {:>6.2}x {:>8} {:>12} {:>10} {:>7}",
+                "{:>9} {:<10} {:>7.1} s {:>13} {:>6.2}x {:>8} {:>12} {:>10} {:>7}",
                 format_size(r.size_bytes),
                 v.variant,
                 v.median_secs,
-                v.min_secs,
-                v.max_secs,
+                format!("{:.1}-{:.1} s", v.min_secs, v.max_secs),
                 v.ratio,
                 f("ibdata1"),
                 f("ib_logfile0"),
@@ -390,6 +451,25 @@ fn print_table(results: &[SizeResult]) {
             "{:>9} {} rows; {} originals sampled; found = distinct originals per file, worst of the rounds",
             "", r.rows, r.sampled
         );
+    }
+    println!();
+    println!("where the time goes, medians in seconds (rest: start, sampling, shutdown):");
+    print!("{:>9} {:<10}", "SIZE", "VARIANT");
+    for k in STEPS {
+        print!(" {:>8}", k.to_uppercase());
+    }
+    println!();
+    for r in results {
+        for v in &r.variants {
+            print!("{:>9} {:<10}", format_size(r.size_bytes), v.variant);
+            for k in STEPS {
+                match v.step_median_secs.get(k).filter(|x| !x.is_nan()) {
+                    Some(x) => print!(" {x:>8.1}"),
+                    None => print!(" {:>8}", "-"),
+                }
+            }
+            println!();
+        }
     }
 }
 
@@ -496,4 +576,68 @@ pub fn run(args: &BenchMask, json: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use populous_mask::scan::FileFinding;
+
+    fn variant(name: &str, ratio: f64, files: &[(&str, usize)]) -> VariantResult {
+        VariantResult {
+            variant: name.into(),
+            secs: vec![1.0],
+            median_secs: 1.0,
+            min_secs: 1.0,
+            max_secs: 1.0,
+            ratio,
+            step_median_secs: BTreeMap::new(),
+            found: BTreeMap::new(),
+            found_by_round: Vec::new(),
+            found_total: files.iter().map(|f| f.1).max().unwrap_or(0),
+            files: files.iter().map(|(p, n)| (p.to_string(), *n)).collect(),
+        }
+    }
+
+    #[test]
+    fn per_file_names_three_files_and_sums_the_rest() {
+        let f = ScanFindings {
+            files: [("ib_logfile0", 5), ("undo001", 2), ("aria_log.1", 1)]
+                .iter()
+                .map(|(p, n)| FileFinding {
+                    path: p.into(),
+                    originals: *n,
+                })
+                .collect(),
+            ..ScanFindings::default()
+        };
+        let m = per_file(&f);
+        assert_eq!(m["ib_logfile0"], 5);
+        assert_eq!(m["other"], 3);
+        assert_eq!((m["ibdata1"], m["populous/main.ibd"]), (0, 0));
+    }
+
+    #[test]
+    fn missed_names_leaks_at_any_size_and_the_ratio_at_the_largest() {
+        let size = |bytes, full: VariantResult| SizeResult {
+            size_bytes: bytes,
+            rows: 1,
+            sampled: 10,
+            variants: vec![variant("mask-only", 1.0, &[("ibdata1", 9)]), full],
+        };
+        // Over the ratio at the small size only: not a miss.
+        let ok = [
+            size(1 << 20, variant("full", 3.0, &[])),
+            size(2 << 20, variant("full", 1.9, &[])),
+        ];
+        assert!(missed(&ok).is_empty());
+        let bad = [
+            size(1 << 20, variant("full", 1.0, &[("ib_logfile0", 2)])),
+            size(2 << 20, variant("full", 2.5, &[])),
+        ];
+        let m = missed(&bad);
+        assert_eq!(m.len(), 2, "{m:?}");
+        assert!(m[0].contains("left 2 of 10") && m[0].contains("ib_logfile0: 2"));
+        assert!(m[1].contains("2.50"));
+    }
 }
