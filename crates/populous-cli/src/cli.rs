@@ -723,6 +723,15 @@ pub enum BenchCmd {
     /// clone and its first query are timed against `mariadb-dump
     /// --single-transaction | mariadb` into a fresh server. Prints both and their ratio.
     Db(BenchDb),
+    /// What masking that leaves nothing behind costs, step by step, and what each step removes.
+    ///
+    /// On a throw-away btrfs pool, for each size: a prod volume with the seed's
+    /// table, then on fresh clones of one snapshot, interleaved over rounds:
+    /// mask only; with scrubbing and a slow shutdown; plus a fresh redo log; and
+    /// the product's full masking. Prints seconds, the ratio to mask only, and
+    /// the originals a scan finds per file; fails if the full masking leaves
+    /// any, or costs more than twice mask only at the largest size.
+    Mask(crate::bench_mask::BenchMask),
 }
 
 #[derive(Debug, Args)]

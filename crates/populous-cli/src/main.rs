@@ -5,6 +5,7 @@
 //! codes in [`exit_code`].
 
 mod bench;
+mod bench_mask;
 mod cli;
 mod commands;
 mod db;

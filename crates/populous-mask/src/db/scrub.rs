@@ -47,6 +47,10 @@ pub struct ScrubOptions {
     /// Compact the masked tables' index pages (clears deleted records left
     /// from before masking). Default `true`.
     pub compact: bool,
+    /// Write a fresh redo log (drops the old one, which holds the originals
+    /// of every change since the last checkpoint). Default `true`; off only
+    /// to measure what the other steps leave (`populous bench mask`).
+    pub fresh_redo: bool,
     /// How long purge may take before the run fails.
     pub purge_timeout: Duration,
     /// Small transactions run to recycle the undo log (0 skips it).
@@ -57,6 +61,7 @@ impl Default for ScrubOptions {
     fn default() -> Self {
         ScrubOptions {
             compact: true,
+            fresh_redo: true,
             purge_timeout: Duration::from_secs(600),
             recycle_undo: 3000,
         }
@@ -242,6 +247,28 @@ async fn recycle_undo(c: &mut Conn, target: &Target, transactions: u32) -> Resul
     Ok(())
 }
 
+/// Resizes the redo log, so that InnoDB writes a new file and deletes the old
+/// one; returns the seconds it took. Alternates between two sizes so that
+/// repeated runs do not grow it.
+async fn fresh_redo_log(c: &mut Conn, target: &Target) -> Result<f64> {
+    let t = Instant::now();
+    let size: u64 = c
+        .query_first("SELECT @@innodb_log_file_size")
+        .await
+        .map_err(target.sql("reading the redo log size"))?
+        .unwrap_or(0);
+    let mib = 1 << 20;
+    let other = if (size / mib) % 2 == 0 {
+        size + mib
+    } else {
+        size - mib
+    };
+    c.query_drop(format!("SET GLOBAL innodb_log_file_size = {other}"))
+        .await
+        .map_err(target.sql("writing a fresh redo log"))?;
+    Ok(t.elapsed().as_secs_f64())
+}
+
 /// Purge, compact, fresh redo log, slow shutdown next: see the module docs.
 pub fn finish(url: &str, rules: &RuleSet, opts: &ScrubOptions) -> Result<ScrubReport> {
     blocking(url, |target| async move {
@@ -277,24 +304,9 @@ pub fn finish(url: &str, rules: &RuleSet, opts: &ScrubOptions) -> Result<ScrubRe
             wait_purged(&mut c, &target, opts.purge_timeout).await?;
             report.compact_secs = t.elapsed().as_secs_f64();
         }
-        // A resize writes a new redo log and deletes the old one; alternate
-        // between two sizes so that repeated runs do not grow it.
-        let t = Instant::now();
-        let size: u64 = c
-            .query_first("SELECT @@innodb_log_file_size")
-            .await
-            .map_err(target.sql("reading the redo log size"))?
-            .unwrap_or(0);
-        let mib = 1 << 20;
-        let other = if (size / mib) % 2 == 0 {
-            size + mib
-        } else {
-            size - mib
-        };
-        c.query_drop(format!("SET GLOBAL innodb_log_file_size = {other}"))
-            .await
-            .map_err(target.sql("writing a fresh redo log"))?;
-        report.redo_secs = t.elapsed().as_secs_f64();
+        if opts.fresh_redo {
+            report.redo_secs = fresh_redo_log(&mut c, &target).await?;
+        }
         c.query_drop("SET GLOBAL innodb_fast_shutdown = 0")
             .await
             .map_err(target.sql("asking for a slow shutdown"))?;
