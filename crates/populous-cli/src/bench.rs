@@ -339,15 +339,20 @@ fn density_check(
     Ok(d)
 }
 
-/// Runs the clone benchmark and prints the table (or JSON).
-pub fn clone(args: &BenchClone, json: bool) -> Result<()> {
-    let mut sizes = args
-        .sizes
+/// A benchmark's `--sizes`, parsed and sorted; at least one.
+pub fn sizes(given: &[String]) -> Result<Vec<u64>> {
+    let mut sizes = given
         .iter()
         .map(|s| parse_size(s))
         .collect::<Result<Vec<_>, _>>()?;
     sizes.sort_unstable();
     anyhow::ensure!(!sizes.is_empty(), "give at least one --sizes value");
+    Ok(sizes)
+}
+
+/// Runs the clone benchmark and prints the table (or JSON).
+pub fn clone(args: &BenchClone, json: bool) -> Result<()> {
+    let sizes = sizes(&args.sizes)?;
     anyhow::ensure!(args.runs > 0, "--runs must be at least 1");
     let work = args
         .dir

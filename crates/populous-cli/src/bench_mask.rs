@@ -27,7 +27,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use populous_app::{Amount, GenerateOptions};
-use populous_engine::size::{format_size, parse_size};
+use populous_engine::size::format_size;
 use populous_engine::VolumeOptions;
 use populous_engine::{CloneSource, Consistency, Engine, FsKind, Name, SnapRef, VolRef};
 use populous_mask::db::scrub::{self, ScrubOptions, ScrubReport};
@@ -512,13 +512,7 @@ fn missed(results: &[SizeResult]) -> Vec<String> {
 
 /// Runs the masking benchmark and prints the table (or JSON).
 pub fn run(args: &BenchMask, json: bool) -> Result<()> {
-    let mut sizes = args
-        .sizes
-        .iter()
-        .map(|s| parse_size(s))
-        .collect::<Result<Vec<_>, _>>()?;
-    sizes.sort_unstable();
-    anyhow::ensure!(!sizes.is_empty(), "give at least one --sizes value");
+    let sizes = crate::bench::sizes(&args.sizes)?;
     anyhow::ensure!(args.rounds > 0, "--rounds must be at least 1");
     let work = args
         .dir
