@@ -157,6 +157,31 @@ fn loopdev_mariadb_masked_volume_holds_no_planted_original() {
     );
     ok(h, &["db", "stop", "dev/c1"]);
 
+    // A server running on the volume is stopped for the scan and comes back.
+    ok(h, &["clone", "prod/db", "golden/live"]);
+    servers.start("golden/live");
+    let masked = json(
+        h,
+        &["mask", "golden/live", "--rules", RULES, "--key-file", key],
+    );
+    assert_eq!(masked["scan"]["found"], 0, "{masked}");
+    let running = json(h, &["db", "ls"]);
+    let live = running
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|d| d["volume"] == "golden/live")
+        .expect("golden/live is listed");
+    assert_eq!(live["running"], true, "{live}");
+    let socket = live["instance"]["socket"].as_str().expect("socket");
+    assert_eq!(
+        sql(
+            socket,
+            "SELECT COUNT(*) FROM main WHERE email LIKE '%canary.example'"
+        ),
+        "0"
+    );
+
     // A file the scrub knows nothing about keeps originals: the scan finds
     // them, names the file, and the volume stays unmasked and refused.
     ok(h, &["clone", "prod/db", "golden/leaky"]);

@@ -186,6 +186,32 @@ pub fn mask(
             source,
         })?
     };
+    let result = mask_and_scan(engine, r, spec, req, progress, &datadir, removed_logs);
+    // A server the user had running comes back, whatever happened.
+    if was_running && db::running(engine.home(), r).is_none() {
+        let restarted = db::start(engine, r, None);
+        match (&result, restarted) {
+            (Ok(_), Err(e)) => return Err(e),
+            (Err(_), Err(e)) => {
+                tracing::warn!(volume = %r, error = %e, "could not start the server again after a failed masking");
+            }
+            _ => {}
+        }
+    }
+    result
+}
+
+/// Starts a server, samples, masks, scrubs, stops it (a slow shutdown) and
+/// scans the files at rest; records the result in provenance.
+fn mask_and_scan(
+    engine: &mut Engine,
+    r: &VolRef,
+    spec: &MaskSpec,
+    req: &MaskRequest,
+    progress: impl Fn(&MaskProgress) + Send + Sync + 'static,
+    datadir: &std::path::Path,
+    removed_logs: Vec<String>,
+) -> Result<Masked> {
     let url = format!("{}populous", db::start(engine, r, None)?.value.url);
     let worked = (|| {
         let mut needles = scrub::sample_originals(&url, &spec.rules, req.sample)?;
@@ -203,22 +229,19 @@ pub fn mask(
     stopped?;
     // At rest after a clean shutdown: the doublewrite buffer may still hold
     // pages the source server flushed.
-    crate::datadir::clear_doublewrite(&datadir).map_err(|source| Error::Read {
+    crate::datadir::clear_doublewrite(datadir).map_err(|source| Error::Read {
         what: "doublewrite buffer in the datadir",
-        path: datadir.clone(),
+        path: datadir.to_owned(),
         source,
     })?;
     let t = std::time::Instant::now();
     let findings =
-        populous_mask::scan::scan_dir(&datadir, &needles).map_err(|source| Error::Read {
+        populous_mask::scan::scan_dir(datadir, &needles).map_err(|source| Error::Read {
             what: "volume's files for the scan",
-            path: datadir.clone(),
+            path: datadir.to_owned(),
             source,
         })?;
     let scan_secs = t.elapsed().as_secs_f64();
-    if was_running {
-        db::start(engine, r, None)?;
-    }
     let scan = MaskScan {
         sampled: findings.sampled as u64,
         found: findings.found as u64,

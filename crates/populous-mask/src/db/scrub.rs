@@ -417,7 +417,8 @@ pub fn still_live(url: &str, rules: &RuleSet, needles: &[Vec<u8>]) -> Result<Vec
             super::conn::push_literal(&mut list, Some(n));
         }
         for t in rules.tables() {
-            for col in t.columns() {
+            // Needles come from these columns, and so would a coincidence.
+            for col in t.columns().iter().filter(|c| c.transform().scannable()) {
                 let rows: Vec<mysql_async::Row> = c
                     .query(format!(
                         "SELECT DISTINCT {0} FROM {1}.{2} WHERE {0} IN ({list})",
