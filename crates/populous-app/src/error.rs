@@ -143,6 +143,7 @@ impl AppError {
             AppError::TableNotEmpty { .. } | AppError::ResumeMismatch { .. } => K::WrongState,
             AppError::NoSequenceEngine => K::Unsupported,
             AppError::Timeout { .. } => K::Unavailable,
+            AppError::Db { source, .. } if populous_sql::is_disk_full(source) => K::NoSpace,
             AppError::Db { .. } | AppError::Serve(_) | AppError::Worker(_) => K::Internal,
         }
     }

@@ -102,7 +102,6 @@ fn blob_size(s: &str) -> Result<usize> {
 
 /// `populous generate`.
 pub fn generate(engine: &Engine, a: &GenerateArgs, json: bool) -> Result<()> {
-    let url = url(engine, &a.target)?;
     let amount = match (a.rows, &a.size) {
         (Some(n), _) => Amount::Rows(n),
         (None, Some(s)) => Amount::Bytes(populous_engine::size::parse_size(s)?),
@@ -125,7 +124,7 @@ pub fn generate(engine: &Engine, a: &GenerateArgs, json: bool) -> Result<()> {
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let pb = bar.clone();
-    let report = populous_app::generate_blocking(&url, &opts, move |p| {
+    let feed = move |p: &populous_app::Progress| {
         pb.set_length(p.rows_todo);
         pb.set_position(p.rows_done);
         let secs = p.elapsed.as_secs_f64().max(1e-9);
@@ -134,7 +133,14 @@ pub fn generate(engine: &Engine, a: &GenerateArgs, json: bool) -> Result<()> {
             p.bytes_done as f64 / secs / 1e6,
             p.rows_done as f64 / secs
         ));
-    });
+    };
+    // Into a volume: the operation checks the pool's space first.
+    let report = match (&a.target.db_url, &a.target.volume) {
+        (Some(url), _) => populous_app::generate_blocking(url, &opts, feed).map_err(Into::into),
+        (None, Some(v)) => populous_ops::db::generate(engine, &v.parse()?, &opts, feed)
+            .map_err(anyhow::Error::from),
+        (None, None) => Err(anyhow::anyhow!("give --db-url URL or --volume FOLDER/VOL")),
+    };
     bar.finish_and_clear();
     let report = report?;
     if json {

@@ -18,6 +18,12 @@ pub fn for_chain(err: &anyhow::Error) -> Option<String> {
             populous_ops::Error::NoOrigin { .. } => {
                 Some(" (give the original data with --source FOLDER/VOL@SNAP)".to_owned())
             }
+            populous_ops::Error::NotRunning { volume } => {
+                Some(format!(" (start one with `populous db start {volume}`)"))
+            }
+            populous_ops::Error::WouldNotFit { .. } => Some(
+                " (grow the pool, free space in it, or ask for less with --size/--rows)".to_owned(),
+            ),
             _ => None,
         }
     })

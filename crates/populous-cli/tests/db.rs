@@ -400,3 +400,37 @@ fn loopdev_mariadb_mask_records_provenance_that_policy_enforces() {
     assert_eq!(imported["provenance"]["masked"], true);
     drop(servers);
 }
+
+/// A generation that cannot fit in the pool stops before it writes, with
+/// `no_space` (exit 9) naming the pool, and the server keeps running: it is
+/// not left to die of a full disk halfway (InnoDB aborts on error 28).
+#[test]
+fn loopdev_mariadb_generate_that_cannot_fit_is_no_space() {
+    let lab = Lab::new();
+    let (home, mut servers) = setup(&lab, "1G");
+    let h = home.as_path();
+    let started = servers.start("prod/db");
+    let out = populous(
+        h,
+        &["--json", "generate", "--volume", "prod/db", "--size", "4G"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(9), "{stderr}");
+    assert!(
+        stderr.contains("no_space")
+            && stderr.contains("pool p")
+            && stderr.contains("nothing was written"),
+        "{stderr}"
+    );
+    // The server answers, and nothing was written: not even the database.
+    let out = std::process::Command::new("mariadb")
+        .args(["--socket", &socket(&started), "-u", "root", "-N", "-B"])
+        .args(["-e", "SHOW DATABASES"])
+        .output()
+        .expect("mariadb client");
+    assert!(out.status.success(), "the server still answers");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("populous"));
+    // The same server then takes what fits.
+    let gen = json(h, &generate("prod/db", "50", "4K", &[]));
+    assert_eq!(gen["rows_total"], 50);
+}

@@ -140,3 +140,46 @@ pub fn list(home: &Path) -> Vec<VolumeDb> {
     out.sort_by(|a, b| a.volume.cmp(&b.volume));
     out
 }
+
+/// What InnoDB writes per byte of row data, at most, on top of it: pages
+/// are not full, and the undo and redo logs write the rows again.
+const WRITE_OVERHEAD: f64 = 1.3;
+
+/// Fills the seed's table in the database on `r` (its running server) with
+/// the generator. The pool's free space is checked first: a generation that
+/// cannot fit stops with `no_space` before MariaDB runs out of disk (which
+/// kills the server) and before anything is written.
+pub fn generate(
+    engine: &Engine,
+    r: &VolRef,
+    opts: &populous_app::GenerateOptions,
+    progress: impl Fn(&populous_app::Progress) + Send + Sync + 'static,
+) -> Result<populous_app::GenerateReport> {
+    let instance = running(engine.home(), r).ok_or_else(|| crate::Error::NotRunning {
+        volume: r.to_string(),
+    })?;
+    if !opts.resume {
+        let data = match opts.amount {
+            populous_app::Amount::Bytes(b) => b,
+            // A row's small columns take a few hundred bytes beside the blob.
+            populous_app::Amount::Rows(n) => n.saturating_mul(opts.blob_size as u64 + 400),
+        };
+        let need = (data as f64 * WRITE_OVERHEAD) as u64;
+        let pool = engine.folder_get(&r.folder)?.pool;
+        let free = engine
+            .pool_list()?
+            .into_iter()
+            .find(|p| p.name == pool)
+            .and_then(|p| p.free_bytes);
+        if let Some(free) = free.filter(|f| need > *f) {
+            return Err(crate::Error::WouldNotFit {
+                volume: r.to_string(),
+                pool: pool.to_string(),
+                need,
+                free,
+            });
+        }
+    }
+    let url = format!("{}populous", instance.url);
+    Ok(populous_app::generate_blocking(&url, opts, progress)?)
+}

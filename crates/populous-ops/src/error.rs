@@ -44,6 +44,27 @@ pub enum Error {
         #[source]
         source: populous_mask::MaskError,
     },
+    /// No server runs on the volume.
+    #[error("no MariaDB is running on {volume}")]
+    NotRunning {
+        /// The volume.
+        volume: String,
+    },
+    /// The generator refused to start: what it would write does not fit.
+    #[error("generating into {volume} needs about {} and pool {pool} has {} free: nothing was written", populous_units::format_size(*need), populous_units::format_size(*free))]
+    WouldNotFit {
+        /// The volume.
+        volume: String,
+        /// Its pool.
+        pool: String,
+        /// Bytes the generation would write, with InnoDB's overhead.
+        need: u64,
+        /// Bytes free in the pool.
+        free: u64,
+    },
+    /// The generator failed.
+    #[error(transparent)]
+    App(#[from] populous_app::AppError),
     /// A verification needs the original data and the volume has none left.
     #[error("{volume} has no origin snapshot that still exists to verify against")]
     NoOrigin {
@@ -76,6 +97,9 @@ impl Error {
         match self {
             Error::Engine(e) => e.kind(),
             Error::Db(e) => e.kind(),
+            Error::App(e) => e.kind(),
+            Error::NotRunning { .. } => ErrorKind::WrongState,
+            Error::WouldNotFit { .. } => ErrorKind::NoSpace,
             Error::Mask(e) => e.kind(),
             Error::Rules { .. } => ErrorKind::InvalidInput,
             Error::MaskDb(e) => e.kind(),

@@ -17,6 +17,26 @@ pub fn quote_ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
 }
 
+/// Whether the server (or the socket) failed because a disk is full:
+/// `ER_DISK_FULL` (1021), `ER_RECORD_FILE_FULL` (1114, InnoDB cannot grow
+/// its tablespace), an OS error 28 (ENOSPC) quoted in the message, or a
+/// local I/O error of kind `StorageFull`.
+pub fn is_disk_full(e: &mysql_async::Error) -> bool {
+    match e {
+        mysql_async::Error::Server(se) => {
+            se.code == 1021
+                || se.code == 1114
+                || se.message.contains("No space left")
+                || se.message.contains("errno: 28")
+                || se.message.contains("error 28 ")
+        }
+        mysql_async::Error::Io(mysql_async::IoError::Io(io)) => {
+            io.kind() == std::io::ErrorKind::StorageFull
+        }
+        _ => false,
+    }
+}
+
 /// The URL with any password replaced by `***`, for messages and logs.
 /// Anything that is not `scheme://user:password@host…` comes back as is.
 pub fn redact_url(url: &str) -> String {

@@ -185,7 +185,7 @@ impl MaskDbError {
             M::KeyMismatch { .. } | M::ChunkLayout { .. } | M::IndexRestore { .. } => {
                 ErrorKind::WrongState
             }
-            M::Sql { source, .. } if is_disk_full(source) => ErrorKind::NoSpace,
+            M::Sql { source, .. } if populous_sql::is_disk_full(source) => ErrorKind::NoSpace,
             M::BinlogOn { .. } => ErrorKind::Unsupported,
             M::PurgeTimeout { .. } => ErrorKind::Failed,
             _ => ErrorKind::Internal,
@@ -196,26 +196,6 @@ impl MaskDbError {
 impl HasKind for MaskDbError {
     fn kind(&self) -> ErrorKind {
         MaskDbError::kind(self)
-    }
-}
-
-/// Whether the server (or the socket) failed because a disk is full:
-/// `ER_DISK_FULL` (1021), `ER_RECORD_FILE_FULL` (1114, InnoDB cannot grow
-/// its tablespace), an OS error 28 (ENOSPC) quoted in the message, or a
-/// local I/O error of kind `StorageFull`.
-fn is_disk_full(e: &mysql_async::Error) -> bool {
-    match e {
-        mysql_async::Error::Server(se) => {
-            se.code == 1021
-                || se.code == 1114
-                || se.message.contains("No space left")
-                || se.message.contains("errno: 28")
-                || se.message.contains("error 28 ")
-        }
-        mysql_async::Error::Io(mysql_async::IoError::Io(io)) => {
-            io.kind() == std::io::ErrorKind::StorageFull
-        }
-        _ => false,
     }
 }
 
