@@ -151,6 +151,14 @@ ALTER TABLE snapshots ADD COLUMN mask_scan TEXT;
 /// Opens (creating if needed) the database at `path` and brings its schema up to date.
 pub fn open(path: &Path) -> Result<Connection> {
     let mut conn = Connection::open(path)?;
+    // The metadata names every tenant's volumes and holds token hashes: only
+    // its owner reads it. SQLite gives the -wal and -shm files the same mode.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let private = std::fs::Permissions::from_mode(0o600);
+        std::fs::set_permissions(path, private)
+            .map_err(Error::io("making the metadata store private", path))?;
+    }
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // FULL: a committed transaction survives power loss, not only a process crash.
@@ -213,6 +221,31 @@ fn lock_file(path: &Path) -> Result<HomeLock> {
         let err = std::io::Error::last_os_error();
         if err.raw_os_error() != Some(libc::EINTR) {
             return Err(Error::io("locking", path)(err));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn the_store_and_its_wal_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("populous.db");
+        // Created readable by everyone (as before this fix), then opened.
+        std::fs::write(&path, b"").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let conn = open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        for f in ["populous.db", "populous.db-wal", "populous.db-shm"] {
+            let mode = std::fs::metadata(dir.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
         }
     }
 }
