@@ -643,6 +643,10 @@ pub struct MaskVerifyArgs {
     /// Rows to sample.
     #[arg(long, default_value_t = 1000)]
     pub sample: usize,
+    /// Also search every file of the volume for originals sampled from the source
+    /// (stop its server first for a proof: a running server's files are read as they are).
+    #[arg(long)]
+    pub scan: bool,
 }
 
 #[derive(Debug, Args)]

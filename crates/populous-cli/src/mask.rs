@@ -109,7 +109,7 @@ pub fn mask(engine: &mut Engine, a: &MaskArgs, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// `populous mask verify FOLDER/VOL --rules R --key-file K [--source F/V@S]`.
+/// `populous mask verify FOLDER/VOL --rules R --key-file K [--source F/V@S] [--scan]`.
 pub fn verify_cmd(engine: &mut Engine, a: &MaskVerifyArgs, json: bool) -> Result<()> {
     let r: VolRef = a.volume.parse()?;
     let spec = MaskSpec::load(&a.rules, &a.key_file)?;
@@ -117,9 +117,10 @@ pub fn verify_cmd(engine: &mut Engine, a: &MaskVerifyArgs, json: bool) -> Result
         Some(s) => s.parse()?,
         None => populous_ops::mask::origin_snapshot(engine, &r)?,
     };
-    let report = populous_ops::mask::verify(engine, &r, &spec, &source, a.sample)?;
+    let verified = populous_ops::mask::verify(engine, &r, &spec, &source, a.sample, a.scan)?;
+    let report = &verified.report;
     if json {
-        output::json(&report)?;
+        output::json(&verified)?;
     } else {
         for c in &report.columns {
             println!(
@@ -133,8 +134,26 @@ pub fn verify_cmd(engine: &mut Engine, a: &MaskVerifyArgs, json: bool) -> Result
             report.rows_missing,
             if report.passed() { "PASSED" } else { "FAILED" }
         );
+        if let Some(s) = &verified.scan {
+            let files = s
+                .files
+                .iter()
+                .map(|f| format!("{} ({})", f.path.display(), f.originals))
+                .collect::<Vec<_>>();
+            println!(
+                "scanned: {} of {} originals found in {} files{}",
+                s.found,
+                s.sampled,
+                s.files_scanned,
+                if files.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", files.join(", "))
+                }
+            );
+        }
     }
-    if report.passed() {
+    if verified.passed() {
         Ok(())
     } else {
         Err(populous_ops::Error::VerifyFailed {

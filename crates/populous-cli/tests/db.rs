@@ -332,9 +332,13 @@ fn loopdev_mariadb_mask_records_provenance_that_policy_enforces() {
             k,
             "--sample",
             "500",
+            "--scan",
         ],
     );
     assert!(v["rows_sampled"].as_u64().expect("sampled") > 0, "{v}");
+    // --scan: originals sampled from the source are in no file of dev/c.
+    assert!(v["scan"]["sampled"].as_u64().expect("scan") > 0, "{v}");
+    assert_eq!(v["scan"]["found"], 0, "{v}");
     assert_eq!(v["rows_missing"], 0);
     for c in v["columns"].as_array().expect("columns") {
         assert_eq!(

@@ -206,6 +206,23 @@ fn loopdev_mariadb_masked_volume_holds_no_planted_original() {
     let inspect = json(h, &["volume", "inspect", "golden/leaky"]);
     assert_eq!(inspect["provenance"]["masked"], false, "{inspect}");
     assert!(inspect["provenance"]["scan"]["found"].as_u64() > Some(0));
+    // `mask verify --scan` sees the same file from the source's side.
+    let out = populous(
+        h,
+        &[
+            "mask",
+            "verify",
+            "golden/leaky",
+            "--rules",
+            RULES,
+            "--key-file",
+            key,
+            "--scan",
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("notes.txt"), "{stdout}");
     let out = populous(h, &["clone", "golden/leaky", "dev/c2"]);
     assert_eq!(
         out.status.code(),

@@ -291,17 +291,39 @@ pub fn origin_snapshot(engine: &Engine, r: &VolRef) -> Result<SnapRef> {
     Ok(step.snapshot.parse()?)
 }
 
+/// What [`verify`] found.
+#[derive(Debug, serde::Serialize)]
+pub struct Verified {
+    /// The row comparison.
+    #[serde(flatten)]
+    pub report: VerifyReport,
+    /// With `scan`: originals sampled from the source, searched for in every
+    /// file of the masked volume.
+    pub scan: Option<ScanFindings>,
+}
+
+impl Verified {
+    /// The rows check out and, if it ran, the scan found nothing.
+    pub fn passed(&self) -> bool {
+        self.report.passed() && self.scan.as_ref().is_none_or(ScanFindings::passed)
+    }
+}
+
 /// Compares a sample of rows of the masked volume `r` with the originals in
 /// `source` (a snapshot): every masked column must equal mask(original). The
 /// originals are read from a throw-away clone in the source's own folder,
-/// destroyed afterwards.
+/// destroyed afterwards. With `scan`, originals sampled from the source are
+/// also searched for in every file of `r` (after its server stopped, when
+/// this started it; a server that was running keeps running, so its files
+/// are read as they are).
 pub fn verify(
     engine: &mut Engine,
     r: &VolRef,
     spec: &MaskSpec,
     source: &SnapRef,
     sample: usize,
-) -> Result<VerifyReport> {
+    scan: bool,
+) -> Result<Verified> {
     let tmp = VolRef {
         folder: source.vol.folder.clone(),
         volume: Name::new("volume", &format!("verify-{}", std::process::id()))?,
@@ -314,15 +336,30 @@ pub fn verify(
     let result = (|| {
         let src = db::start(engine, &tmp, None)?.value;
         let src_url = format!("{}populous", src.url);
-        with_server(engine, r, |url| {
-            Ok(populous_mask::db::verify(
-                url,
-                &src_url,
-                &spec.rules,
-                &spec.key,
-                sample,
-            )?)
-        })
+        let mut needles = if scan {
+            scrub::sample_originals(&src_url, &spec.rules, sample)?
+        } else {
+            Vec::new()
+        };
+        let report = with_server(engine, r, |url| {
+            let report = populous_mask::db::verify(url, &src_url, &spec.rules, &spec.key, sample)?;
+            let live = scrub::still_live(url, &spec.rules, &needles)?;
+            needles.retain(|n| !live.contains(n));
+            Ok(report)
+        })?;
+        let scan = if scan {
+            let dir = engine.volume_path(r)?;
+            Some(
+                populous_mask::scan::scan_dir(&dir, &needles).map_err(|source| Error::Read {
+                    what: "volume's files for the scan",
+                    path: dir,
+                    source,
+                })?,
+            )
+        } else {
+            None
+        };
+        Ok(Verified { report, scan })
     })();
     let _ = db::stop(engine, &tmp);
     if let Err(e) = engine.volume_remove(&tmp, true, true) {
