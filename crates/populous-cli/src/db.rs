@@ -83,8 +83,11 @@ fn url(engine: &Engine, t: &DbTarget) -> Result<String> {
         (Some(u), _) => Ok(u.clone()),
         (None, Some(v)) => {
             let r: VolRef = v.parse()?;
-            let i = populous_ops::db::running(engine.home(), &r).with_context(|| {
-                format!("no MariaDB is running on {r}: start one with `populous db start {r}`")
+            // The operations' own error, so the kind and the hint are generate's.
+            let i = populous_ops::db::running(engine.home(), &r).ok_or_else(|| {
+                populous_ops::Error::NotRunning {
+                    volume: r.to_string(),
+                }
             })?;
             Ok(format!("{}populous", i.url))
         }

@@ -235,12 +235,7 @@ fn mask_and_scan(
         source,
     })?;
     let t = std::time::Instant::now();
-    let findings =
-        populous_mask::scan::scan_dir(datadir, &needles).map_err(|source| Error::Read {
-            what: "volume's files for the scan",
-            path: datadir.to_owned(),
-            source,
-        })?;
+    let findings = scan_files(datadir, &needles)?;
     let scan_secs = t.elapsed().as_secs_f64();
     let scan = MaskScan {
         sampled: findings.sampled as u64,
@@ -275,6 +270,15 @@ fn mask_and_scan(
         scan_secs,
         volume,
     })))
+}
+
+/// Every file of a volume's directory searched for `needles`.
+fn scan_files(dir: &std::path::Path, needles: &[Vec<u8>]) -> Result<ScanFindings> {
+    populous_mask::scan::scan_dir(dir, needles).map_err(|source| Error::Read {
+        what: "volume's files for the scan",
+        path: dir.to_owned(),
+        source,
+    })
 }
 
 /// The snapshot a masked volume came from: its first lineage step, if that
@@ -349,13 +353,7 @@ pub fn verify(
         })?;
         let scan = if scan {
             let dir = engine.volume_path(r)?;
-            Some(
-                populous_mask::scan::scan_dir(&dir, &needles).map_err(|source| Error::Read {
-                    what: "volume's files for the scan",
-                    path: dir,
-                    source,
-                })?,
-            )
+            Some(scan_files(&dir, &needles)?)
         } else {
             None
         };
