@@ -489,7 +489,7 @@ pub fn daemon(args: &BenchDaemon, json: bool) -> Result<()> {
         fill(&engine.volume_path(&v)?, size, &pb)?;
         pb.finish_and_clear();
     }
-    let (_, admin) = engine.token_create(&n("token", "bench-admin")?, &[], true)?;
+    let (_, admin) = engine.token_create_admin(&n("token", "bench-admin")?)?;
     // A fixed name: dockerd keeps every driver it has used, and a gone one
     // slows lookups by 30 s each; the next bench run revives this one.
     let driver = "populous-bench".to_string();

@@ -28,7 +28,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use populous_app::{Amount, GenerateOptions};
 use populous_engine::size::format_size;
-use populous_engine::VolumeOptions;
+use populous_engine::{Allowed, FolderPolicy, VolumeOptions};
 use populous_engine::{CloneSource, Consistency, Engine, FsKind, Name, SnapRef, VolRef};
 use populous_mask::db::scrub::{self, ScrubOptions, ScrubReport};
 use populous_mask::db::MaskOptions;
@@ -541,9 +541,18 @@ pub fn run(args: &BenchMask, json: bool) -> Result<()> {
         FsKind::Btrfs,
         None,
     )?;
-    for f in ["prod", "dev"] {
+    for (f, policy) in [
+        ("prod", FolderPolicy::default()),
+        (
+            "dev",
+            FolderPolicy {
+                clone_from: Allowed::Only(vec![Name::new("folder", "prod")?]),
+                ..FolderPolicy::default()
+            },
+        ),
+    ] {
         g.engine
-            .folder_create(&format!("{pool}/{f}").parse()?, &Default::default())?;
+            .folder_create(&format!("{pool}/{f}").parse()?, &policy)?;
     }
     let mut job = Job {
         spec: MaskSpec {

@@ -332,10 +332,12 @@ pub struct PoolCreate {
 
 #[derive(Debug, Args, Default)]
 pub struct PolicyArgs {
-    /// Folders this folder may clone from (repeat or comma-separate; `*` for any).
+    /// Folders this folder may clone from (repeat or comma-separate; `*` for
+    /// any, '' for none). Left out: none.
     #[arg(long, value_delimiter = ',')]
     pub clone_from: Vec<String>,
-    /// Folders this folder may import volumes from (repeat or comma-separate; `*` for any).
+    /// Folders this folder may import volumes from (repeat or comma-separate;
+    /// `*` for any, '' for none). Left out: none.
     #[arg(long, value_delimiter = ',')]
     pub import_from: Vec<String>,
     /// Refuse clones and imports of data that has not been masked.
@@ -345,11 +347,13 @@ pub struct PolicyArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum FolderCmd {
-    /// Create a folder in a pool. Without policy flags, it may clone and import from any folder.
+    /// Create a folder in a pool. Without policy flags it takes no clone or
+    /// import from another folder (deny by default); `*` allows any folder.
     ///
     ///   populous folder create main/prod
     ///   populous folder create main/dev --clone-from prod
     ///   populous folder create main/stage --import-from dev --require-masked
+    ///   populous folder create main/sandbox --clone-from '*'
     #[command(verbatim_doc_comment)]
     Create {
         /// POOL/FOLDER.
@@ -366,8 +370,11 @@ pub enum FolderCmd {
     },
     /// Replace a folder's policy (what it may clone or import from, and whether data must be masked).
     ///
+    /// The whole policy is replaced: a list left out becomes none.
+    ///
     ///   populous folder policy dev --clone-from prod
     ///   populous folder policy stage --import-from dev --require-masked
+    ///   populous folder policy prod          # takes nothing from anyone
     #[command(verbatim_doc_comment)]
     Policy {
         /// Folder name.
@@ -679,17 +686,31 @@ pub struct ServeArgs {
 pub enum TokenCmd {
     /// Create a token and print its secret (shown once; only a hash is stored).
     ///
-    ///   populous token create ci-dev --folder dev --folder prod > dev.token
+    /// A token may write some folders (create, destroy, snapshot, rename,
+    /// start databases, move volumes in and out) and only read others (list,
+    /// inspect, clone from). A Docker plugin's token_file uses the same rights
+    /// beyond the plugin's own folder: --read to clone from a folder, --write
+    /// to move volumes out of it with importVol.
+    ///
+    ///   populous token create ci-dev --write dev --read prod > dev.token
+    ///   populous token create stage-plugin --write stage --write dev
     ///   populous token create ops --admin
     #[command(verbatim_doc_comment)]
     Create {
         /// Token name (for people and the audit log).
         name: String,
-        /// A folder the token covers (repeat, or comma-separate).
+        /// A folder the token may change (repeat, or comma-separate).
         #[arg(long, value_delimiter = ',')]
+        write: Vec<String>,
+        /// A folder the token may only read: list, inspect, clone from (repeat, or comma-separate).
+        #[arg(long, value_delimiter = ',')]
+        read: Vec<String>,
+        /// Before scopes: the first folder is written, the others only read
+        /// (as tokens stored then are read). Prefer --write and --read.
+        #[arg(long, value_delimiter = ',', hide = true, conflicts_with_all = ["write", "read"])]
         folder: Vec<String>,
         /// Cover every folder and allow pool and folder administration.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["write", "read", "folder"])]
         admin: bool,
     },
     /// List tokens (names and folders, never secrets).

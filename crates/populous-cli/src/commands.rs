@@ -3,8 +3,8 @@
 use anyhow::{Context, Result};
 use populous_engine::size::{format_size, parse_size};
 use populous_engine::{
-    BackendKind, CloneSource, Engine, FolderPolicy, FolderRef, FsKind, Name, Outcome, SnapRef,
-    VolRef, VolumeInfo, VolumeOptions,
+    Allowed, BackendKind, CloneSource, Engine, FolderPolicy, FolderRef, FsKind, Name, Outcome,
+    Scope, SnapRef, VolRef, VolumeInfo, VolumeOptions,
 };
 use serde::Serialize;
 
@@ -195,15 +195,26 @@ fn token(engine: &mut Engine, c: TokenCmd, json: bool) -> Result<()> {
     match c {
         TokenCmd::Create {
             name: n,
+            mut write,
+            mut read,
             folder,
             admin,
         } => {
+            if let Some((home, others)) = folder.split_first() {
+                write.push(home.clone());
+                read.extend(others.iter().cloned());
+            }
             let n = name("token", &n)?;
-            let folders = folder
-                .iter()
-                .map(|f| name("folder", f))
-                .collect::<Result<Vec<_>>>()?;
-            let (info, secret) = engine.token_create(&n, &folders, admin)?;
+            let (info, secret) = if admin {
+                engine.token_create_admin(&n)?
+            } else {
+                let grants = write
+                    .iter()
+                    .map(|f| Ok((name("folder", f)?, Scope::Write)))
+                    .chain(read.iter().map(|f| Ok((name("folder", f)?, Scope::Read))))
+                    .collect::<Result<Vec<_>>>()?;
+                engine.token_create(&n, &grants)?
+            };
             if json {
                 return output::json(&serde_json::json!({"token": info, "secret": secret}));
             }
@@ -215,7 +226,7 @@ fn token(engine: &mut Engine, c: TokenCmd, json: bool) -> Result<()> {
                 if info.admin {
                     "all folders (admin)".to_owned()
                 } else {
-                    format!("folders {}", folder.join(", "))
+                    grants_text(&info)
                 }
             );
             Ok(())
@@ -231,11 +242,11 @@ fn token(engine: &mut Engine, c: TokenCmd, json: bool) -> Result<()> {
                     vec![
                         t.name.to_string(),
                         if t.admin { "yes".into() } else { "no".into() },
-                        t.folders
-                            .iter()
-                            .map(Name::as_str)
-                            .collect::<Vec<_>>()
-                            .join(","),
+                        if t.admin {
+                            "*:write".to_owned()
+                        } else {
+                            grants_text(t)
+                        },
                         time(t.created_at),
                     ]
                 })
@@ -286,14 +297,20 @@ fn name(what: &'static str, s: &str) -> Result<Name> {
     Ok(Name::new(what, s)?)
 }
 
+/// `dev:write,prod:read`, as `token ls` shows and `token create` confirms.
+fn grants_text(t: &populous_engine::TokenInfo) -> String {
+    t.folders
+        .iter()
+        .map(|(f, s)| format!("{f}:{}", s.as_str()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn policy(args: PolicyArgs) -> Result<FolderPolicy> {
-    let list = |v: Vec<String>| -> Result<Option<Vec<Name>>> {
-        if v.is_empty() || v.iter().any(|s| s == "*") {
-            return Ok(None);
-        }
-        Ok(Some(
-            v.iter().map(|s| name("folder", s)).collect::<Result<_>>()?,
-        ))
+    // `--clone-from ''` says none out loud; it is also what leaving it out means.
+    let list = |v: Vec<String>| -> Result<Allowed> {
+        let v: Vec<String> = v.into_iter().filter(|s| !s.is_empty()).collect();
+        Ok(Allowed::parse(&v)?)
     };
     Ok(FolderPolicy {
         clone_from: list(args.clone_from)?,
@@ -303,10 +320,10 @@ fn policy(args: PolicyArgs) -> Result<FolderPolicy> {
 }
 
 fn policy_text(p: &FolderPolicy) -> String {
-    let l = |v: &Option<Vec<Name>>| match v {
-        None => "any".to_owned(),
-        Some(v) if v.is_empty() => "none".to_owned(),
-        Some(v) => v.iter().map(Name::as_str).collect::<Vec<_>>().join(","),
+    let l = |v: &Allowed| match v {
+        Allowed::Any => "any".to_owned(),
+        Allowed::Only(v) if v.is_empty() => "none".to_owned(),
+        Allowed::Only(v) => v.iter().map(Name::as_str).collect::<Vec<_>>().join(","),
     };
     format!(
         "clone-from={} import-from={}{}",

@@ -172,7 +172,7 @@ fn loopdev_contract_commands_and_exit_codes() {
     assert_eq!(json(h, &["volume", "release", "dev/c"])["changed"], false);
     ok(h, &["volume", "offline", "dev/c"]);
 
-    ok(h, &["folder", "create", "p/stage"]);
+    ok(h, &["folder", "create", "p/stage", "--import-from", "dev"]);
     let v = json(h, &["volume", "import", "dev/c", "--to", "stage"]);
     assert_eq!(
         (v["folder"].as_str(), v["state"].as_str()),

@@ -130,11 +130,19 @@ fn loopdev_docker_plugin_end_to_end() {
     std::fs::write(prod.join("hello"), "prod data\n").expect("write");
     let dev_token = ok(
         h,
-        &["token", "create", "dev-plugin", "--folder", "dev,prod"],
+        &[
+            "token",
+            "create",
+            "dev-plugin",
+            "--write",
+            "dev",
+            "--read",
+            "prod",
+        ],
     );
     let stage_token = ok(
         h,
-        &["token", "create", "stage-plugin", "--folder", "stage,dev"],
+        &["token", "create", "stage-plugin", "--write", "stage,dev"],
     );
     std::fs::write(lab.path().join("dev.token"), dev_token.trim()).expect("token");
     std::fs::write(lab.path().join("stage.token"), stage_token.trim()).expect("token");

@@ -359,17 +359,21 @@ fn loopdev_docker_pipeline_end_to_end() {
         "--require-masked",
     ]);
     let tokens = [
-        ("prod", ok(&["token", "create", "prod", "--folder", "prod"])),
+        ("prod", ok(&["token", "create", "prod", "--write", "prod"])),
         (
             "dev",
-            ok(&["token", "create", "dev", "--folder", "dev,golden"]),
+            ok(&[
+                "token", "create", "dev", "--write", "dev", "--read", "golden",
+            ]),
         ),
         (
             "stage",
-            ok(&["token", "create", "stage", "--folder", "stage,dev"]),
+            ok(&["token", "create", "stage", "--write", "stage,dev"]),
         ),
     ];
-    let golden_token = ok(&["token", "create", "golden", "--folder", "golden,prod"]);
+    let golden_token = ok(&[
+        "token", "create", "golden", "--write", "golden", "--read", "prod",
+    ]);
     let mut config = String::from("listen = \"127.0.0.1:0\"\n");
     for (env, token) in &tokens {
         let f = lab.path().join(format!("{env}.token"));

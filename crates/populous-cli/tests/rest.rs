@@ -88,7 +88,10 @@ fn loopdev_mariadb_rest_clone_of_a_running_database_is_app_consistent() {
     );
     assert_eq!(gen["rows_total"], 200);
 
-    let token = ok(h, &["token", "create", "ci", "--folder", "dev,prod"]);
+    let token = ok(
+        h,
+        &["token", "create", "ci", "--write", "dev", "--read", "prod"],
+    );
     let config = lab.path().join("populous.toml");
     std::fs::write(&config, "listen = \"127.0.0.1:0\"\n").expect("config");
     let (child, api, _) = common::serve(h, &config);

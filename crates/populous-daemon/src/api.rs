@@ -16,7 +16,8 @@ use axum::routing::{on, MethodFilter};
 use axum::{Json, Router};
 use populous_engine::size::parse_size;
 use populous_engine::{
-    BackendKind, CloneSource, FolderPolicy, FolderRef, FsKind, Name, SnapRef, VolRef, VolumeOptions,
+    Allowed, BackendKind, CloneSource, FolderPolicy, FolderRef, FsKind, Name, SnapRef, VolRef,
+    VolumeOptions,
 };
 use serde::Deserialize;
 
@@ -237,7 +238,7 @@ async fn folders(State(d): D, c: Caller) -> ApiResult<Vec<populous_engine::Folde
     let all = d.read(|e| e.folder_list()).await?;
     Ok(Json(
         all.into_iter()
-            .filter(|f| c.0.covers(f.name.as_str()))
+            .filter(|f| c.sees(f.name.as_str()))
             .collect(),
     ))
 }
@@ -252,11 +253,9 @@ struct PolicyBody {
 }
 
 impl PolicyBody {
+    /// Deny by default: a list left out is no folder; `["*"]` is any.
     fn policy(self) -> Result<FolderPolicy, ApiError> {
-        let list = |v: Option<Vec<String>>| -> Result<Option<Vec<Name>>, ApiError> {
-            v.map(|v| v.iter().map(|s| name("folder", s)).collect())
-                .transpose()
-        };
+        let list = |v: Option<Vec<String>>| Allowed::parse(&v.unwrap_or_default());
         Ok(FolderPolicy {
             clone_from: list(self.clone_from)?,
             import_from: list(self.import_from)?,
@@ -344,10 +343,12 @@ async fn volumes(
     Q(q): Q<ListQuery>,
 ) -> ApiResult<Vec<populous_engine::VolumeSummary>> {
     let f = name("folder", &folder)?;
-    c.see(&f)?;
-    d.read(move |e| e.volume_list(Some(&f), q.all))
-        .await
-        .map(Json)
+    c.read(&f)?;
+    let mut list = d.read(move |e| e.volume_list(Some(&f), q.all)).await?;
+    for v in &mut list {
+        v.redact(|f| c.sees(f));
+    }
+    Ok(Json(list))
 }
 
 #[derive(Debug, Deserialize)]
@@ -367,7 +368,7 @@ async fn volume_create(
     Body(b): Body<VolumeCreate>,
 ) -> Result<(StatusCode, Json<populous_engine::VolumeInfo>), ApiError> {
     let r = vref(&folder, &b.name)?;
-    c.see(&r.folder)?;
+    c.write(&r.folder)?;
     let opts = VolumeOptions {
         size: b.size.as_deref().map(parse_size).transpose()?,
         description: b.description,
@@ -379,7 +380,7 @@ async fn volume_create(
             e.volume_create(&r, &opts)
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(v)))
+    Ok((StatusCode::CREATED, Json(c.shown(v))))
 }
 
 async fn volume_get(
@@ -388,8 +389,9 @@ async fn volume_get(
     Path((f, v)): Path<(String, String)>,
 ) -> ApiResult<populous_engine::VolumeInfo> {
     let r = vref(&f, &v)?;
-    c.see(&r.folder)?;
-    d.read(move |e| e.volume_inspect(&r)).await.map(Json)
+    c.read(&r.folder)?;
+    let info = d.read(move |e| e.volume_inspect(&r)).await?;
+    Ok(Json(c.shown(info)))
 }
 
 async fn volume_path(
@@ -398,7 +400,7 @@ async fn volume_path(
     Path((f, v)): Path<(String, String)>,
 ) -> ApiResult<serde_json::Value> {
     let r = vref(&f, &v)?;
-    c.see(&r.folder)?;
+    c.read(&r.folder)?;
     let p = d.read(move |e| e.volume_path(&r)).await?;
     Ok(Json(serde_json::json!({ "path": p })))
 }
@@ -418,7 +420,7 @@ async fn volume_remove(
     Q(q): Q<RemoveQuery>,
 ) -> ApiResult<populous_engine::Outcome<()>> {
     let r = vref(&f, &v)?;
-    c.see(&r.folder)?;
+    c.write(&r.folder)?;
     let action = if q.destroy {
         "volume destroy"
     } else {
@@ -439,17 +441,19 @@ async fn set_online(
     online: bool,
 ) -> ApiResult<populous_engine::Outcome<populous_engine::VolumeInfo>> {
     let r = vref(f, v)?;
-    c.see(&r.folder)?;
+    c.write(&r.folder)?;
     let action = if online {
         "volume online"
     } else {
         "volume offline"
     };
-    d.write(&c.actor(), action, r.to_string(), move |e| {
-        e.volume_set_online(&r, online)
-    })
-    .await
-    .map(Json)
+    let mut o = d
+        .write(&c.actor(), action, r.to_string(), move |e| {
+            e.volume_set_online(&r, online)
+        })
+        .await?;
+    o.value = c.shown(o.value);
+    Ok(Json(o))
 }
 
 async fn volume_offline(
@@ -484,9 +488,10 @@ async fn volume_import(
 ) -> ApiResult<populous_engine::VolumeInfo> {
     let r = vref(&f, &v)?;
     let to = name("folder", &b.to)?;
-    // Moving between folders needs a token that covers both; the folder policy is checked by the engine.
-    c.see(&r.folder)?;
-    c.see(&to)?;
+    // A move takes the volume away from its folder: it needs write on both
+    // (and the engine checks the destination's policy).
+    c.write(&r.folder)?;
+    c.write(&to)?;
     let rename = b.rename.as_deref().map(|n| name("volume", n)).transpose()?;
     d.write(
         &c.actor(),
@@ -495,7 +500,7 @@ async fn volume_import(
         move |e| e.volume_import(&r, &to, rename.as_ref()),
     )
     .await
-    .map(Json)
+    .map(|v| Json(c.shown(v)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -513,7 +518,7 @@ async fn volume_rename(
     Body(b): Body<RenameBody>,
 ) -> ApiResult<populous_engine::Outcome<populous_engine::Renamed>> {
     let r = vref(&f, &v)?;
-    c.see(&r.folder)?;
+    c.write(&r.folder)?;
     let to = name("volume", &b.to)?;
     let replace = b.replace;
     d.write(
@@ -523,7 +528,10 @@ async fn volume_rename(
         move |e| e.volume_rename(&r, &to, replace),
     )
     .await
-    .map(Json)
+    .map(|mut o| {
+        o.value.volume = c.shown(o.value.volume);
+        Json(o)
+    })
 }
 
 // ----- snapshots and clones -------------------------------------------------------
@@ -534,8 +542,12 @@ async fn snapshots(
     Path((f, v)): Path<(String, String)>,
 ) -> ApiResult<Vec<populous_engine::SnapshotInfo>> {
     let r = vref(&f, &v)?;
-    c.see(&r.folder)?;
-    d.read(move |e| e.snapshot_list(&r)).await.map(Json)
+    c.read(&r.folder)?;
+    let mut list = d.read(move |e| e.snapshot_list(&r)).await?;
+    for s in &mut list {
+        s.redact(|f| c.sees(f));
+    }
+    Ok(Json(list))
 }
 
 #[derive(Debug, Deserialize)]
@@ -554,7 +566,7 @@ async fn snapshot_create(
         vol: vref(&f, &v)?,
         snapshot: name("snapshot", &b.name)?,
     };
-    c.see(&r.vol.folder)?;
+    c.write(&r.vol.folder)?;
     let s = d
         // Quiesces MariaDB when `populous db` runs on the volume (an app-consistent snapshot).
         .write(&c.actor(), "snapshot create", r.to_string(), move |e| {
@@ -573,7 +585,7 @@ async fn snapshot_remove(
         vol: vref(&f, &v)?,
         snapshot: name("snapshot", &s)?,
     };
-    c.see(&r.vol.folder)?;
+    c.write(&r.vol.folder)?;
     d.write(&c.actor(), "snapshot rm", r.to_string(), move |e| {
         e.snapshot_remove(&r)
     })
@@ -600,9 +612,9 @@ async fn clone(
         CloneSource::Volume(v) => &v.folder,
         CloneSource::Snapshot(s) => &s.vol.folder,
     };
-    // A cross-folder clone needs a token that covers both folders (and the engine checks the policy).
-    c.see(src_folder)?;
-    c.see(&dst.folder)?;
+    // A clone reads its source and writes its target (and the engine checks the policy).
+    c.read(src_folder)?;
+    c.write(&dst.folder)?;
     let opts = VolumeOptions {
         description: b.description,
         ..Default::default()
@@ -614,7 +626,7 @@ async fn clone(
             populous_ops::clone(e, &src, &dst, &opts)
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(v)))
+    Ok((StatusCode::CREATED, Json(c.shown(v))))
 }
 
 /// The most audit entries one call returns (the document says so too).
@@ -656,7 +668,7 @@ async fn db_start(
     Q(q): Q<DbStart>,
 ) -> ApiResult<populous_engine::Outcome<populous_db::Instance>> {
     let r = vref(&f, &v)?;
-    c.see(&r.folder)?;
+    c.write(&r.folder)?;
     let port = q.port;
     // A tenant must not make the daemon, often root, take a privileged port.
     if port.is_some_and(|p| p < 1024) {
@@ -679,7 +691,7 @@ async fn db_stop(
     Path((f, v)): Path<(String, String)>,
 ) -> ApiResult<populous_engine::Outcome<()>> {
     let r = vref(&f, &v)?;
-    c.see(&r.folder)?;
+    c.write(&r.folder)?;
     d.write(&c.actor(), "db stop", r.to_string(), move |e| {
         populous_ops::db::stop(e, &r)
     })
@@ -692,7 +704,7 @@ async fn dbs(State(d): D, c: Caller) -> ApiResult<Vec<populous_ops::db::VolumeDb
     let all = populous_ops::db::list(&home);
     Ok(Json(
         all.into_iter()
-            .filter(|db| db.volume.split('/').next().is_some_and(|f| c.0.covers(f)))
+            .filter(|db| db.volume.split('/').next().is_some_and(|f| c.sees(f)))
             .collect(),
     ))
 }

@@ -9,7 +9,7 @@ use axum::extract::{FromRequest, FromRequestParts, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::Json;
-use populous_engine::{Name, TokenInfo};
+use populous_engine::{Name, TokenInfo, VolumeInfo};
 use serde::de::DeserializeOwned;
 
 use crate::error::ApiError;
@@ -23,13 +23,39 @@ impl Caller {
     pub(crate) fn actor(&self) -> String {
         format!("token:{}", self.0.name)
     }
-    /// 404 unless the token covers `folder`.
-    pub(crate) fn see(&self, folder: &Name) -> Result<(), ApiError> {
-        if self.0.covers(folder.as_str()) {
+    /// 404 unless the token may read `folder`: a folder it does not cover
+    /// answers exactly like one that does not exist.
+    pub(crate) fn read(&self, folder: &Name) -> Result<(), ApiError> {
+        if self.0.can_read(folder.as_str()) {
             Ok(())
         } else {
             Err(ApiError::invisible(folder.as_str()))
         }
+    }
+    /// As [`Caller::read`], then 403 unless the token may also change `folder`.
+    pub(crate) fn write(&self, folder: &Name) -> Result<(), ApiError> {
+        self.read(folder)?;
+        if self.0.can_write(folder.as_str()) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "token {} may read folder {folder} but not change it",
+                    self.0.name
+                ),
+            ))
+        }
+    }
+    /// Whether names in `folder` may appear in an answer to this caller.
+    pub(crate) fn sees(&self, folder: &str) -> bool {
+        self.0.can_read(folder)
+    }
+    /// `v` as this caller may see it: names in other folders hidden.
+    pub(crate) fn shown(&self, mut v: VolumeInfo) -> VolumeInfo {
+        v.redact(|f| self.sees(f));
+        v
     }
     pub(crate) fn admin(&self) -> Result<(), ApiError> {
         if self.0.admin {

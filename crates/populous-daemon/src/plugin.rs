@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use populous_engine::{
-    CloneSource, ErrorKind, Name, SnapRef, TokenInfo, VolRef, VolumeInfo, VolumeOptions,
+    CloneSource, ErrorKind, Name, Scope, SnapRef, TokenInfo, VolRef, VolumeInfo, VolumeOptions,
 };
 use populous_ops::volume::{CreateVolume, Source};
 use serde::Deserialize;
@@ -223,19 +223,47 @@ impl Plugin {
         format!("{volume}{}", self.config.name_suffix)
     }
 
-    /// May this driver read `folder` (for cross-folder clones and imports)?
+    /// What this driver may do in `folder`: write in its own, and in others
+    /// what its token grants there (a token never lets it create elsewhere:
+    /// every volume it makes is in its own folder).
+    fn scope(&self, folder: &str) -> Option<Scope> {
+        if folder == self.config.folder {
+            return Some(Scope::Write);
+        }
+        self.token.as_ref().and_then(|t| t.scope(folder))
+    }
+
+    /// May this driver read `folder` (to clone from it)?
     fn may_read(&self, folder: &str) -> Result<(), String> {
-        if folder == self.config.folder || self.token.as_ref().is_some_and(|t| t.covers(folder)) {
-            Ok(())
-        } else {
-            Err(format!(
-                "driver {} may not read folder {folder}: give it a token_file whose token covers {folder} (`populous token create NAME --folder {} --folder {folder}`)",
-                self.config.driver, self.config.folder
-            ))
+        if self.scope(folder).is_some() {
+            return Ok(());
+        }
+        Err(format!(
+            "driver {} may not read folder {folder}: give it a token_file whose token may read {folder} (`populous token create NAME --write {} --read {folder}`)",
+            self.config.driver, self.config.folder
+        ))
+    }
+
+    /// May this driver take volumes out of `folder` (`importVol` moves them)?
+    fn may_move_out_of(&self, folder: &str) -> Result<(), String> {
+        match self.scope(folder) {
+            Some(Scope::Write) => Ok(()),
+            Some(Scope::Read) => Err(format!(
+                "driver {} may read folder {folder} but not move volumes out of it: importVol needs a token that may write {folder}; importVolAsClone copies instead",
+                self.config.driver
+            )),
+            None => self.may_read(folder),
         }
     }
 
+    /// Whether names in `folder` may appear in this driver's answers.
+    fn sees(&self, folder: &str) -> bool {
+        self.scope(folder).is_some()
+    }
+
     fn status(&self, v: &VolumeInfo) -> Value {
+        let mut v = v.clone();
+        v.redact(|f| self.sees(f));
         json!({
             "folder": v.folder,
             "volume": v.name,
@@ -305,7 +333,7 @@ fn request(p: &Plugin, vol: VolRef, plan: CreatePlan) -> Result<CreateVolume, St
             Source::Clone(snap_source(from, snapshot))
         }
         options::Source::Import { from, force } => {
-            p.may_read(from.folder.as_str())?;
+            p.may_move_out_of(from.folder.as_str())?;
             if force {
                 Source::ImportOnline(from)
             } else {

@@ -28,7 +28,7 @@ pub mod size;
 pub mod store;
 pub mod sys;
 
-pub use access::{AuditEntry, TokenInfo};
+pub use access::{AuditEntry, Scope, TokenInfo};
 pub use backend::BackendKind;
 pub use engine::Engine;
 pub use error::{Case, Error, ErrorKind, HasKind, Result};

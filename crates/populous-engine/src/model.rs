@@ -65,15 +65,81 @@ pub struct PoolInfo {
     pub created_at: Timestamp,
 }
 
-/// Which folders a folder may take data from.
+/// Which folders a folder may take data from: none (the default), a list, or any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Allowed {
+    /// Only these folders; none when empty.
+    Only(Vec<Name>),
+    /// Any folder (written `*`).
+    Any,
+}
+
+impl Default for Allowed {
+    /// Deny by default.
+    fn default() -> Self {
+        Allowed::Only(Vec::new())
+    }
+}
+
+impl Allowed {
+    /// Whether data may come from `folder`.
+    pub fn permits(&self, folder: &str) -> bool {
+        match self {
+            Allowed::Any => true,
+            Allowed::Only(list) => list.iter().any(|n| n.as_str() == folder),
+        }
+    }
+
+    /// From a list as people and JSON write it: `*` anywhere means any
+    /// folder, an empty list none; every other entry must be a folder name.
+    pub fn parse<S: AsRef<str>>(list: &[S]) -> crate::Result<Allowed> {
+        if list.iter().any(|s| s.as_ref() == "*") {
+            return Ok(Allowed::Any);
+        }
+        Ok(Allowed::Only(
+            list.iter()
+                .map(|s| Name::new("folder", s.as_ref()))
+                .collect::<crate::Result<_>>()?,
+        ))
+    }
+
+    /// As a list: `["*"]` for any, `[]` for none.
+    pub fn to_list(&self) -> Vec<String> {
+        match self {
+            Allowed::Any => vec!["*".to_owned()],
+            Allowed::Only(l) => l.iter().map(|n| n.to_string()).collect(),
+        }
+    }
+}
+
+impl serde::Serialize for Allowed {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.to_list())
+    }
+}
+
+/// Which folders a folder may take data from. A new folder takes nothing
+/// until its policy says so (deny by default).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct FolderPolicy {
-    /// Folders this folder may clone from; `None` means any folder.
-    pub clone_from: Option<Vec<Name>>,
-    /// Folders this folder may import (move) volumes from; `None` means any folder.
-    pub import_from: Option<Vec<Name>>,
+    /// Folders this folder may clone from.
+    pub clone_from: Allowed,
+    /// Folders this folder may import (move) volumes from.
+    pub import_from: Allowed,
     /// Whether data cloned or imported into this folder must be masked.
     pub require_masked: bool,
+}
+
+impl FolderPolicy {
+    /// Takes clones and imports from any folder, masked or not (`*`), as
+    /// folders did before policies were denied by default.
+    pub fn open() -> FolderPolicy {
+        FolderPolicy {
+            clone_from: Allowed::Any,
+            import_from: Allowed::Any,
+            require_masked: false,
+        }
+    }
 }
 
 /// A folder: a tenant space inside a pool.
@@ -257,6 +323,62 @@ pub struct VolumeInfo {
     pub created_at: Timestamp,
 }
 
+/// What a reader sees instead of a volume or snapshot in a folder it may not
+/// see: the same for every such name, so an answer tells nothing about other
+/// tenants, not even whether the folder still exists.
+pub const HIDDEN: &str = "(hidden)";
+
+/// The folder of a `folder/volume[@snapshot]` reference.
+fn folder_of(reference: &str) -> &str {
+    reference.split_once('/').map_or(reference, |(f, _)| f)
+}
+
+fn redact_ref(reference: &mut String, visible: &impl Fn(&str) -> bool) -> bool {
+    if visible(folder_of(reference)) {
+        return false;
+    }
+    *reference = HIDDEN.to_owned();
+    true
+}
+
+impl VolumeInfo {
+    /// Replaces every name outside the folders `visible` accepts (origin,
+    /// lineage, clones of its snapshots) by [`HIDDEN`]. A hidden lineage step
+    /// also loses whether and when its snapshot exists.
+    pub fn redact(&mut self, visible: impl Fn(&str) -> bool) {
+        if let Some(o) = &mut self.origin {
+            redact_ref(o, &visible);
+        }
+        for step in &mut self.lineage {
+            if redact_ref(&mut step.snapshot, &visible) {
+                step.exists = false;
+                step.taken_at = None;
+            }
+        }
+        for s in &mut self.snapshots {
+            s.redact(&visible);
+        }
+    }
+}
+
+impl VolumeSummary {
+    /// As [`VolumeInfo::redact`]: the origin, when outside the visible folders.
+    pub fn redact(&mut self, visible: impl Fn(&str) -> bool) {
+        if let Some(o) = &mut self.origin {
+            redact_ref(o, &visible);
+        }
+    }
+}
+
+impl SnapshotInfo {
+    /// As [`VolumeInfo::redact`]: clones in folders the reader may not see.
+    pub fn redact(&mut self, visible: impl Fn(&str) -> bool) {
+        for c in &mut self.clones {
+            redact_ref(c, &visible);
+        }
+    }
+}
+
 /// A snapshot.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SnapshotInfo {
@@ -302,7 +424,63 @@ impl CheckReport {
 
 #[cfg(test)]
 mod tests {
-    use super::rfc3339;
+    use super::*;
+
+    #[test]
+    fn redaction_hides_other_folders() {
+        let n = |s: &str| Name::new("name", s).expect("name");
+        let snap = |clones: &[&str]| SnapshotInfo {
+            folder: n("dev"),
+            volume: n("x"),
+            name: n("s1"),
+            consistency: Consistency::Crash,
+            provenance: Provenance::default(),
+            clones: clones.iter().map(|c| (*c).to_owned()).collect(),
+            created_at: 1,
+        };
+        let mut v = VolumeInfo {
+            folder: n("dev"),
+            name: n("x"),
+            pool: n("p"),
+            state: VolumeState::Online,
+            path: PathBuf::from("/p/x"),
+            size_bytes: None,
+            used_bytes: None,
+            description: None,
+            origin: Some("prod/db@auto-1".into()),
+            lineage: vec![
+                LineageStep {
+                    snapshot: "prod/db@auto-1".into(),
+                    exists: true,
+                    taken_at: Some(5),
+                },
+                LineageStep {
+                    snapshot: "dev/y@s".into(),
+                    exists: true,
+                    taken_at: Some(4),
+                },
+            ],
+            snapshots: vec![snap(&["dev/a", "stage/b"])],
+            provenance: Provenance::default(),
+            labels: Default::default(),
+            mounts: vec![],
+            created_at: 1,
+        };
+        v.redact(|f| f == "dev");
+        assert_eq!(v.origin.as_deref(), Some(HIDDEN));
+        assert_eq!(
+            (
+                v.lineage[0].snapshot.as_str(),
+                v.lineage[0].exists,
+                v.lineage[0].taken_at
+            ),
+            (HIDDEN, false, None)
+        );
+        assert_eq!(v.lineage[1].snapshot, "dev/y@s");
+        assert_eq!(v.snapshots[0].clones, vec!["dev/a", HIDDEN]);
+        let text = serde_json::to_string(&v).expect("json");
+        assert!(!text.contains("prod") && !text.contains("stage"), "{text}");
+    }
 
     #[test]
     fn rfc3339_keeps_its_format() {

@@ -9,8 +9,8 @@ use std::path::Path;
 
 use common::{kind, n, s, scan, v, Pool};
 use populous_engine::{
-    Case, CloneSource, Consistency, Engine, ErrorKind, FolderPolicy, MaskScan, VolumeOptions,
-    VolumeState,
+    Allowed, Case, CloneSource, Consistency, Engine, ErrorKind, FolderPolicy, MaskScan,
+    VolumeOptions, VolumeState,
 };
 use populous_testkit::{has_pattern, write_pattern};
 
@@ -302,8 +302,8 @@ fn check_folder_policy_and_pools_bound_cross_folder_moves(p: &mut Pool) {
     e.folder_set_policy(
         &n("dev"),
         &FolderPolicy {
-            clone_from: Some(vec![n("prod")]),
-            import_from: Some(vec![]),
+            clone_from: Allowed::Only(vec![n("prod")]),
+            import_from: Allowed::default(),
             require_masked: false,
         },
     )
@@ -311,8 +311,8 @@ fn check_folder_policy_and_pools_bound_cross_folder_moves(p: &mut Pool) {
     e.folder_set_policy(
         &n("stage"),
         &FolderPolicy {
-            clone_from: Some(vec![]),
-            import_from: Some(vec![n("dev")]),
+            clone_from: Allowed::default(),
+            import_from: Allowed::Only(vec![n("dev")]),
             require_masked: true,
         },
     )
@@ -388,7 +388,7 @@ fn check_folder_policy_and_pools_bound_cross_folder_moves(p: &mut Pool) {
             .masked
     );
     // A second pool: cross-pool clones are impossible with copy-on-write and say so.
-    e.folder_create(&"other/far".parse().expect("ref"), &FolderPolicy::default())
+    e.folder_create(&"other/far".parse().expect("ref"), &FolderPolicy::open())
         .expect("folder");
     let err = e
         .clone_volume(

@@ -5,7 +5,8 @@ mod common;
 
 use common::{n, s, v, Pool, Tier};
 use populous_engine::{
-    Case, CloneSource, Consistency, Engine, ErrorKind, FolderPolicy, FsKind, Result, VolumeOptions,
+    Allowed, Case, CloneSource, Consistency, Engine, ErrorKind, FolderPolicy, FsKind, Result,
+    VolumeOptions,
 };
 
 type Op = fn(&mut Engine) -> Result<()>;
@@ -38,13 +39,13 @@ fn check_refusals(p: &mut Pool) {
     clone(e, "prod/db", "dev/off").expect("clone");
     e.volume_set_online(&v("dev/off"), false).expect("offline");
     e.mount_add(&v("prod/db2"), "m1").expect("mount");
-    let only = |list: Vec<&str>| Some(list.into_iter().map(n).collect());
+    let only = |list: Vec<&str>| Allowed::Only(list.into_iter().map(n).collect());
     folder(
         e,
         "p/locked",
         &FolderPolicy {
             clone_from: only(vec!["stage"]),
-            ..Default::default()
+            ..FolderPolicy::open()
         },
     );
     folder(
@@ -52,10 +53,10 @@ fn check_refusals(p: &mut Pool) {
         "p/clean",
         &FolderPolicy {
             require_masked: true,
-            ..Default::default()
+            ..FolderPolicy::open()
         },
     );
-    folder(e, "other/far", &FolderPolicy::default());
+    folder(e, "other/far", &FolderPolicy::open());
 
     let table: &[(Op, ErrorKind, Case, &str)] = &[
         (

@@ -42,6 +42,9 @@ pub fn clone(
     let Some(i) = db::running(engine.home(), v) else {
         return Ok(engine.clone_volume(src, dst, opts)?);
     };
+    // Every check before the snapshot: a refused clone leaves no `auto-…`
+    // snapshot behind and never pauses the source's writers.
+    engine.clone_check(src, dst, opts)?;
     let guard = populous_db::quiesce(&i.url)?;
     let snap = engine.snapshot_create_auto(v, Consistency::App);
     guard.release()?;

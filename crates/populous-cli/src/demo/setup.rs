@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use populous_engine::size::format_size;
-use populous_engine::{Engine, FolderPolicy, FsKind, Name};
+use populous_engine::{Allowed, Engine, FolderPolicy, FsKind, Name, Scope};
 use populous_pipeline::Pipeline;
 
 use super::{clean, registry, script, Demo, DemoState, ENVS, REGISTRY};
@@ -91,35 +91,28 @@ impl Demo {
         ));
         let f = |s: &str| Name::new("folder", s);
         let folders = [
-            (
-                "prod",
-                FolderPolicy {
-                    clone_from: Some(vec![]),
-                    import_from: Some(vec![]),
-                    require_masked: false,
-                },
-            ),
+            ("prod", FolderPolicy::default()),
             (
                 "golden",
                 FolderPolicy {
-                    clone_from: Some(vec![f("prod")?]),
-                    import_from: Some(vec![]),
+                    clone_from: Allowed::Only(vec![f("prod")?]),
+                    import_from: Allowed::default(),
                     require_masked: false,
                 },
             ),
             (
                 "dev",
                 FolderPolicy {
-                    clone_from: Some(vec![f("golden")?]),
-                    import_from: Some(vec![]),
+                    clone_from: Allowed::Only(vec![f("golden")?]),
+                    import_from: Allowed::default(),
                     require_masked: true,
                 },
             ),
             (
                 "stage",
                 FolderPolicy {
-                    clone_from: Some(vec![]),
-                    import_from: Some(vec![f("dev")?]),
+                    clone_from: Allowed::default(),
+                    import_from: Allowed::Only(vec![f("dev")?]),
                     require_masked: true,
                 },
             ),
@@ -131,19 +124,25 @@ impl Demo {
             "folders: prod; golden clones from prod; dev clones masked data from golden; stage imports from dev and requires masked data",
         );
         std::fs::create_dir_all(self.n.home.join("tokens"))?;
+        // Each environment writes its own folder and reads where its data
+        // comes from; stage moves volumes out of dev (importVol), so it may write dev.
+        let (r, w) = (Scope::Read, Scope::Write);
         let tokens = [
-            ("prod", vec!["prod"]),
-            ("golden", vec!["golden", "prod"]),
-            ("dev", vec!["dev", "golden"]),
-            ("stage", vec!["stage", "dev"]),
+            ("prod", vec![("prod", w)]),
+            ("golden", vec![("golden", w), ("prod", r)]),
+            ("dev", vec![("dev", w), ("golden", r)]),
+            ("stage", vec![("stage", w), ("dev", w)]),
         ];
-        for (env, covers) in tokens {
-            let folders = covers.iter().map(|c| f(c)).collect::<Result<Vec<_>, _>>()?;
-            let (_, secret) = e.token_create(&Name::new("token", env)?, &folders, false)?;
+        for (env, grants) in tokens {
+            let grants = grants
+                .iter()
+                .map(|(c, s)| Ok((f(c)?, *s)))
+                .collect::<Result<Vec<_>, populous_engine::Error>>()?;
+            let (_, secret) = e.token_create(&Name::new("token", env)?, &grants)?;
             write_secret(&self.n.token_file(env), &secret)?;
         }
         self.ui.say(
-            "tokens: prod (prod), golden (golden, prod), dev (dev, golden), stage (stage, dev)",
+            "tokens: prod (prod:write), golden (golden:write, prod:read), dev (dev:write, golden:read), stage (stage:write, dev:write)",
         );
         let mut key = [0u8; 32];
         std::fs::File::open("/dev/urandom")

@@ -11,7 +11,9 @@ use std::sync::mpsc;
 
 use populous_daemon::config::PluginConfig;
 use populous_daemon::{Config, Daemon};
-use populous_engine::{BackendKind, Engine, FolderPolicy, FsKind, Name, VolumeOptions};
+use populous_engine::{
+    Allowed, BackendKind, Engine, FolderPolicy, FsKind, Name, Scope, VolumeOptions,
+};
 use populous_testkit::Lab;
 use serde_json::Value;
 
@@ -183,20 +185,20 @@ pub fn n(s: &str) -> Name {
 
 /// A lab whose home has pool p (on `pool`), folders prod/dev/stage (dev clones
 /// from prod, stage imports from dev), prod/db holding a file, and tokens:
-/// admin, dev (dev), devprod (dev+prod).
+/// admin, dev (dev:write), devprod (dev:write, prod:read).
 pub fn setup(pool: Pool) -> (Lab, BTreeMap<&'static str, String>) {
     let lab = pool.lab();
     let mut e = Engine::open(&lab.home()).expect("engine");
     pool.create(&mut e, &lab);
-    let pol = |clone: Option<&str>, import: Option<&str>| FolderPolicy {
-        clone_from: clone.map(|c| vec![n(c)]),
-        import_from: import.map(|c| vec![n(c)]),
+    let pol = |clone: &str, import: &str| FolderPolicy {
+        clone_from: Allowed::Only(vec![n(clone)]),
+        import_from: Allowed::Only(vec![n(import)]),
         require_masked: false,
     };
     for (folder, policy) in [
-        ("p/prod", FolderPolicy::default()),
-        ("p/dev", pol(Some("prod"), Some("prod"))),
-        ("p/stage", pol(Some("stage"), Some("dev"))),
+        ("p/prod", FolderPolicy::open()),
+        ("p/dev", pol("prod", "prod")),
+        ("p/stage", pol("stage", "dev")),
     ] {
         e.folder_create(&folder.parse().expect("ref"), &policy)
             .expect(folder);
@@ -206,13 +208,17 @@ pub fn setup(pool: Pool) -> (Lab, BTreeMap<&'static str, String>) {
     let p = e.volume_path(&db).expect("path");
     std::fs::write(p.join("hello"), "prod data").expect("write");
     let mut tokens = BTreeMap::new();
-    for (name, folders, admin) in [
-        ("admin", &[][..], true),
-        ("dev", &["dev"][..], false),
-        ("devprod", &["dev", "prod"][..], false),
+    let admin = e.token_create_admin(&n("admin")).expect("token").1;
+    tokens.insert("admin", admin);
+    for (name, grants) in [
+        ("dev", &[("dev", Scope::Write)][..]),
+        (
+            "devprod",
+            &[("dev", Scope::Write), ("prod", Scope::Read)][..],
+        ),
     ] {
-        let folders: Vec<Name> = folders.iter().map(|f| n(f)).collect();
-        let secret = e.token_create(&n(name), &folders, admin).expect("token").1;
+        let grants: Vec<(Name, Scope)> = grants.iter().map(|(f, s)| (n(f), *s)).collect();
+        let secret = e.token_create(&n(name), &grants).expect("token").1;
         tokens.insert(name, secret);
     }
     (lab, tokens)

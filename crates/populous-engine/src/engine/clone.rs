@@ -30,27 +30,12 @@ impl Engine {
         opts: &VolumeOptions,
     ) -> Result<VolumeInfo> {
         let _lock = self.begin()?;
-        let (src_vol_ref, existing) = match src {
-            CloneSource::Volume(v) => (v.clone(), None),
-            CloneSource::Snapshot(s) => {
-                let (_, snap) = self.snapshot(s)?;
-                (s.vol.clone(), Some(snap))
-            }
-        };
-        let src_vol = self.volume(&src_vol_ref)?;
-        let from = self.folder(&src_vol_ref.folder)?;
-        let to = self.folder(&dst.folder)?;
-        self.check_same_pool(
-            &from,
-            &to,
-            &format!("clone {src_vol_ref} into {}", dst.folder),
-        )?;
-        let prov = existing.as_ref().map_or(&src_vol.prov, |s| &s.prov);
-        check_policy(&to, &from, true, prov, &format!("the source {src_vol_ref}"))?;
-        if volumes::name_taken(&self.db, to.id, dst.volume.as_str())? {
-            return Err(already_exists("volume", dst, Case::General));
-        }
-        volumes::validate_labels(&opts.labels)?;
+        let Checked {
+            src_vol_ref,
+            existing,
+            src_vol,
+            to,
+        } = self.clone_checked(src, dst, opts)?;
         let (pool, root) = self.folder_pool(&to)?;
         let snap_name = match &existing {
             Some(s) => s.name.clone(),
@@ -138,6 +123,48 @@ impl Engine {
             labels: opts.labels.iter().cloned().collect(),
             mounts: Vec::new(),
             created_at,
+        })
+    }
+
+    /// Every check [`Engine::clone_volume`] makes, without making anything:
+    /// an adapter that must do something first (quiesce a database, take a
+    /// snapshot) calls this so that a refused clone changes nothing.
+    pub fn clone_check(&self, src: &CloneSource, dst: &VolRef, opts: &VolumeOptions) -> Result<()> {
+        self.clone_checked(src, dst, opts).map(drop)
+    }
+
+    fn clone_checked(
+        &self,
+        src: &CloneSource,
+        dst: &VolRef,
+        opts: &VolumeOptions,
+    ) -> Result<Checked> {
+        let (src_vol_ref, existing) = match src {
+            CloneSource::Volume(v) => (v.clone(), None),
+            CloneSource::Snapshot(s) => {
+                let (_, snap) = self.snapshot(s)?;
+                (s.vol.clone(), Some(snap))
+            }
+        };
+        let src_vol = self.volume(&src_vol_ref)?;
+        let from = self.folder(&src_vol_ref.folder)?;
+        let to = self.folder(&dst.folder)?;
+        self.check_same_pool(
+            &from,
+            &to,
+            &format!("clone {src_vol_ref} into {}", dst.folder),
+        )?;
+        let prov = existing.as_ref().map_or(&src_vol.prov, |s| &s.prov);
+        check_policy(&to, &from, true, prov, &format!("the source {src_vol_ref}"))?;
+        if volumes::name_taken(&self.db, to.id, dst.volume.as_str())? {
+            return Err(already_exists("volume", dst, Case::General));
+        }
+        volumes::validate_labels(&opts.labels)?;
+        Ok(Checked {
+            src_vol_ref,
+            existing,
+            src_vol,
+            to,
         })
     }
 
@@ -287,4 +314,12 @@ impl Engine {
             },
         })
     }
+}
+
+/// What the checks of a clone found, for the clone to use.
+struct Checked {
+    src_vol_ref: VolRef,
+    existing: Option<snapshots::SnapRow>,
+    src_vol: volumes::VolRow,
+    to: crate::store::folders::FolderRow,
 }

@@ -127,15 +127,13 @@ pub(super) fn check_policy(
                 Case::ImportSourceNotAllowed,
             )
         };
-        if let Some(allowed) = list {
-            if !allowed.iter().any(|n| n.as_str() == from.name) {
-                return Err(Error::PolicyDenied {
-                    detail: format!("folder {} may not {verb} folder {}", to.name, from.name),
-                    to: to.name.clone(),
-                    from: from.name.clone(),
-                    case,
-                });
-            }
+        if !list.permits(&from.name) {
+            return Err(Error::PolicyDenied {
+                detail: format!("folder {} may not {verb} folder {}", to.name, from.name),
+                to: to.name.clone(),
+                from: from.name.clone(),
+                case,
+            });
         }
     }
     if to.policy.require_masked && !prov.masked_and_scanned() {

@@ -3,7 +3,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::error::Result;
-use crate::model::FolderPolicy;
+use crate::model::{Allowed, FolderPolicy};
 use crate::name::Name;
 
 /// A folder as stored.
@@ -18,19 +18,25 @@ pub struct FolderRow {
 
 const COLS: &str = "id, pool_id, name, clone_from, import_from, require_masked, created_at";
 
-// Policy lists are stored comma-separated; names cannot contain commas.
-fn list_from(s: Option<String>) -> Option<Vec<Name>> {
-    s.map(|s| {
-        s.split(',')
-            .filter(|p| !p.is_empty())
-            .map(|p| Name::from_stored(p.to_owned()))
-            .collect()
-    })
+// Policy lists are stored comma-separated (names cannot contain commas);
+// NULL is any folder, the empty string none.
+fn list_from(s: Option<String>) -> Allowed {
+    match s {
+        None => Allowed::Any,
+        Some(s) => Allowed::Only(
+            s.split(',')
+                .filter(|p| !p.is_empty())
+                .map(|p| Name::from_stored(p.to_owned()))
+                .collect(),
+        ),
+    }
 }
 
-fn list_text(l: &Option<Vec<Name>>) -> Option<String> {
-    l.as_ref()
-        .map(|v| v.iter().map(Name::as_str).collect::<Vec<_>>().join(","))
+fn list_text(l: &Allowed) -> Option<String> {
+    match l {
+        Allowed::Any => None,
+        Allowed::Only(v) => Some(v.iter().map(Name::as_str).collect::<Vec<_>>().join(",")),
+    }
 }
 
 fn row(r: &Row<'_>) -> rusqlite::Result<FolderRow> {

@@ -79,7 +79,7 @@ impl Pool {
         for f in ["prod", "dev", "stage"] {
             e.folder_create(
                 &format!("p/{f}").parse().expect("ref"),
-                &FolderPolicy::default(),
+                &FolderPolicy::open(),
             )
             .expect("create folder");
         }
