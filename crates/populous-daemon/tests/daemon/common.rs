@@ -28,7 +28,7 @@ pub enum Pool {
 
 impl Pool {
     /// A scratch directory suited to the pool: `TMPDIR` when nothing is mounted.
-    fn lab(self) -> Lab {
+    pub fn lab(self) -> Lab {
         match self {
             Pool::Copy => Lab::in_temp_dir(),
             Pool::Btrfs => Lab::new(),
@@ -36,7 +36,7 @@ impl Pool {
     }
 
     /// Creates pool `p` in the lab's home.
-    fn create(self, e: &mut Engine, lab: &Lab) {
+    pub fn create(self, e: &mut Engine, lab: &Lab) {
         match self {
             Pool::Copy => {
                 let dir = lab.path().join("pool");
@@ -232,7 +232,7 @@ pub fn api_config() -> Config {
     }
 }
 
-fn plugin_config(
+pub fn plugin_config(
     lab: &Lab,
     driver: &str,
     folder: &str,

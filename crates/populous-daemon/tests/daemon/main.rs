@@ -13,6 +13,7 @@
 mod api;
 mod bench;
 mod common;
+mod escape;
 mod limits;
 mod mariadb;
 mod plugin;
@@ -47,6 +48,8 @@ on_each_pool! {
         loopdev_limits_cap_refuses_when_every_connection_is_busy;
     mariadb::db_start_snapshot_stop:
         mariadb_api_db_start_snapshot_stop, loopdev_mariadb_api_db_start_snapshot_stop;
+    escape::rest_escape_attempts: escape_rest, loopdev_escape_rest;
+    escape::plugin_escape_attempts: escape_plugin, loopdev_escape_plugin;
     plugin::protocol_every_endpoint:
         plugin_protocol_every_endpoint, loopdev_plugin_protocol_every_endpoint;
     plugin::mounts_survive_a_restart:
