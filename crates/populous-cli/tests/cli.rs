@@ -41,8 +41,8 @@ fn setup_with(lab: &Lab, extra: &[&str], len: usize) -> std::path::PathBuf {
     ok_all(
         &home,
         &[
-            &["folder", "create", "p/prod"],
-            &["folder", "create", "p/dev"],
+            &["folder", "create", "p/prod", "--import-from", "dev"],
+            &["folder", "create", "p/dev", "--clone-from", "prod"],
             &["volume", "create", "prod/db"],
         ],
     );
