@@ -389,7 +389,9 @@ async fn volume_get(
 ) -> ApiResult<populous_engine::VolumeInfo> {
     let r = vref(&f, &v)?;
     c.see(&r.folder)?;
-    d.read(move |e| e.volume_inspect(&r)).await.map(Json)
+    let mut info = d.read(move |e| e.volume_inspect(&r)).await?;
+    d.usage.fill(&mut info);
+    Ok(Json(info))
 }
 
 async fn volume_path(
