@@ -588,7 +588,7 @@ fn volume(engine: &mut Engine, c: VolumeCmd, json: bool) -> Result<()> {
         }
         VolumeCmd::Inspect { volume } => {
             let r: VolRef = volume.parse()?;
-            let v = engine.volume_inspect(&r)?;
+            let v = engine.volume_inspect_measured(&r)?;
             if json {
                 return output::json(&v);
             }

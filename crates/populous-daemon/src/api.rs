@@ -390,7 +390,8 @@ async fn volume_get(
 ) -> ApiResult<populous_engine::VolumeInfo> {
     let r = vref(&f, &v)?;
     c.read(&r.folder)?;
-    let info = d.read(move |e| e.volume_inspect(&r)).await?;
+    let mut info = d.read(move |e| e.volume_inspect(&r)).await?;
+    d.usage.fill(&mut info);
     Ok(Json(c.shown(info)))
 }
 

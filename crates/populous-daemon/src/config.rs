@@ -6,6 +6,7 @@
 //! header_timeout = "10s"              # a request head (then its body) must arrive in this time
 //! idle_timeout = "60s"                # a kept-alive connection is closed after this long idle
 //! max_connections = 256               # per listener (the API, each plugin socket)
+//! usage_refresh = "60s"               # a volume's used_bytes is measured again at most this often
 //!
 //! [[plugin]]                          # one Docker volume driver per folder
 //! driver = "populous-dev"             # socket /run/docker/plugins/populous-dev.sock
@@ -47,6 +48,10 @@ pub struct Config {
     /// Connections held at once, per listener (the API, each plugin socket).
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// How often a volume's usage may be measured again (a walk of its whole
+    /// tree, in the background, for volumes that are inspected).
+    #[serde(default = "default_usage_refresh", deserialize_with = "duration")]
+    pub usage_refresh: Duration,
     /// Docker volume plugin instances.
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<PluginConfig>,
@@ -95,6 +100,10 @@ fn default_max_connections() -> usize {
     256
 }
 
+fn default_usage_refresh() -> Duration {
+    crate::usage::DEFAULT_REFRESH
+}
+
 /// A duration written the human way: `"10s"`, `"1m 30s"`, `"500ms"`.
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(d)?;
@@ -114,6 +123,7 @@ impl Default for Config {
             header_timeout: default_header_timeout(),
             idle_timeout: default_idle_timeout(),
             max_connections: default_max_connections(),
+            usage_refresh: default_usage_refresh(),
             plugins: Vec::new(),
         }
     }

@@ -10,7 +10,8 @@
 //! - [`error`]: the one mapping from engine error kinds to HTTP statuses;
 //! - [`metrics`]: Prometheus metrics;
 //! - [`server`]: binding listeners and graceful shutdown;
-//! - [`conn`]: serving connections under timeouts and a connection cap.
+//! - [`conn`]: serving connections under timeouts and a connection cap;
+//! - [`usage`]: volume usage, measured by one background walker and cached.
 
 pub mod api;
 pub mod client;
@@ -23,6 +24,7 @@ pub mod options;
 pub mod plugin;
 pub mod server;
 pub mod state;
+pub mod usage;
 
 pub use config::Config;
 pub use server::{serve, Bound, ServeError};

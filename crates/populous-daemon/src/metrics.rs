@@ -1,5 +1,6 @@
 //! Prometheus metrics: requests by surface, route and status, their latency,
-//! and connection events (accepted, evicted, refused, timed out).
+//! connection events (accepted, evicted, refused, timed out), and the usage
+//! walker's walks and volumes.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,6 +11,7 @@ use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -49,6 +51,10 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     connections: Family<ConnectionLabels, Counter>,
+    /// Walks of a volume's tree by the usage walker ([`crate::usage`]).
+    pub usage_walks: Counter,
+    /// Volumes whose usage the daemon holds.
+    pub usage_volumes: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -76,11 +82,25 @@ impl Default for Metrics {
             "Connections accepted, and closed by the daemon's limits",
             connections.clone(),
         );
+        let usage_walks = Counter::default();
+        registry.register(
+            "usage_walks",
+            "Walks of a volume's tree to measure its usage (one at a time, in the background)",
+            usage_walks.clone(),
+        );
+        let usage_volumes = Gauge::default();
+        registry.register(
+            "usage_volumes",
+            "Volumes whose usage the daemon holds (measured or asked for)",
+            usage_volumes.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
             connections,
+            usage_walks,
+            usage_volumes,
         }
     }
 }

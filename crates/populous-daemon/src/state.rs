@@ -1,12 +1,16 @@
-//! Shared daemon state: the engine behind a writer and a pool of readers, and the metrics.
+//! Shared daemon state: the engine behind a writer, a pool of readers and a
+//! reader for token checks; the usage cache; the metrics.
 //!
 //! Mutations go through one `writer` engine (and the home's writer lock, so
-//! CLI processes can run beside the daemon). Reads — token checks, listings,
-//! inspections — use a small pool of reader engines, each its own SQLite
-//! connection: WAL lets them read side by side, so a long clone never makes
-//! `volume ls` wait, and one tenant's slow inspections do not queue every
-//! other tenant's token checks behind one mutex. Engine calls block, so they
-//! run on tokio's blocking pool.
+//! CLI processes can run beside the daemon). Reads — listings, inspections —
+//! use a small pool of reader engines, each its own SQLite connection: WAL
+//! lets them read side by side, so a long clone never makes `volume ls`
+//! wait. Token checks, which every request makes first, have a connection of
+//! their own, so no tenant's reads can make another's requests queue at the
+//! door; a check is one indexed lookup, and asking the store every time keeps
+//! a revocation (from the CLI too) effective at once. No read walks a volume:
+//! usage comes from [`crate::usage`]. Engine calls block, so they run on
+//! tokio's blocking pool.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -17,6 +21,7 @@ use tokio::sync::Semaphore;
 
 use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::usage::Usage;
 
 /// How many reads run at once. Enough that a few slow inspections leave
 /// room for token checks; few enough that reads cannot take every thread of
@@ -32,6 +37,10 @@ pub struct Daemon {
     readers: Mutex<Vec<Engine>>,
     /// One permit per reader: a read waits here, not on a lock held across a query.
     reader_slots: Arc<Semaphore>,
+    /// The token checks' own reader.
+    auth: Mutex<Engine>,
+    /// Volume usage, measured in the background.
+    pub usage: Usage,
     /// Request metrics.
     pub metrics: Metrics,
 }
@@ -48,17 +57,26 @@ fn lock_vec(m: &Mutex<Vec<Engine>>) -> std::sync::MutexGuard<'_, Vec<Engine>> {
 }
 
 impl Daemon {
-    /// Opens the engine on `home`: one writer and [`READERS`] readers.
+    /// Opens the engine on `home`: one writer, [`READERS`] readers, the
+    /// token checks' reader, and starts the usage walker.
     pub fn open(home: &Path) -> populous_engine::Result<Arc<Daemon>> {
         let readers = (0..READERS)
             .map(|_| Engine::open(home))
             .collect::<populous_engine::Result<Vec<_>>>()?;
+        let metrics = Metrics::default();
+        let usage = Usage::start(
+            home,
+            metrics.usage_walks.clone(),
+            metrics.usage_volumes.clone(),
+        );
         Ok(Arc::new(Daemon {
             home: home.to_owned(),
             writer: Mutex::new(Engine::open(home)?),
             readers: Mutex::new(readers),
             reader_slots: Arc::new(Semaphore::new(READERS)),
-            metrics: Metrics::default(),
+            auth: Mutex::new(Engine::open(home)?),
+            usage,
+            metrics,
         }))
     }
 
@@ -122,6 +140,8 @@ impl Daemon {
                 tracing::error!(error = %e, "could not write the audit log");
             }
             tracing::info!(actor, action, target, outcome, "audit");
+            // A destroy or rename leaves a usage entry behind: have it dropped.
+            me.usage.changed();
             result
         })
         .await
@@ -131,8 +151,11 @@ impl Daemon {
 
     /// The token behind a bearer secret, if any.
     pub async fn authenticate(self: &Arc<Self>, secret: String) -> Result<TokenInfo, ApiError> {
-        self.read(move |e| e.token_verify(&secret))
-            .await?
+        let me = Arc::clone(self);
+        tokio::task::spawn_blocking(move || lock(&me.auth).token_verify(&secret))
+            .await
+            .map_err(|e| join_error(&e))?
+            .map_err(ApiError::from)?
             .ok_or_else(ApiError::unauthorized)
     }
 }

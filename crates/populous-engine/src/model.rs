@@ -302,9 +302,14 @@ pub struct VolumeInfo {
     /// Nominal size in bytes.
     pub size_bytes: Option<u64>,
     /// Bytes referenced by the files (shared blocks count in full). `None`
-    /// when not measured: the pool is unavailable, or this came from
-    /// [`crate::Engine::clone_volume`], which does not walk the new tree.
+    /// when not measured: [`crate::Engine::volume_inspect`] and every
+    /// mutation answer from the store without walking the tree (a walk of a
+    /// large volume costs far more than the rest); the CLI measures with
+    /// [`crate::Engine::volume_inspect_measured`], the daemon answers with
+    /// its last background measurement. Also `None` when the pool is unavailable.
     pub used_bytes: Option<u64>,
+    /// When `used_bytes` was measured; `None` with it.
+    pub used_bytes_at: Option<Timestamp>,
     /// Free-form description.
     pub description: Option<String>,
     /// Direct origin, `folder/volume@snapshot`.
@@ -379,6 +384,28 @@ impl SnapshotInfo {
     }
 }
 
+impl VolumeInfo {
+    /// This volume with a measurement of its usage filled in.
+    pub fn with_usage(mut self, u: &VolumeUsage) -> VolumeInfo {
+        self.used_bytes = u.used_bytes;
+        self.used_bytes_at = u.used_bytes.map(|_| u.measured_at);
+        self
+    }
+}
+
+/// One measurement of a volume's usage: a walk of its whole tree.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct VolumeUsage {
+    /// The directory measured (its numeric id names the volume on disk, so a
+    /// new generation under the same name has another path).
+    pub path: PathBuf,
+    /// Bytes allocated by its files (hard links once), like `du -s`; `None`
+    /// when the pool is unavailable.
+    pub used_bytes: Option<u64>,
+    /// When the walk started.
+    pub measured_at: Timestamp,
+}
+
 /// A snapshot.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SnapshotInfo {
@@ -446,6 +473,7 @@ mod tests {
             path: PathBuf::from("/p/x"),
             size_bytes: None,
             used_bytes: None,
+            used_bytes_at: None,
             description: None,
             origin: Some("prod/db@auto-1".into()),
             lineage: vec![

@@ -190,7 +190,7 @@ impl Demo {
         };
         for v in engine.volume_list(None, true)? {
             let r: VolRef = format!("{}/{}", v.folder, v.name).parse()?;
-            let i = engine.volume_inspect(&r)?;
+            let i = engine.volume_inspect_measured(&r)?;
             let p = &i.provenance;
             self.report.lineage.push(LineageEntry {
                 volume: r.to_string(),

@@ -14,7 +14,7 @@ use crate::common::{call, get, plugins_config, setup, Pool, Server};
 
 /// Raises this process's open-file limit to at least `n` (the soft limit up
 /// to the hard one); fails the test when the hard limit is lower.
-fn ensure_open_files(n: u64) {
+pub fn ensure_open_files(n: u64) {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -35,11 +35,11 @@ fn ensure_open_files(n: u64) {
 }
 
 /// A request head cut short: no blank line, so the server waits for more.
-const HALF_HEAD: &[u8] = b"GET /v1/whoami HTTP/1.1\r\nHost: x\r\nAuthorization: Bea";
+pub const HALF_HEAD: &[u8] = b"GET /v1/whoami HTTP/1.1\r\nHost: x\r\nAuthorization: Bea";
 
 /// The number of half-open connections of the flood: more than the 1,024
 /// files a daemon usually may open, and 4x the default cap.
-const FLOOD: usize = 1_100;
+pub const FLOOD: usize = 1_100;
 
 /// The value of a counter in the metrics text.
 fn metric(text: &str, line_start: &str) -> u64 {

@@ -17,6 +17,7 @@ mod escape;
 mod limits;
 mod mariadb;
 mod plugin;
+mod usage;
 
 /// Defines, for each `body: copy_name, loopdev_name;`, a test `copy_name`
 /// running `body` on a copy pool and a test `loopdev_name` running it on btrfs.
@@ -58,11 +59,14 @@ on_each_pool! {
         plugin_reads_bodies_written_apart, loopdev_plugin_reads_bodies_written_apart;
     plugin::never_fails_on_garbage:
         plugin_never_fails_on_garbage, loopdev_plugin_never_fails_on_garbage;
+    usage::inspect_answers_from_the_cache:
+        usage_inspect_answers_from_the_cache, loopdev_usage_inspect_answers_from_the_cache;
+    usage::refresh_and_removal: usage_refresh_and_removal, loopdev_usage_refresh_and_removal;
 }
 
 /// Figures for docs and reviews, not a check: `cargo test -p populous-daemon --release -- --ignored --nocapture bench_`.
 #[test]
 #[ignore]
-fn bench_whoami_under_inspect_load() {
-    bench::whoami_under_inspect_load(common::Pool::Copy);
+fn bench_no_tenant_starves_another() {
+    bench::no_tenant_starves_another(common::Pool::Copy);
 }

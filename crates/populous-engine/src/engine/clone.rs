@@ -88,7 +88,7 @@ impl Engine {
                 fault::point("clone.after_snapshot");
             }
             b.clone_from(&snap_path(&root, snap_id), &path)?;
-            apply_owner_mode(&path, opts)
+            apply_owner_mode(&path, opts, None)
         })();
         if let Err(e) = made {
             self.undo_op(op)?;
@@ -115,6 +115,7 @@ impl Engine {
             path,
             size_bytes: size,
             used_bytes: None,
+            used_bytes_at: None,
             description: opts.description.clone(),
             origin: Some(origin),
             lineage,

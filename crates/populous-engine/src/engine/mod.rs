@@ -31,6 +31,9 @@ mod pool;
 mod snapshot;
 mod volume;
 
+pub use pool::DATA_SUBDIR_MODE;
+pub use volume::DEFAULT_VOLUME_MODE;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};

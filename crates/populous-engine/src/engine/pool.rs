@@ -219,6 +219,12 @@ impl Engine {
     }
 }
 
+/// The mode of a pool's `vol` and `snap` directories: other users may pass
+/// through (the `mysql` user of `populous db` reaches its datadir inside a
+/// volume this way) but not list them. What is inside a volume is guarded by
+/// the volume root's own mode ([`super::volume::DEFAULT_VOLUME_MODE`]).
+pub const DATA_SUBDIR_MODE: u32 = 0o711;
+
 /// Prepares the data area of a freshly mounted or adopted pool root.
 fn init_data_dir(root: &Path, token: &str) -> Result<()> {
     let dd = data_dir(root);
@@ -226,12 +232,31 @@ fn init_data_dir(root: &Path, token: &str) -> Result<()> {
         let p = dd.join(sub);
         fs::create_dir_all(&p).map_err(Error::io("creating", &p))?;
     }
+    restrict_data_dir(root)?;
     // Write-then-rename so the token file is either absent or whole.
     let tmp = dd.join(format!("{TOKEN_FILE}.tmp"));
     fs::write(&tmp, format!("{token}\n")).map_err(Error::io("writing", &tmp))?;
     let f = fs::File::open(&tmp).map_err(Error::io("opening", &tmp))?;
     f.sync_all().map_err(Error::io("syncing", &tmp))?;
     fs::rename(&tmp, dd.join(TOKEN_FILE)).map_err(Error::io("renaming", &tmp))?;
+    Ok(())
+}
+
+/// Gives the pool's `vol` and `snap` directories [`DATA_SUBDIR_MODE`],
+/// whatever the umask was or an older version left (0755).
+pub(super) fn restrict_data_dir(root: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for sub in ["vol", "snap"] {
+        let p = data_dir(root).join(sub);
+        let mode = fs::metadata(&p)
+            .map_err(Error::io("reading", &p))?
+            .permissions()
+            .mode();
+        if mode & 0o777 != DATA_SUBDIR_MODE {
+            fs::set_permissions(&p, fs::Permissions::from_mode(DATA_SUBDIR_MODE))
+                .map_err(Error::io("changing mode", &p))?;
+        }
+    }
     Ok(())
 }
 

@@ -9,11 +9,13 @@ use crate::error::{Case, Error, Result};
 use crate::fault;
 use crate::model::{
     LineageStep, MaskScan, Outcome, Provenance, VolumeInfo, VolumeOptions, VolumeSummary,
+    VolumeUsage,
 };
 use crate::name::{Name, VolRef};
+use crate::store::pools::{self, PoolRow};
+use crate::store::snapshots;
 use crate::store::state::{OpKind, VolState};
 use crate::store::volumes::{self, NewVolume, VolRow};
-use crate::store::{pools, snapshots};
 use crate::sys;
 
 impl Engine {
@@ -22,6 +24,8 @@ impl Engine {
         let _lock = self.begin()?;
         let folder = self.folder(&r.folder)?;
         let (pool, root) = self.folder_pool(&folder)?;
+        // Pools made by older versions have 0755 data directories.
+        super::pool::restrict_data_dir(&root)?;
         if volumes::name_taken(&self.db, folder.id, r.volume.as_str())? {
             return Err(already_exists("volume", r, Case::General));
         }
@@ -50,7 +54,7 @@ impl Engine {
             .backend
             .backend()
             .create(&path)
-            .and_then(|()| apply_owner_mode(&path, opts));
+            .and_then(|()| apply_owner_mode(&path, opts, Some(DEFAULT_VOLUME_MODE)));
         if let Err(e) = made {
             self.undo_op(op)?;
             return Err(space_error(e, &pool.name, &format!("creating volume {r}")));
@@ -99,13 +103,12 @@ impl Engine {
         Ok(steps)
     }
 
-    /// Everything about one volume, online or offline.
+    /// Everything the store knows about one volume, online or offline. Its
+    /// files are not walked, so `used_bytes` is `None`: a walk of a large
+    /// tree costs far more than the rest and a reader must not pay it on
+    /// every look. [`Engine::volume_usage`] measures it.
     pub fn volume_inspect(&self, r: &VolRef) -> Result<VolumeInfo> {
-        let folder = self.folder(&r.folder)?;
-        let vol = self.volume(r)?;
-        let pool = pools::by_id(&self.db, folder.pool_id)?;
-        let root = self.pool_root(&pool).ok();
-        let path = vol_path(root.as_deref().unwrap_or(&pool.root), vol.id);
+        let (vol, pool, path, _) = self.located(r)?;
         let snapshots = snapshots::of_volume(&self.db, vol.id)?
             .iter()
             .map(|s| self.snapshot_info(&vol, s))
@@ -115,7 +118,8 @@ impl Engine {
             name: r.volume.clone(),
             pool: stored(&pool.name),
             state: vol.state.public(),
-            used_bytes: root.as_ref().map(|_| sys::used_bytes(&path)),
+            used_bytes: None,
+            used_bytes_at: None,
             path,
             size_bytes: vol.size,
             description: vol.description.clone(),
@@ -127,6 +131,35 @@ impl Engine {
             mounts: volumes::mounts(&self.db, vol.id)?,
             created_at: vol.created_at,
         })
+    }
+
+    /// Measures a volume's usage by walking its whole tree (the one walk
+    /// every adapter uses). Costs in proportion to the number of files.
+    pub fn volume_usage(&self, r: &VolRef) -> Result<VolumeUsage> {
+        let (_, _, path, available) = self.located(r)?;
+        let measured_at = now();
+        Ok(VolumeUsage {
+            used_bytes: available.then(|| sys::used_bytes(&path)),
+            path,
+            measured_at,
+        })
+    }
+
+    /// [`Engine::volume_inspect`] with its usage measured now.
+    pub fn volume_inspect_measured(&self, r: &VolRef) -> Result<VolumeInfo> {
+        let usage = self.volume_usage(r)?;
+        Ok(self.volume_inspect(r)?.with_usage(&usage))
+    }
+
+    /// A volume's row, its pool, its directory and whether the pool is
+    /// there to look at (an unavailable pool still has a path to show).
+    fn located(&self, r: &VolRef) -> Result<(VolRow, PoolRow, PathBuf, bool)> {
+        let folder = self.folder(&r.folder)?;
+        let vol = self.volume(r)?;
+        let pool = pools::by_id(&self.db, folder.pool_id)?;
+        let root = self.pool_root(&pool).ok();
+        let path = vol_path(root.as_deref().unwrap_or(&pool.root), vol.id);
+        Ok((vol, pool, path, root.is_some()))
     }
 
     /// Sets (or replaces) labels on a volume.
@@ -265,16 +298,29 @@ impl Engine {
     }
 }
 
-/// Sets the owner and mode a caller asked for on a new volume's root.
+/// The mode of a new, empty volume's root unless the caller asks for
+/// another (`fsMode`): volumes hold copies of production data, and other
+/// local users have no business reading them. Nothing that uses a volume
+/// needs more: `populous db` gives the root to the server's user (it chowns
+/// the datadir), Docker reaches it through a bind mount as root or as the
+/// owner set with `fsOwner`. Clones and snapshots keep their source's mode.
+pub const DEFAULT_VOLUME_MODE: u32 = 0o700;
+
+/// Sets the owner and mode a caller asked for on a new volume's root, or
+/// `default_mode` when no mode was asked for.
 ///
 /// Changing the owner needs root (or the owner being the caller already);
 /// nothing is changed unless asked, so unprivileged use works without it.
-pub(super) fn apply_owner_mode(path: &Path, opts: &VolumeOptions) -> Result<()> {
+pub(super) fn apply_owner_mode(
+    path: &Path,
+    opts: &VolumeOptions,
+    default_mode: Option<u32>,
+) -> Result<()> {
     if let Some((uid, gid)) = opts.owner {
         std::os::unix::fs::chown(path, Some(uid), Some(gid))
             .map_err(Error::io("changing owner", path))?;
     }
-    if let Some(mode) = opts.mode {
+    if let Some(mode) = opts.mode.or(default_mode) {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(path, fs::Permissions::from_mode(mode))
             .map_err(Error::io("changing mode", path))?;
