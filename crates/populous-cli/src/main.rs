@@ -33,6 +33,7 @@ fn exit_code(kind: ErrorKind) -> i32 {
         ErrorKind::Unsupported => 11,
         ErrorKind::MissingTool => 12,
         ErrorKind::Busy => 13,
+        ErrorKind::Forbidden => 14,
     }
 }
 

@@ -57,7 +57,7 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         | ErrorKind::WrongState
         | ErrorKind::HasDependents
         | ErrorKind::Busy => StatusCode::CONFLICT,
-        ErrorKind::PolicyDenied => StatusCode::FORBIDDEN,
+        ErrorKind::PolicyDenied | ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         ErrorKind::NoSpace => StatusCode::INSUFFICIENT_STORAGE,
         ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Unsupported => StatusCode::UNPROCESSABLE_ENTITY,

@@ -73,6 +73,13 @@ pub enum DbError {
         pid_file: PathBuf,
     },
 
+    /// The asked-for TCP port is taken by another process.
+    #[error("port {port} on 127.0.0.1 is in use by another process: choose another, or leave the port out to get a free one")]
+    PortInUse {
+        /// The port.
+        port: u16,
+    },
+
     /// The unix socket path does not fit in `sockaddr_un`.
     #[error(
         "unix socket path {path} is {len} bytes, longer than the {max} bytes the kernel allows: use a shorter run dir"
@@ -201,6 +208,7 @@ impl DbError {
             DbError::NotInstalled { .. } => K::MissingTool,
             DbError::NotADatadir { .. } | DbError::NotInitialized { .. } => K::WrongState,
             DbError::AlreadyRunning { .. } => K::WrongState,
+            DbError::PortInUse { .. } => K::Busy,
             DbError::UnknownUser { .. }
             | DbError::SocketPathTooLong { .. }
             | DbError::BadUrl { .. } => K::InvalidInput,

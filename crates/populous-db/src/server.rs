@@ -139,6 +139,16 @@ pub fn is_datadir(dir: &Path) -> bool {
     dir.join("mysql").is_dir()
 }
 
+/// Refuses a port another process listens on, before anything starts: the
+/// server would otherwise die at startup with the reason only in its log.
+fn port_free(port: u16) -> Result<()> {
+    match std::net::TcpListener::bind(("127.0.0.1", port)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(DbError::PortInUse { port }),
+        Err(e) => Err(DbError::io("bind the asked-for port on", "127.0.0.1", e)),
+    }
+}
+
 /// A port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> Result<u16> {
     let l = TcpListener::bind(("127.0.0.1", 0))
@@ -641,7 +651,10 @@ pub fn start(spec: &InstanceSpec) -> Result<Instance> {
         chown(&log_file, who)?;
     }
     let port = match spec.port {
-        Some(p) => p,
+        Some(p) => {
+            port_free(p)?;
+            p
+        }
         None => free_port()?,
     };
 

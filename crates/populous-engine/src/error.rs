@@ -121,6 +121,8 @@ pub enum Error {
         tool: &'static str,
         package: &'static str,
     },
+    #[error("{doing} {}: permission denied for this process", path.display())]
+    PermissionDenied { doing: &'static str, path: PathBuf },
     #[error("{doing} failed on {}: {source}", path.display())]
     Io {
         doing: &'static str,
@@ -162,6 +164,7 @@ impl Error {
             Error::Unavailable { .. } => ErrorKind::Unavailable,
             Error::Unsupported { .. } => ErrorKind::Unsupported,
             Error::MissingTool { .. } => ErrorKind::MissingTool,
+            Error::PermissionDenied { .. } => ErrorKind::Forbidden,
             Error::Io { source, .. } if source.raw_os_error() == Some(libc::ENOSPC) => {
                 ErrorKind::NoSpace
             }

@@ -228,13 +228,10 @@ pub fn make_image(image: &Path, size: u64, fs: FsKind) -> Result<()> {
                     case: crate::error::Case::ImageExists,
                 }
             } else if e.kind() == std::io::ErrorKind::PermissionDenied {
-                // The caller named a place this process may not write: their input, not a fault.
-                Error::InvalidInput {
-                    what: "image",
-                    detail: format!(
-                        "cannot create {}: permission denied for this process; choose a directory it may write",
-                        image.display()
-                    ),
+                // The caller named a place this process may not write: theirs to change.
+                Error::PermissionDenied {
+                    doing: "cannot create image file",
+                    path: image.to_owned(),
                 }
             } else {
                 Error::io("creating image file", image)(e)

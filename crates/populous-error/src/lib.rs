@@ -23,6 +23,9 @@ pub enum ErrorKind {
     HasDependents,
     /// A policy (folder policy, a pipeline gate) forbids the operation.
     PolicyDenied,
+    /// The caller may not do this: a token's scope, or a path this process
+    /// may not write.
+    Forbidden,
     /// The pool ran out of space.
     NoSpace,
     /// Something the operation needs is not there or not usable: an unmounted
@@ -42,13 +45,14 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, for tables and tests.
-    pub const ALL: [ErrorKind; 13] = [
+    pub const ALL: [ErrorKind; 14] = [
         ErrorKind::InvalidInput,
         ErrorKind::NotFound,
         ErrorKind::AlreadyExists,
         ErrorKind::WrongState,
         ErrorKind::HasDependents,
         ErrorKind::PolicyDenied,
+        ErrorKind::Forbidden,
         ErrorKind::NoSpace,
         ErrorKind::Unavailable,
         ErrorKind::Unsupported,
@@ -67,6 +71,7 @@ impl ErrorKind {
             ErrorKind::WrongState => "wrong_state",
             ErrorKind::HasDependents => "has_dependents",
             ErrorKind::PolicyDenied => "policy_denied",
+            ErrorKind::Forbidden => "forbidden",
             ErrorKind::NoSpace => "no_space",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::Unsupported => "unsupported",

@@ -292,6 +292,18 @@ fn absolute(p: &Path) -> Result<PathBuf> {
         what: "image path",
         detail: format!("{} has no file name", p.display()),
     })?;
-    let parent = fs::canonicalize(parent).map_err(Error::io("resolving directory of", parent))?;
+    let parent = fs::canonicalize(parent).map_err(|e| match e.kind() {
+        // The caller's path: a missing or closed directory is theirs to fix.
+        std::io::ErrorKind::NotFound => Error::NotFound {
+            what: "directory",
+            name: parent.display().to_string(),
+            hint: String::new(),
+        },
+        std::io::ErrorKind::PermissionDenied => Error::PermissionDenied {
+            doing: "cannot reach directory",
+            path: parent.to_owned(),
+        },
+        _ => Error::io("resolving directory of", parent)(e),
+    })?;
     Ok(parent.join(name))
 }
