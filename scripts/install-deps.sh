@@ -7,6 +7,7 @@ pkgs=(
   btrfs-progs xfsprogs e2fsprogs   # pool filesystems (mkfs.btrfs, mkfs.xfs; ext4 for the "no copy-on-write" test)
   util-linux mount                 # mount -o loop, umount, losetup
   mariadb-server mariadb-client    # real MariaDB for databases on clones
+  mariadb-backup                   # physical, non-blocking backups: how a source seeds its replica
   influxdb                         # a real InfluxDB 1.x for the probe's --influx output
   busybox-static                   # the tiny FROM-scratch image the Docker plugin tests run
 )
