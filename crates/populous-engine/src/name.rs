@@ -263,3 +263,10 @@ mod tests {
         }
     }
 }
+
+/// Written as `folder/volume`, as people type it.
+impl serde::Serialize for VolRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}

@@ -279,6 +279,7 @@ impl Engine {
                 return Err(already_exists("volume", &target, Case::RenameTargetExists));
             }
             self.check_unmounted(&target, old.id, "replace it")?;
+            self.check_not_a_replica(&target, old.id, "replace it")?;
         }
         let tx = self.tx()?;
         let op = match &old {

@@ -29,7 +29,10 @@ mod intent;
 mod mount;
 mod pool;
 mod snapshot;
+mod source;
 mod volume;
+
+pub use source::{NewSource, SourceInfo, SourceMode, SourceSnapshot};
 
 pub use pool::DATA_SUBDIR_MODE;
 pub use volume::DEFAULT_VOLUME_MODE;

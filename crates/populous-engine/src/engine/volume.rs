@@ -232,6 +232,7 @@ impl Engine {
         let _lock = self.begin()?;
         let vol = self.volume(r)?;
         self.check_unmounted(r, vol.id, "destroy it")?;
+        self.check_not_a_replica(r, vol.id, "destroy it")?;
         let snaps = snapshots::of_volume(&self.db, vol.id)?;
         if !snaps.is_empty() && !recursive {
             let names: Vec<String> = snaps.iter().map(|s| format!("{r}@{}", s.name)).collect();

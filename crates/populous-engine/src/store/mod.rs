@@ -14,12 +14,14 @@
 //! behind typed functions: the engine's operations read as steps.
 //! - [`state`]: the typed values stored as text (states, intent kinds, backends);
 //! - [`pools`], [`folders`], [`volumes`], [`snapshots`]: rows and their statements;
-//! - [`ops`]: intent records and the rows they tag.
+//! - [`ops`]: intent records and the rows they tag;
+//! - [`sources`]: replicas of outside servers and their snapshots' positions.
 
 pub mod folders;
 pub mod ops;
 pub mod pools;
 pub mod snapshots;
+pub mod sources;
 pub mod state;
 pub mod volumes;
 
@@ -33,7 +35,7 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// Columns that volumes and snapshots share: masking provenance, the intent
 /// tag and the creation time. One text for both tables, so they cannot drift.
@@ -148,6 +150,31 @@ ALTER TABLE volumes ADD COLUMN mask_scan TEXT;
 ALTER TABLE snapshots ADD COLUMN mask_scan TEXT;
 "#;
 
+/// Version 4: sources (a replica of an outside server on a volume) and the
+/// replication position each of their snapshots holds. A source names its
+/// volume by id without a foreign key: the engine refuses to destroy a
+/// source's volume before any row changes, rather than failing mid-destroy.
+const SCHEMA_V4: &str = r#"
+CREATE TABLE sources (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    name        TEXT NOT NULL UNIQUE,
+    volume_id   INTEGER NOT NULL UNIQUE,
+    url         TEXT NOT NULL,          -- mysql://user@host:port, never a password
+    password_file TEXT NOT NULL,        -- where the password is read from, not the password
+    mode        TEXT NOT NULL,          -- physical | logical
+    server_id   INTEGER NOT NULL,
+    schedule    TEXT,                   -- cron expression, or NULL for none
+    keep        INTEGER NOT NULL,
+    created_at  INTEGER NOT NULL
+);
+CREATE TABLE source_snapshots (
+    snapshot_id INTEGER PRIMARY KEY REFERENCES snapshots(id) ON DELETE CASCADE,
+    source_id   INTEGER NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+    gtid        TEXT NOT NULL,          -- gtid_slave_pos the snapshot holds
+    base        TEXT                    -- folder/volume of its clean base, once made
+);
+"#;
+
 /// Opens (creating if needed) the database at `path` and brings its schema up to date.
 pub fn open(path: &Path) -> Result<Connection> {
     let mut conn = Connection::open(path)?;
@@ -170,7 +197,12 @@ pub fn open(path: &Path) -> Result<Connection> {
     }
     // Read the version again inside the write transaction, so two processes opening a
     // new home at once do not both migrate. Each step commits with its version.
-    for (v, sql) in [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3)] {
+    for (v, sql) in [
+        (1, SCHEMA_V1),
+        (2, SCHEMA_V2),
+        (3, SCHEMA_V3),
+        (4, SCHEMA_V4),
+    ] {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > SCHEMA_VERSION {

@@ -1,0 +1,367 @@
+//! The replica server on a source's volume: its options, replication, and status.
+//!
+//! Replication's own files (`master.info`, `relay-log.info`, the relay logs)
+//! are kept in the replica's run directory, outside the datadir: the volume,
+//! and so every snapshot and clone of it, never holds the replication
+//! password or a pointer to production. Every server Populous starts is
+//! started with `--skip-slave-start`; only the source's replica is told to
+//! replicate, explicitly, after it started.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use mysql_async::prelude::Queryable;
+
+use crate::url::{Password, SourceUrl};
+use crate::{Result, SourceError};
+
+/// No server replicates until told so (clones of a replica above all).
+pub const SKIP_SLAVE_START: &str = "--skip-slave-start";
+
+/// Server options of a replica: its id, read-only, and replication files in `run_dir`.
+pub fn server_args(server_id: u32, run_dir: &Path) -> Vec<String> {
+    let at = |f: &str| run_dir.join(f).display().to_string();
+    vec![
+        format!("--server-id={server_id}"),
+        "--read-only=ON".to_owned(),
+        format!("--master-info-file={}", at("master.info")),
+        format!("--relay-log={}", at("relay-bin")),
+        format!("--relay-log-index={}", at("relay-bin.index")),
+        format!("--relay-log-info-file={}", at("relay-log.info")),
+    ]
+}
+
+/// The files replication writes, by name: none of them may be in a clean datadir.
+pub const REPLICATION_FILES: [&str; 4] = [
+    "master.info",
+    "multi-master.info",
+    "relay-log.info",
+    "relay-bin.index",
+];
+
+// Taken by value to fit `map_err`.
+#[allow(clippy::needless_pass_by_value)]
+fn sql_err(e: mysql_async::Error) -> SourceError {
+    SourceError::Sql(e.to_string())
+}
+
+/// A string literal for statements that take no placeholders (`CHANGE
+/// MASTER TO`): quotes doubled, backslashes escaped, under `sql_mode=''`.
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+async fn conn(url: &str) -> Result<mysql_async::Conn> {
+    let opts = mysql_async::Opts::from_url(url).map_err(|e| SourceError::Sql(e.to_string()))?;
+    mysql_async::Conn::new(opts).await.map_err(sql_err)
+}
+
+fn run<T: Send>(fut: impl std::future::Future<Output = Result<T>> + Send) -> Result<T> {
+    populous_sql::block_on(fut).map_err(SourceError::io("starting a runtime"))?
+}
+
+/// What the source says about itself.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SourceFacts {
+    /// `@@version`.
+    pub version: String,
+    /// `@@server_id`.
+    pub server_id: u32,
+    /// `@@log_bin`: replication needs the binary log.
+    pub log_bin: bool,
+    /// `@@datadir` (where `mariadb-backup` reads, on the source's host).
+    pub datadir: String,
+    /// `@@gtid_binlog_pos`: the newest transaction it has written.
+    pub gtid_binlog_pos: String,
+    /// Its databases, without the system ones.
+    pub databases: Vec<String>,
+    /// Bytes of data and indexes (`information_schema.TABLES`), for the progress bar.
+    pub data_bytes: u64,
+}
+
+/// Connects to the source with the password and reads [`SourceFacts`].
+pub fn probe(src: &SourceUrl, pw: &Password) -> Result<SourceFacts> {
+    let unreachable = |e: mysql_async::Error| SourceError::Unreachable {
+        url: src.to_string(),
+        detail: e.to_string(),
+    };
+    run(async {
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname(src.host.clone())
+            .tcp_port(src.port)
+            .user(Some(src.user.clone()))
+            .pass(Some(pw.expose().to_owned()))
+            .prefer_socket(false);
+        let mut c = mysql_async::Conn::new(opts).await.map_err(unreachable)?;
+        let (version, server_id, log_bin, datadir, gtid): (String, u32, i64, String, String) = c
+            .query_first("SELECT @@version, @@server_id, @@log_bin, @@datadir, @@gtid_binlog_pos")
+            .await
+            .map_err(unreachable)?
+            .unwrap_or_default();
+        let databases: Vec<String> = c
+            .query(
+                "SELECT schema_name FROM information_schema.schemata WHERE schema_name NOT IN \
+                 ('mysql', 'information_schema', 'performance_schema', 'sys') ORDER BY schema_name",
+            )
+            .await
+            .map_err(unreachable)?;
+        let data_bytes: Option<u64> = c
+            .query_first(
+                "SELECT CAST(COALESCE(SUM(data_length + index_length), 0) AS UNSIGNED) FROM information_schema.tables",
+            )
+            .await
+            .map_err(unreachable)?;
+        let _ = c.disconnect().await;
+        Ok(SourceFacts {
+            version,
+            server_id,
+            log_bin: log_bin != 0,
+            datadir,
+            gtid_binlog_pos: gtid,
+            databases,
+            data_bytes: data_bytes.unwrap_or(0),
+        })
+    })
+}
+
+/// Points the replica at the source from `gtid` on and starts replicating.
+pub fn start_replication(
+    replica_url: &str,
+    src: &SourceUrl,
+    pw: &Password,
+    gtid: &str,
+) -> Result<()> {
+    let change = format!(
+        "CHANGE MASTER TO MASTER_HOST={}, MASTER_PORT={}, MASTER_USER={}, MASTER_PASSWORD={}, \
+         MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=5",
+        literal(&src.host),
+        src.port,
+        literal(&src.user),
+        literal(pw.expose())
+    );
+    let set_pos = format!("SET GLOBAL gtid_slave_pos = {}", literal(gtid));
+    run(async move {
+        let mut c = conn(replica_url).await?;
+        c.query_drop("SET SESSION sql_mode = ''")
+            .await
+            .map_err(sql_err)?;
+        c.query_drop("STOP SLAVE").await.map_err(sql_err)?;
+        c.query_drop(set_pos).await.map_err(sql_err)?;
+        // The statement holds the password: its error is reported without it.
+        c.query_drop(change).await.map_err(|e| {
+            SourceError::Sql(format!("CHANGE MASTER TO … failed ({})", error_code(&e)))
+        })?;
+        c.query_drop("START SLAVE").await.map_err(sql_err)?;
+        let _ = c.disconnect().await;
+        Ok(())
+    })
+}
+
+fn error_code(e: &mysql_async::Error) -> String {
+    match e {
+        mysql_async::Error::Server(se) => format!("server error {}", se.code),
+        _ => "connection error".to_owned(),
+    }
+}
+
+/// Starts the replication threads again (after a restart: servers start without them).
+pub fn resume(replica_url: &str) -> Result<()> {
+    simple(replica_url, &["START SLAVE"])
+}
+
+fn simple(replica_url: &str, statements: &[&str]) -> Result<()> {
+    let statements: Vec<String> = statements.iter().map(|s| (*s).to_owned()).collect();
+    run(async move {
+        let mut c = conn(replica_url).await?;
+        for s in statements {
+            c.query_drop(s).await.map_err(sql_err)?;
+        }
+        let _ = c.disconnect().await;
+        Ok(())
+    })
+}
+
+/// Stops applying (the receiving thread goes on) and returns the position
+/// the replica holds: a snapshot taken now holds exactly that.
+pub fn pause_apply(replica_url: &str) -> Result<String> {
+    run(async move {
+        let mut c = conn(replica_url).await?;
+        c.query_drop("STOP SLAVE SQL_THREAD")
+            .await
+            .map_err(sql_err)?;
+        let pos: Option<String> = c
+            .query_first("SELECT @@gtid_slave_pos")
+            .await
+            .map_err(sql_err)?;
+        let _ = c.disconnect().await;
+        Ok(pos.unwrap_or_default())
+    })
+}
+
+/// Applies again after [`pause_apply`].
+pub fn resume_apply(replica_url: &str) -> Result<()> {
+    simple(replica_url, &["START SLAVE SQL_THREAD"])
+}
+
+/// Removes every trace of replication from a server (a clone of a replica):
+/// its threads, its connection settings, its relay logs.
+pub fn forget_source(replica_url: &str) -> Result<()> {
+    simple(replica_url, &["STOP SLAVE", "RESET SLAVE ALL"])
+}
+
+/// Waits until the replica has applied `gtid` (`MASTER_GTID_WAIT`); false on timeout.
+pub fn wait_for(replica_url: &str, gtid: &str, timeout_s: u32) -> Result<bool> {
+    let q = format!("SELECT MASTER_GTID_WAIT({}, {timeout_s})", literal(gtid));
+    run(async move {
+        let mut c = conn(replica_url).await?;
+        let r: Option<i64> = c.query_first(q).await.map_err(sql_err)?;
+        let _ = c.disconnect().await;
+        Ok(r == Some(0))
+    })
+}
+
+/// State of one replication thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Thread {
+    /// Running.
+    Running,
+    /// Trying to connect to the source.
+    Connecting,
+    /// Not running.
+    Stopped,
+}
+
+impl Thread {
+    fn parse(s: &str) -> Thread {
+        match s {
+            "Yes" => Thread::Running,
+            "Connecting" => Thread::Connecting,
+            _ => Thread::Stopped,
+        }
+    }
+}
+
+/// What `SHOW SLAVE STATUS` says, in types.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ReplicaStatus {
+    /// Whether replication is configured at all.
+    pub configured: bool,
+    /// The thread receiving the source's binary log.
+    pub io_thread: Thread,
+    /// The thread applying it.
+    pub sql_thread: Thread,
+    /// The last receiving or applying error, if any.
+    pub last_error: Option<String>,
+    /// `Seconds_Behind_Master`, when both threads run.
+    pub lag_seconds: Option<u64>,
+    /// What has been received.
+    pub gtid_io_pos: String,
+    /// What has been applied.
+    pub gtid_slave_pos: String,
+}
+
+/// Reads the replica's status.
+pub fn status(replica_url: &str) -> Result<ReplicaStatus> {
+    run(async move {
+        let mut c = conn(replica_url).await?;
+        let row: Option<mysql_async::Row> =
+            c.query_first("SHOW SLAVE STATUS").await.map_err(sql_err)?;
+        let applied: Option<String> = c
+            .query_first("SELECT @@gtid_slave_pos")
+            .await
+            .map_err(sql_err)?;
+        let _ = c.disconnect().await;
+        let applied = applied.unwrap_or_default();
+        let Some(row) = row else {
+            return Ok(ReplicaStatus {
+                configured: false,
+                io_thread: Thread::Stopped,
+                sql_thread: Thread::Stopped,
+                last_error: None,
+                lag_seconds: None,
+                gtid_io_pos: String::new(),
+                gtid_slave_pos: applied,
+            });
+        };
+        let text = |col: &str| -> String {
+            row.get_opt::<Option<String>, _>(col)
+                .and_then(|r| r.ok())
+                .flatten()
+                .unwrap_or_default()
+        };
+        let last_error = [text("Last_IO_Error"), text("Last_SQL_Error")]
+            .into_iter()
+            .find(|e| !e.is_empty());
+        Ok(ReplicaStatus {
+            configured: true,
+            io_thread: Thread::parse(&text("Slave_IO_Running")),
+            sql_thread: Thread::parse(&text("Slave_SQL_Running")),
+            last_error,
+            lag_seconds: text("Seconds_Behind_Master").parse().ok(),
+            gtid_io_pos: text("Gtid_IO_Pos"),
+            gtid_slave_pos: applied,
+        })
+    })
+}
+
+/// `domain-server-seq,…` as the newest sequence number per domain.
+fn seqs(gtid: &str) -> BTreeMap<u32, u64> {
+    let mut m = BTreeMap::new();
+    for part in gtid.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let mut it = part.split('-');
+        if let (Some(d), Some(_), Some(n), None) = (it.next(), it.next(), it.next(), it.next()) {
+            if let (Ok(d), Ok(n)) = (d.parse::<u32>(), n.parse::<u64>()) {
+                let e = m.entry(d).or_insert(0);
+                *e = (*e).max(n);
+            }
+        }
+    }
+    m
+}
+
+/// Transactions `ahead` has that `behind` has not: per replication domain,
+/// the difference of sequence numbers, summed.
+pub fn gtid_distance(ahead: &str, behind: &str) -> u64 {
+    let b = seqs(behind);
+    seqs(ahead)
+        .iter()
+        .map(|(d, n)| n.saturating_sub(b.get(d).copied().unwrap_or(0)))
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn distances() {
+        for (ahead, behind, want) in [
+            ("0-1-10", "0-1-7", 3),
+            ("0-1-10", "0-1-10", 0),
+            ("0-1-10", "", 10),
+            ("0-1-10,1-2-5", "0-1-10,1-2-1", 4),
+            ("0-1-10", "0-1-12", 0),
+            ("garbage", "0-1-1", 0),
+            ("0-2-20", "0-1-15", 5),
+        ] {
+            assert_eq!(gtid_distance(ahead, behind), want, "{ahead} vs {behind}");
+        }
+    }
+
+    #[test]
+    fn literals_stay_literals() {
+        assert_eq!(literal("a'b\\c"), "'a''b\\\\c'");
+    }
+
+    proptest! {
+        #[test]
+        fn a_position_is_never_behind_itself(domains in proptest::collection::btree_map(0u32..5, 0u64..1_000_000, 0..4)) {
+            let text: Vec<String> = domains.iter().map(|(d, n)| format!("{d}-1-{n}")).collect();
+            let text = text.join(",");
+            prop_assert_eq!(gtid_distance(&text, &text), 0);
+            prop_assert_eq!(gtid_distance(&text, ""), domains.values().sum::<u64>());
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! Seeding a volume from a running source, without blocking it.
+//!
+//! Physical: `mariadb-backup --backup --stream=xbstream` reads the source's
+//! datadir while the server runs (InnoDB pages with their redo, a short
+//! `BACKUP STAGE` lock at the end for the rest), the stream flows through
+//! this process into `mbstream -x`, then `--prepare` makes the copy
+//! consistent and writes the binary log position and GTID it holds.
+//! `mariadb-backup` reads files, so it runs where the datadir is: this host.
+//!
+//! Logical: `mariadb-dump --single-transaction --gtid --master-data=2` of the
+//! source's own databases (not `mysql`: the replica keeps its own accounts,
+//! which Populous needs to manage it) flows through this process into the
+//! replica's `mariadb` client; the GTID position is read from the dump's
+//! header. It works over the network against any server, managed ones too.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Instant;
+
+use crate::url::{Password, SourceUrl};
+use crate::{Result, SourceError};
+
+/// What a seed copied.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SeedReport {
+    /// Bytes that passed through (the stream or the dump).
+    pub bytes: u64,
+    /// Seconds from start to a usable copy (the prepare included).
+    pub seconds: f64,
+    /// The source's GTID position the copy holds (`domain-server-seq,…`).
+    pub gtid: String,
+}
+
+impl SeedReport {
+    /// Megabytes per second over the whole seed.
+    pub fn mb_per_s(&self) -> f64 {
+        self.bytes as f64 / 1e6 / self.seconds.max(1e-9)
+    }
+}
+
+/// A tool must be installed; the error names the Debian package.
+pub fn require(tool: &'static str, package: &'static str) -> Result<()> {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(tool).is_file()));
+    if found {
+        Ok(())
+    } else {
+        Err(SourceError::MissingTool { tool, package })
+    }
+}
+
+/// Connection options every tool gets (the password comes on stdin).
+fn connect_args(src: &SourceUrl) -> Vec<String> {
+    vec![
+        format!("--host={}", src.host),
+        format!("--port={}", src.port),
+        format!("--user={}", src.user),
+    ]
+}
+
+/// Spawns `cmd` with the password as an option file on its stdin, then closes it.
+fn spawn_with_password(cmd: &mut Command, pw: &Password, what: &str) -> Result<Child> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .spawn()
+        .map_err(SourceError::io(format!("starting {what}")))?;
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin
+        .write_all(pw.option_file().as_bytes())
+        .map_err(SourceError::io(format!("giving {what} its password")))?;
+    drop(stdin);
+    Ok(child)
+}
+
+/// The last lines of a log file, for an error message.
+fn tail(path: &Path, lines: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+fn wait_ok(child: &mut Child, what: &str, log: &Path) -> Result<()> {
+    let status = child
+        .wait()
+        .map_err(SourceError::io(format!("waiting for {what}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(SourceError::Failed {
+            what: what.to_owned(),
+            detail: format!(
+                "{status}; last lines of {}:\n{}",
+                log.display(),
+                tail(log, 15)
+            ),
+        })
+    }
+}
+
+/// Copies `from` into `to` in 1 MiB pieces, reporting the running total.
+/// `inspect` sees each piece (the logical seed reads its GTID there).
+fn pump(
+    from: &mut impl Read,
+    to: &mut impl Write,
+    progress: &mut dyn FnMut(u64),
+    inspect: &mut dyn FnMut(&[u8]),
+) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        inspect(&buf[..n]);
+        to.write_all(&buf[..n])?;
+        total += n as u64;
+        progress(total);
+    }
+}
+
+fn log_file(work: &Path, name: &str) -> Result<std::fs::File> {
+    let path = work.join(name);
+    std::fs::File::create(&path).map_err(SourceError::io(format!("creating {}", path.display())))
+}
+
+/// A physical copy of the source (whose datadir is `source_datadir` on this
+/// host) into the empty directory `target`, prepared and ready to start.
+/// `work` holds the tools' logs and temporary files.
+pub fn physical(
+    src: &SourceUrl,
+    pw: &Password,
+    source_datadir: &Path,
+    target: &Path,
+    work: &Path,
+    progress: &mut dyn FnMut(u64),
+) -> Result<SeedReport> {
+    require("mariadb-backup", "mariadb-backup")?;
+    require("mbstream", "mariadb-backup")?;
+    let start = Instant::now();
+    let tmp = work.join("backup-tmp");
+    std::fs::create_dir_all(&tmp)
+        .map_err(SourceError::io("creating the backup's temporary directory"))?;
+    let backup_log = work.join("backup.log");
+    let mut backup = spawn_with_password(
+        Command::new("mariadb-backup")
+            .arg("--defaults-extra-file=/dev/stdin")
+            .args(["--backup", "--stream=xbstream"])
+            .args(connect_args(src))
+            .arg(format!("--datadir={}", source_datadir.display()))
+            .arg(format!("--target-dir={}", tmp.display()))
+            .stdout(Stdio::piped())
+            .stderr(log_file(work, "backup.log")?),
+        pw,
+        "mariadb-backup --backup",
+    )?;
+    let extract_log = work.join("mbstream.log");
+    let mut extract = Command::new("mbstream")
+        .args(["-x", "-C"])
+        .arg(target)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(log_file(work, "mbstream.log")?)
+        .spawn()
+        .map_err(SourceError::io("starting mbstream"))?;
+    let mut out = backup.stdout.take().expect("piped stdout");
+    let mut into = extract.stdin.take().expect("piped stdin");
+    let pumped = pump(&mut out, &mut into, progress, &mut |_| {});
+    drop(into);
+    // Both ends are waited for whatever happened, so no child outlives the seed.
+    let backed_up = wait_ok(&mut backup, "mariadb-backup --backup", &backup_log);
+    let extracted = wait_ok(&mut extract, "mbstream -x", &extract_log);
+    backed_up?;
+    extracted?;
+    let bytes = pumped.map_err(SourceError::io("streaming the backup into the volume"))?;
+    let prepare_log = work.join("prepare.log");
+    let mut prepare = Command::new("mariadb-backup")
+        .arg("--prepare")
+        .arg(format!("--target-dir={}", target.display()))
+        .stdout(Stdio::null())
+        .stderr(log_file(work, "prepare.log")?)
+        .spawn()
+        .map_err(SourceError::io("starting mariadb-backup --prepare"))?;
+    wait_ok(&mut prepare, "mariadb-backup --prepare", &prepare_log)?;
+    let _ = std::fs::remove_dir_all(&tmp);
+    let info =
+        std::fs::read_to_string(target.join("mariadb_backup_binlog_info")).unwrap_or_default();
+    Ok(SeedReport {
+        bytes,
+        seconds: start.elapsed().as_secs_f64(),
+        gtid: binlog_info_gtid(&info),
+    })
+}
+
+/// The GTID of `mariadb_backup_binlog_info` (`FILE POS GTID`); empty when
+/// the source had written no GTID yet.
+pub fn binlog_info_gtid(info: &str) -> String {
+    info.split_whitespace().nth(2).unwrap_or("").to_owned()
+}
+
+/// A logical copy of `databases` from the source into the replica server
+/// listening on `replica_socket` (as root over its socket).
+pub fn logical(
+    src: &SourceUrl,
+    pw: &Password,
+    databases: &[String],
+    replica_socket: &Path,
+    work: &Path,
+    progress: &mut dyn FnMut(u64),
+) -> Result<SeedReport> {
+    require("mariadb-dump", "mariadb-client")?;
+    require("mariadb", "mariadb-client")?;
+    let start = Instant::now();
+    let dump_log = work.join("dump.log");
+    let mut dump = spawn_with_password(
+        Command::new("mariadb-dump")
+            .arg("--defaults-extra-file=/dev/stdin")
+            .args(connect_args(src))
+            .args([
+                "--single-transaction",
+                "--gtid",
+                "--master-data=2",
+                "--routines",
+                "--events",
+                "--triggers",
+                "--hex-blob",
+                "--databases",
+            ])
+            .args(databases)
+            .stdout(Stdio::piped())
+            .stderr(log_file(work, "dump.log")?),
+        pw,
+        "mariadb-dump",
+    )?;
+    let load_log = work.join("load.log");
+    let mut load = Command::new("mariadb")
+        .arg("--no-defaults")
+        .arg(format!("--socket={}", replica_socket.display()))
+        .args(["--user=root", "--binary-mode"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(log_file(work, "load.log")?)
+        .spawn()
+        .map_err(SourceError::io("starting mariadb to load the dump"))?;
+    let mut out = dump.stdout.take().expect("piped stdout");
+    let mut into = load.stdin.take().expect("piped stdin");
+    // The position is in the dump's first lines; look no further than 1 MiB.
+    let mut head = Vec::new();
+    let pumped = pump(&mut out, &mut into, progress, &mut |piece| {
+        if head.len() < (1 << 20) {
+            head.extend_from_slice(&piece[..piece.len().min((1 << 20) - head.len())]);
+        }
+    });
+    drop(into);
+    let dumped = wait_ok(&mut dump, "mariadb-dump", &dump_log);
+    let loaded = wait_ok(&mut load, "loading the dump into the replica", &load_log);
+    dumped?;
+    loaded?;
+    let bytes = pumped.map_err(SourceError::io("streaming the dump into the replica"))?;
+    let gtid = dump_gtid(&String::from_utf8_lossy(&head)).ok_or_else(|| SourceError::Failed {
+        what: "mariadb-dump".into(),
+        detail: "the dump holds no GTID position (gtid_slave_pos): is the source's binary log on?"
+            .into(),
+    })?;
+    Ok(SeedReport {
+        bytes,
+        seconds: start.elapsed().as_secs_f64(),
+        gtid,
+    })
+}
+
+/// The position in a dump's header: `… SET GLOBAL gtid_slave_pos='0-1-5';`.
+pub fn dump_gtid(head: &str) -> Option<String> {
+    let at = head.find("gtid_slave_pos='")? + "gtid_slave_pos='".len();
+    let end = head[at..].find('\'')?;
+    Some(head[at..at + end].to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions() {
+        assert_eq!(
+            binlog_info_gtid("mysql-bin.000003\t385\t0-1-12\n"),
+            "0-1-12"
+        );
+        assert_eq!(
+            binlog_info_gtid("mysql-bin.000003\t385\t0-1-12,1-2-3"),
+            "0-1-12,1-2-3"
+        );
+        assert_eq!(binlog_info_gtid("mysql-bin.000001\t4\n"), "");
+        assert_eq!(binlog_info_gtid(""), "");
+        let head = "-- MariaDB dump\n-- SET GLOBAL gtid_slave_pos='0-1-5';\n-- CHANGE MASTER TO MASTER_USE_GTID=slave_pos;\n";
+        assert_eq!(dump_gtid(head).as_deref(), Some("0-1-5"));
+        assert_eq!(
+            dump_gtid("SET GLOBAL gtid_slave_pos='';"),
+            Some(String::new())
+        );
+        assert_eq!(dump_gtid("no position"), None);
+    }
+
+    #[test]
+    fn pump_counts_and_forwards() {
+        let data = vec![7u8; (3 << 20) + 5];
+        let mut out = Vec::new();
+        let mut seen = Vec::new();
+        let mut pieces = 0;
+        let n = pump(&mut &data[..], &mut out, &mut |t| seen.push(t), &mut |_| {
+            pieces += 1
+        })
+        .expect("pump");
+        assert_eq!((n, out.len()), (data.len() as u64, data.len()));
+        assert_eq!(seen.last().copied(), Some(data.len() as u64));
+        assert!(pieces >= 4);
+    }
+}
