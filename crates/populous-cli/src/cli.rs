@@ -113,6 +113,25 @@ pub enum Command {
     /// `verify` compares sampled rows with the origin snapshot.
     #[command(verbatim_doc_comment)]
     Mask(MaskCmd),
+    /// Sources: a replica of an outside MariaDB/MySQL server on a volume, kept current.
+    ///
+    ///   populous source add prod --from mysql://repl@db1:3306 --password-file /etc/populous/repl.pw \
+    ///       --volume replicas/prod --schedule '*/30 * * * *' --keep 4
+    ///   populous source status prod
+    ///   populous source snapshot prod           # now; `populous serve` runs the schedule
+    ///   populous source clone prod dev/mine     # from the newest clean base
+    ///
+    /// `add` seeds a new volume without blocking the source (a physical copy with
+    /// mariadb-backup when its datadir is on this host, else a logical mariadb-dump with
+    /// its GTID position; --mode picks), starts a replica server on it (its own server_id,
+    /// read_only) and replicates by GTID. The user needs REPLICATION SLAVE, and for the
+    /// seed RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR and SELECT. The password is read
+    /// from --password-file and never written to logs, the metadata or --json; the
+    /// replication settings live outside the volume, so no snapshot or clone holds them.
+    /// Each snapshot records its GTID and gets a clean base (started once without
+    /// replication, shut down cleanly) from which clones come.
+    #[command(subcommand, verbatim_doc_comment)]
+    Source(SourceCmd),
     /// Check that metadata and filesystems agree; finish interrupted operations.
     ///
     /// Exits 0 when consistent, 1 otherwise. With --repair, removes directories in
@@ -680,6 +699,84 @@ pub struct ServeArgs {
     /// Listen address of the REST API, overriding the configuration ("" turns it off).
     #[arg(long)]
     pub listen: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourceCmd {
+    /// Seed a new volume from a running server and replicate it there.
+    Add(SourceAdd),
+    /// List sources with their volume, mode, schedule and newest snapshot.
+    Ls,
+    /// Replication threads, last error, lag in seconds and in transactions, snapshots.
+    Status {
+        /// Source name.
+        name: String,
+    },
+    /// Snapshot the replica now (applying paused for the snapshot), with its clean base.
+    Snapshot {
+        /// Source name.
+        name: String,
+        /// Snapshot name (default `src-<unix time>`).
+        #[arg(long = "as")]
+        snapshot: Option<String>,
+    },
+    /// Clone a clean base of the source (the newest, or --snapshot's) to a new volume.
+    Clone {
+        /// Source name.
+        name: String,
+        /// FOLDER/VOL to create.
+        target: String,
+        /// The snapshot whose clean base to clone.
+        #[arg(long)]
+        snapshot: Option<String>,
+    },
+    /// Change the snapshot schedule and how many snapshots are kept.
+    Schedule {
+        /// Source name.
+        name: String,
+        /// Cron expression (minute hour day month weekday); '' for none.
+        schedule: String,
+        /// Snapshots to keep (those clones use are kept too).
+        #[arg(long, default_value_t = 4)]
+        keep: u32,
+    },
+    /// Remove snapshots beyond --keep that no clone uses, with their clean bases.
+    Prune {
+        /// Source name.
+        name: String,
+    },
+    /// Stop the replica and forget the source (the volume and snapshots stay).
+    Rm {
+        /// Source name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SourceAdd {
+    /// Source name.
+    pub name: String,
+    /// The server: mysql://USER@HOST[:PORT] (no password here).
+    #[arg(long)]
+    pub from: String,
+    /// File whose first line is USER's password.
+    #[arg(long)]
+    pub password_file: PathBuf,
+    /// FOLDER/VOL to create for the replica.
+    #[arg(long)]
+    pub volume: String,
+    /// physical (mariadb-backup; the source's datadir must be on this host) or logical (mariadb-dump).
+    #[arg(long, value_parser = ["physical", "logical"])]
+    pub mode: Option<String>,
+    /// The replica's server_id (default: derived from the name, never the source's).
+    #[arg(long)]
+    pub server_id: Option<u32>,
+    /// Cron expression for scheduled snapshots, run by `populous serve` (e.g. '*/30 * * * *').
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// Scheduled snapshots to keep.
+    #[arg(long, default_value_t = 4)]
+    pub keep: u32,
 }
 
 #[derive(Debug, Subcommand)]

@@ -117,6 +117,7 @@ pub fn run(cli: Cli) -> Result<()> {
             "give FOLDER/VOL --rules FILE --key-file FILE, or `verify FOLDER/VOL ...`"
         ),
         Command::Token(c) => token(&mut engine, c, json),
+        Command::Source(c) => crate::source::source(&mut engine, c, json),
         Command::Audit { limit } => {
             let entries = engine.audit_list(limit)?;
             if json {

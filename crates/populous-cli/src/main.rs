@@ -14,6 +14,7 @@ mod hints;
 mod mask;
 mod output;
 mod pipeline;
+mod source;
 
 use clap::{CommandFactory, FromArgMatches};
 use populous_error::{ErrorKind, HasKind};
@@ -54,6 +55,7 @@ fn kind_of(err: &anyhow::Error) -> ErrorKind {
                 .or_else(|| known::<populous_pipeline::PipelineError>(e))
                 .or_else(|| known::<populous_app::AppError>(e))
                 .or_else(|| known::<populous_probe::ProbeError>(e))
+                .or_else(|| known::<populous_source::SourceError>(e))
         })
         .unwrap_or(ErrorKind::Internal)
 }

@@ -187,6 +187,13 @@ impl fmt::Display for FolderRef {
     }
 }
 
+/// Written as `folder/volume`, as people type it.
+impl serde::Serialize for VolRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,12 +268,5 @@ mod tests {
             let n = Name::new("volume", &s).expect("valid");
             prop_assert_eq!(n.as_str(), s.as_str());
         }
-    }
-}
-
-/// Written as `folder/volume`, as people type it.
-impl serde::Serialize for VolRef {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(self)
     }
 }

@@ -55,7 +55,28 @@ pub fn running(home: &Path, r: &VolRef) -> Option<Instance> {
 
 /// Starts MariaDB on a volume, initialising the datadir if the volume is empty.
 /// Already running: `changed` is false and the running instance is returned.
+///
+/// No server replicates on its own (`--skip-slave-start`): a clone of a
+/// replica must never connect to production. The one server that does is a
+/// source's replica, on the source's own volume: it gets its replication
+/// options and is told to replicate once it runs.
 pub fn start(engine: &mut Engine, r: &VolRef, port: Option<u16>) -> Result<Outcome<Instance>> {
+    let replica = engine.source_of_volume(r)?;
+    let started = start_as(engine, r, port, replica.as_ref().map(|s| s.server_id))?;
+    if let (Some(_), true) = (&replica, started.changed) {
+        populous_source::replica::resume(&started.value.socket_url())?;
+    }
+    Ok(started)
+}
+
+/// Starts the server, as a replica with `server_id` when given (its
+/// replication files in the run directory, never on the volume).
+pub(crate) fn start_as(
+    engine: &mut Engine,
+    r: &VolRef,
+    port: Option<u16>,
+    replica_id: Option<u32>,
+) -> Result<Outcome<Instance>> {
     let home = engine.home().to_owned();
     if let Some(i) = running(&home, r) {
         return Ok(Outcome {
@@ -75,6 +96,12 @@ pub fn start(engine: &mut Engine, r: &VolRef, port: Option<u16>) -> Result<Outco
         let dir = run_dir(&home, r);
         let mut spec = InstanceSpec::new(&datadir, &dir);
         spec.port = port;
+        spec.extra_args
+            .push(populous_source::replica::SKIP_SLAVE_START.to_owned());
+        if let Some(id) = replica_id {
+            spec.extra_args
+                .extend(populous_source::replica::server_args(id, &dir));
+        }
         let instance = populous_db::start(&spec)?;
         let json = serde_json::to_string_pretty(&instance).unwrap_or_default();
         std::fs::write(dir.join(RECORD), json)

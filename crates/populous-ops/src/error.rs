@@ -65,6 +65,17 @@ pub enum Error {
     /// The generator failed.
     #[error(transparent)]
     App(#[from] populous_app::AppError),
+    /// A source's server, seed or replication failed.
+    #[error(transparent)]
+    Source(#[from] populous_source::SourceError),
+    /// A source cannot be added as asked.
+    #[error("source {name}: {detail}")]
+    SourceRefused {
+        /// The source.
+        name: String,
+        /// Why, as a fact.
+        detail: String,
+    },
     /// A verification needs the original data and the volume has none left.
     #[error("{volume} has no origin snapshot that still exists to verify against")]
     NoOrigin {
@@ -98,6 +109,8 @@ impl Error {
             Error::Engine(e) => e.kind(),
             Error::Db(e) => e.kind(),
             Error::App(e) => e.kind(),
+            Error::Source(e) => e.kind(),
+            Error::SourceRefused { .. } => ErrorKind::InvalidInput,
             Error::NotRunning { .. } => ErrorKind::WrongState,
             Error::WouldNotFit { .. } => ErrorKind::NoSpace,
             Error::Mask(e) => e.kind(),

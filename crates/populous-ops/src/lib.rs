@@ -16,6 +16,8 @@
 //!   operation, with Docker's create-is-reuse semantics in [`volume::ensure`].
 //! - [`mask`]: mask a volume's database and record it in its provenance;
 //!   verify a masked volume against its origin.
+//! - [`source`]: a replica of an outside server on a volume: add (seed and
+//!   replicate), status, snapshots holding a known GTID, clean bases to clone.
 //!
 //! Nothing here speaks a wire format or names a CLI flag: errors state facts,
 //! and adapters add their own hints.
@@ -25,6 +27,7 @@ pub mod db;
 mod error;
 pub mod mask;
 mod snapshot;
+pub mod source;
 pub mod volume;
 
 pub use error::{Error, Result};

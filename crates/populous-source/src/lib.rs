@@ -17,9 +17,9 @@
 //!   MASTER_USE_GTID=slave_pos`, status and lag, pausing for a snapshot, and
 //!   cleaning a clone so it never replicates.
 //!
-//! The password reaches child processes on their standard input as an
-//! option file (`--defaults-extra-file=/dev/stdin`): never in an argument
-//! list (`ps` shows those), a file, a log or the metadata store.
+//! The password reaches child processes in their environment (`MYSQL_PWD`,
+//! readable only by their owner): never in an argument list (`ps` shows
+//! those), a file, a log or the metadata store.
 
 mod error;
 pub mod replica;

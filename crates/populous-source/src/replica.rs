@@ -292,7 +292,8 @@ pub fn status(replica_url: &str) -> Result<ReplicaStatus> {
         };
         let last_error = [text("Last_IO_Error"), text("Last_SQL_Error")]
             .into_iter()
-            .find(|e| !e.is_empty());
+            .find(|e| !e.is_empty())
+            .map(|e| redact_secrets(&e));
         Ok(ReplicaStatus {
             configured: true,
             io_thread: Thread::parse(&text("Slave_IO_Running")),
@@ -303,6 +304,67 @@ pub fn status(replica_url: &str) -> Result<ReplicaStatus> {
             gtid_slave_pos: applied,
         })
     })
+}
+
+/// An error text with the string literal after every `IDENTIFIED BY`,
+/// `PASSWORD(` and `MASTER_PASSWORD=` replaced by `'***'`: a replication
+/// error quotes the failing statement, and the source's binary log holds
+/// account statements with their passwords.
+pub fn redact_secrets(text: &str) -> String {
+    const MARKS: [&str; 3] = ["IDENTIFIED BY", "PASSWORD(", "MASTER_PASSWORD="];
+    let upper = text.to_ascii_uppercase();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let next = MARKS
+            .iter()
+            .filter_map(|m| upper[i..].find(m).map(|at| (i + at, m.len())))
+            .min();
+        let Some((at, len)) = next else {
+            out.push_str(&text[i..]);
+            break;
+        };
+        let after = at + len;
+        out.push_str(&text[i..after]);
+        let rest = &text[after..];
+        let lead = rest.len() - rest.trim_start().len();
+        let rest = rest.trim_start();
+        match rest.chars().next() {
+            Some(q @ ('\'' | '"')) => {
+                // The literal ends at the next unescaped, undoubled quote.
+                let body = &rest[1..];
+                let mut end = body.len();
+                let mut chars = body.char_indices().peekable();
+                while let Some((k, c)) = chars.next() {
+                    if c == '\\' {
+                        chars.next();
+                    } else if c == q {
+                        // `''` inside a literal is a quote, unless nothing of a
+                        // password follows: then it closes this literal and an
+                        // outer one (an error quoting the statement).
+                        let doubled = chars.peek().is_some_and(|(_, d)| *d == q)
+                            && body[k + 2..]
+                                .chars()
+                                .next()
+                                .is_some_and(|n| n.is_alphanumeric());
+                        if doubled {
+                            chars.next();
+                        } else {
+                            end = k;
+                            break;
+                        }
+                    }
+                }
+                out.push_str(&" ".repeat(lead));
+                out.push(q);
+                out.push_str("***");
+                out.push(q);
+                i = after + lead + 1 + (end + 1).min(body.len());
+            }
+            _ => i = after,
+        }
+    }
+    out
 }
 
 /// `domain-server-seq,…` as the newest sequence number per domain.
@@ -351,11 +413,43 @@ mod tests {
     }
 
     #[test]
+    fn secrets_in_errors() {
+        for (input, want) in [
+            (
+                "Query: 'CREATE USER repl@'%' IDENTIFIED BY 'Pw-7f3#9kZq''",
+                "Query: 'CREATE USER repl@'%' IDENTIFIED BY '***''",
+            ),
+            (
+                "set password = PASSWORD('a''b') now",
+                "set password = PASSWORD('***') now",
+            ),
+            (
+                "MASTER_PASSWORD=\"x\\\"y\", rest",
+                "MASTER_PASSWORD=\"***\", rest",
+            ),
+            ("identified by   'x'", "identified by   '***'"),
+            ("no secret here", "no secret here"),
+            ("IDENTIFIED BY", "IDENTIFIED BY"),
+            ("IDENTIFIED BY 'unterminated", "IDENTIFIED BY '***'"),
+        ] {
+            assert_eq!(redact_secrets(input), want, "{input}");
+        }
+    }
+
+    #[test]
     fn literals_stay_literals() {
         assert_eq!(literal("a'b\\c"), "'a''b\\\\c'");
     }
 
     proptest! {
+        #[test]
+        fn redaction_removes_any_password(pre in ".{0,20}", pw in "[^'\\\\]{1,20}", post in ".{0,20}") {
+            let text = format!("{pre} IDENTIFIED BY '{pw}' {post}");
+            let out = redact_secrets(&text);
+            prop_assert!(out.contains("IDENTIFIED BY '***'"), "{}", out);
+            prop_assert_eq!(redact_secrets(&pre).len() <= pre.len() + 64, true);
+        }
+
         #[test]
         fn a_position_is_never_behind_itself(domains in proptest::collection::btree_map(0u32..5, 0u64..1_000_000, 0..4)) {
             let text: Vec<String> = domains.iter().map(|(d, n)| format!("{d}-1-{n}")).collect();

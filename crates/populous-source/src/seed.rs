@@ -59,18 +59,17 @@ fn connect_args(src: &SourceUrl) -> Vec<String> {
     ]
 }
 
-/// Spawns `cmd` with the password as an option file on its stdin, then closes it.
+/// Spawns `cmd` with the password in its environment (`MYSQL_PWD`, which
+/// the MariaDB client library reads). Not an argument: `ps` shows those to
+/// every user, while `/proc/PID/environ` is readable only by the process's
+/// owner. Not an option file on stdin: `mariadb-backup` reads its option
+/// files twice and finds the second read empty. Not a file on disk: a
+/// `kill -9` would leave it behind.
 fn spawn_with_password(cmd: &mut Command, pw: &Password, what: &str) -> Result<Child> {
-    let mut child = cmd
-        .stdin(Stdio::piped())
+    cmd.env("MYSQL_PWD", pw.expose())
+        .stdin(Stdio::null())
         .spawn()
-        .map_err(SourceError::io(format!("starting {what}")))?;
-    let mut stdin = child.stdin.take().expect("piped stdin");
-    stdin
-        .write_all(pw.option_file().as_bytes())
-        .map_err(SourceError::io(format!("giving {what} its password")))?;
-    drop(stdin);
-    Ok(child)
+        .map_err(SourceError::io(format!("starting {what}")))
 }
 
 /// The last lines of a log file, for an error message.
@@ -147,7 +146,6 @@ pub fn physical(
     let backup_log = work.join("backup.log");
     let mut backup = spawn_with_password(
         Command::new("mariadb-backup")
-            .arg("--defaults-extra-file=/dev/stdin")
             .args(["--backup", "--stream=xbstream"])
             .args(connect_args(src))
             .arg(format!("--datadir={}", source_datadir.display()))
@@ -186,8 +184,11 @@ pub fn physical(
         .map_err(SourceError::io("starting mariadb-backup --prepare"))?;
     wait_ok(&mut prepare, "mariadb-backup --prepare", &prepare_log)?;
     let _ = std::fs::remove_dir_all(&tmp);
-    let info =
-        std::fs::read_to_string(target.join("mariadb_backup_binlog_info")).unwrap_or_default();
+    // 10.11 writes `xtrabackup_binlog_info`; later versions `mariadb_backup_binlog_info`.
+    let info = ["mariadb_backup_binlog_info", "xtrabackup_binlog_info"]
+        .iter()
+        .find_map(|f| std::fs::read_to_string(target.join(f)).ok())
+        .unwrap_or_default();
     Ok(SeedReport {
         bytes,
         seconds: start.elapsed().as_secs_f64(),
@@ -217,7 +218,7 @@ pub fn logical(
     let dump_log = work.join("dump.log");
     let mut dump = spawn_with_password(
         Command::new("mariadb-dump")
-            .arg("--defaults-extra-file=/dev/stdin")
+            .arg("--no-defaults")
             .args(connect_args(src))
             .args([
                 "--single-transaction",

@@ -124,13 +124,6 @@ impl Password {
     pub fn expose(&self) -> &str {
         &self.0
     }
-
-    /// An option file for the MariaDB tools, read from their stdin
-    /// (`--defaults-extra-file=/dev/stdin`). Quoted: a `#` would start a comment.
-    pub fn option_file(&self) -> String {
-        let escaped = self.0.replace('\\', "\\\\").replace('"', "\\\"");
-        format!("[client]\npassword=\"{escaped}\"\n[mariadb-backup]\npassword=\"{escaped}\"\n")
-    }
 }
 
 #[cfg(test)]
@@ -179,7 +172,7 @@ mod tests {
     fn passwords_never_show() {
         let p = Password::new("s3cret#\"x").unwrap();
         assert_eq!(format!("{p:?}"), "Password(***)");
-        assert!(p.option_file().contains(r#"password="s3cret#\"x""#));
+        assert_eq!(p.expose(), "s3cret#\"x");
         assert!(Password::new("a\nb").is_err() && Password::new("").is_err());
     }
 }

@@ -196,6 +196,14 @@ impl Engine {
             .collect()
     }
 
+    /// The source whose replica lives on volume `r`, if any.
+    pub fn source_of_volume(&self, r: &VolRef) -> Result<Option<SourceInfo>> {
+        let vol = self.volume(r)?;
+        sources::by_volume(&self.db, vol.id)?
+            .map(|s| self.source_info(&s))
+            .transpose()
+    }
+
     /// Forgets a source; its volume and snapshots stay.
     pub fn source_remove(&mut self, name: &Name) -> Result<()> {
         let _lock = self.begin()?;

@@ -1,0 +1,373 @@
+//! Sources with real MariaDB: a "production" server outside the pool (its
+//! own datadir, binary log on, a replication user with a password), seeded
+//! onto a pool volume physically (mariadb-backup) and logically
+//! (mariadb-dump), replicating by GTID, snapshotted with its position, and
+//! cloned from a clean base that never replicates and holds no password.
+//! Named `loopdev_mariadb_…`: root, loop devices and MariaDB.
+
+use std::path::{Path, PathBuf};
+
+mod common;
+
+use common::{image_pool, json, ok_all, run as populous};
+use populous_db::{Instance, InstanceSpec};
+use populous_testkit::Lab;
+
+/// A password with a `#` (an option file's comment sign) in it.
+const PASSWORD: &str = "Pw-7f3#9kZq";
+
+/// The production server, stopped even when the test panics.
+struct Prod {
+    instance: Instance,
+}
+
+impl Drop for Prod {
+    fn drop(&mut self) {
+        let _ =
+            populous_db::stop_pid_file(&self.instance.pid_file, populous_db::DEFAULT_STOP_TIMEOUT);
+    }
+}
+
+/// Stops the replicas and clones the test started, and the sources.
+struct Cleanup {
+    home: PathBuf,
+    sources: Vec<&'static str>,
+    servers: Vec<&'static str>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for s in &self.sources {
+            let _ = populous(&self.home, &["source", "rm", s]);
+        }
+        for v in &self.servers {
+            let _ = populous(&self.home, &["db", "stop", v]);
+        }
+    }
+}
+
+fn sql(socket: &Path, query: &str) -> String {
+    let out = std::process::Command::new("mariadb")
+        .arg(format!("--socket={}", socket.display()))
+        .args(["-u", "root", "-N", "-B", "-e", query])
+        .output()
+        .expect("the mariadb client is installed");
+    assert!(
+        out.status.success(),
+        "{query}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A MariaDB server in the lab, outside any pool: binary log on, server_id
+/// 1, a database `app` with rows, and user `repl` with what a source needs.
+fn production(lab: &Lab) -> Prod {
+    let datadir = lab.path().join("prod-data");
+    std::fs::create_dir_all(&datadir).expect("datadir");
+    populous_db::init_datadir(&datadir, "mysql").expect("init prod");
+    let mut spec = InstanceSpec::new(&datadir, lab.path().join("prod-run"));
+    spec.extra_args = vec![
+        "--log-bin=prod-bin".into(),
+        "--server-id=1".into(),
+        "--binlog-format=ROW".into(),
+    ];
+    let instance = populous_db::start(&spec).expect("start prod");
+    let prod = Prod { instance };
+    let s = &prod.instance.socket;
+    sql(
+        s,
+        &format!(
+            "CREATE USER repl@'%' IDENTIFIED BY '{PASSWORD}'; \
+             GRANT REPLICATION SLAVE, RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, SELECT, SHOW VIEW, EVENT, TRIGGER ON *.* TO repl@'%'; \
+             CREATE DATABASE app; \
+             CREATE TABLE app.orders (id INT PRIMARY KEY AUTO_INCREMENT, email VARCHAR(100)) ENGINE=InnoDB; \
+             INSERT INTO app.orders (email) SELECT CONCAT('user', seq, '@example.com') FROM app.seq_1_to_500;"
+        ),
+    );
+    prod
+}
+
+fn count(socket: &Path) -> u64 {
+    sql(socket, "SELECT COUNT(*) FROM app.orders")
+        .parse()
+        .expect("a count")
+}
+
+/// Every file under `dir` that holds `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let p = e.path();
+            let m = std::fs::symlink_metadata(&p).expect("metadata");
+            if m.is_dir() {
+                stack.push(p);
+            } else if m.is_file() {
+                let data = std::fs::read(&p).expect("read");
+                if data.windows(needle.len()).any(|w| w == needle) {
+                    found.push(p);
+                }
+            }
+        }
+    }
+    found
+}
+
+fn socket_of(started: &serde_json::Value) -> PathBuf {
+    PathBuf::from(started["socket"].as_str().expect("socket"))
+}
+
+/// Waits, in the server, until the replica on `socket` has applied what the
+/// source has written (`MASTER_GTID_WAIT`, no polling).
+fn caught_up(prod: &Prod, replica_socket: &Path) {
+    let status = sql(replica_socket, "SHOW SLAVE STATUS\\G");
+    let pos = sql(&prod.instance.socket, "SELECT @@gtid_binlog_pos");
+    let url = populous_db::Instance {
+        socket: replica_socket.to_owned(),
+        ..prod.instance.clone()
+    }
+    .socket_url();
+    assert!(
+        populous_source::replica::wait_for(&url, &pos, 60).expect("wait"),
+        "the replica did not reach {pos}; before waiting: {status}; now: {}",
+        sql(replica_socket, "SHOW SLAVE STATUS\\G")
+    );
+}
+
+#[test]
+fn loopdev_mariadb_source_replicates_snapshots_and_clones_clean() {
+    let lab = Lab::new();
+    let home = image_pool(&lab, "3G", &[]);
+    let h = home.as_path();
+    ok_all(
+        h,
+        &[
+            &["folder", "create", "p/replicas"],
+            &["folder", "create", "p/dev", "--clone-from", "replicas"],
+        ],
+    );
+    let prod = production(&lab);
+    let mut cleanup = Cleanup {
+        home: home.clone(),
+        sources: vec![],
+        servers: vec![],
+    };
+    let pw_file = lab.path().join("repl.pw");
+    std::fs::write(&pw_file, format!("{PASSWORD}\n")).expect("password file");
+    let from = format!("mysql://repl@127.0.0.1:{}", prod.instance.port);
+
+    // Refusals first: nothing may be left behind by them.
+    let bad = populous(
+        h,
+        &[
+            "source",
+            "add",
+            "x",
+            "--from",
+            &format!("mysql://repl:{PASSWORD}@127.0.0.1:1"),
+            "--password-file",
+            pw_file.to_str().expect("utf-8"),
+            "--volume",
+            "replicas/x",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(3));
+    assert!(!String::from_utf8_lossy(&bad.stderr).contains(PASSWORD));
+    let wrong = lab.path().join("wrong.pw");
+    std::fs::write(&wrong, "nope\n").expect("write");
+    let denied = populous(
+        h,
+        &[
+            "source",
+            "add",
+            "x",
+            "--from",
+            &from,
+            "--password-file",
+            wrong.to_str().expect("utf-8"),
+            "--volume",
+            "replicas/x",
+        ],
+    );
+    assert_eq!(
+        denied.status.code(),
+        Some(10),
+        "{}",
+        String::from_utf8_lossy(&denied.stderr)
+    );
+    let bad_cron = populous(
+        h,
+        &[
+            "source",
+            "add",
+            "x",
+            "--from",
+            &from,
+            "--password-file",
+            pw_file.to_str().expect("utf-8"),
+            "--volume",
+            "replicas/x",
+            "--schedule",
+            "every hour",
+        ],
+    );
+    assert_eq!(bad_cron.status.code(), Some(3));
+    assert_eq!(
+        json(h, &["volume", "ls", "replicas"]),
+        serde_json::json!([])
+    );
+
+    // Physical: the source's datadir is on this host.
+    cleanup.sources.push("prod");
+    let added = json(
+        h,
+        &[
+            "source",
+            "add",
+            "prod",
+            "--from",
+            &from,
+            "--password-file",
+            pw_file.to_str().expect("utf-8"),
+            "--volume",
+            "replicas/prod",
+        ],
+    );
+    assert_eq!(added["mode"], "physical");
+    assert_eq!(
+        added["seed"]["gtid"].as_str(),
+        Some(sql(&prod.instance.socket, "SELECT @@gtid_binlog_pos").as_str()),
+        "{added}"
+    );
+    assert!(
+        added["seed"]["bytes"].as_u64().unwrap_or(0) > 1 << 20,
+        "{added}"
+    );
+    assert!(!added.to_string().contains(PASSWORD));
+    let replica = json(h, &["db", "start", "replicas/prod"]);
+    let replica_socket = socket_of(&replica);
+    // Writes on production reach the replica.
+    sql(&prod.instance.socket, "INSERT INTO app.orders (email) SELECT CONCAT('late', seq, '@example.com') FROM app.seq_1_to_100");
+    caught_up(&prod, &replica_socket);
+    assert_eq!(count(&replica_socket), 600);
+    let status = json(h, &["source", "status", "prod"]);
+    assert_eq!(status["replica"]["io_thread"], "running", "{status}");
+    assert_eq!(status["replica"]["sql_thread"], "running", "{status}");
+    assert_eq!(status["gtid_distance"], 0, "{status}");
+    assert!(!status.to_string().contains(PASSWORD));
+
+    // A snapshot holds a known position; its clean base replicates nothing.
+    let snap = json(h, &["source", "snapshot", "prod", "--as", "s1"]);
+    assert_eq!(snap["snapshot"], "replicas/prod@s1");
+    let at = snap["gtid"].as_str().expect("gtid").to_owned();
+    assert_eq!(at, sql(&prod.instance.socket, "SELECT @@gtid_binlog_pos"));
+    sql(
+        &prod.instance.socket,
+        "INSERT INTO app.orders (email) VALUES ('after-snapshot@example.com')",
+    );
+    caught_up(&prod, &replica_socket);
+    assert_eq!(count(&replica_socket), 601);
+
+    let clone = json(h, &["source", "clone", "prod", "dev/mine"]);
+    assert_eq!(clone["origin"], "replicas/prod-s1@clean");
+    let clone_path = PathBuf::from(clone["path"].as_str().expect("path"));
+    assert_eq!(
+        populous_ops::source::replication_files(&clone_path),
+        Vec::<PathBuf>::new()
+    );
+    cleanup.servers.push("dev/mine");
+    let mine = socket_of(&json(h, &["db", "start", "dev/mine"]));
+    assert_eq!(
+        sql(&mine, "SHOW SLAVE STATUS"),
+        "",
+        "a clone never replicates"
+    );
+    assert_eq!(count(&mine), 600, "the clone holds the snapshot's rows");
+    // No file of the replica's volume, the clone or the metadata holds the password.
+    let replica_path = PathBuf::from(
+        json(h, &["volume", "inspect", "replicas/prod"])["path"]
+            .as_str()
+            .expect("path"),
+    );
+    for dir in [replica_path.as_path(), clone_path.as_path()] {
+        assert_eq!(
+            files_holding(dir, PASSWORD.as_bytes()),
+            Vec::<PathBuf>::new(),
+            "{}",
+            dir.display()
+        );
+    }
+    let leaks: Vec<PathBuf> = files_holding(&home, PASSWORD.as_bytes())
+        .into_iter()
+        .filter(|p| !p.starts_with(home.join("db/replicas/prod/")))
+        .collect();
+    assert_eq!(
+        leaks,
+        Vec::<PathBuf>::new(),
+        "only the replica's run directory holds it"
+    );
+
+    // Logical: a dump over the network, with its GTID position.
+    cleanup.sources.push("prodl");
+    let added = json(
+        h,
+        &[
+            "source",
+            "add",
+            "prodl",
+            "--from",
+            &from,
+            "--password-file",
+            pw_file.to_str().expect("utf-8"),
+            "--volume",
+            "replicas/prodl",
+            "--mode",
+            "logical",
+        ],
+    );
+    assert_eq!(added["mode"], "logical");
+    assert_eq!(
+        added["seed"]["gtid"].as_str(),
+        Some(sql(&prod.instance.socket, "SELECT @@gtid_binlog_pos").as_str()),
+        "{added}"
+    );
+    let logical = socket_of(&json(h, &["db", "start", "replicas/prodl"]));
+    sql(
+        &prod.instance.socket,
+        "INSERT INTO app.orders (email) VALUES ('logical@example.com')",
+    );
+    caught_up(&prod, &logical);
+    assert_eq!(count(&logical), 602);
+    assert_eq!(count(&replica_socket), 602);
+
+    // Retention: keep 1, and s1's base has a clone: it stays.
+    ok_all(
+        h,
+        &[&["source", "schedule", "prod", "*/30 * * * *", "--keep", "1"]],
+    );
+    json(h, &["source", "snapshot", "prod", "--as", "s2"]);
+    let pruned = json(h, &["source", "prune", "prod"]);
+    assert_eq!(
+        pruned["kept_for_clones"],
+        serde_json::json!(["replicas/prod@s1"])
+    );
+    ok_all(
+        h,
+        &[
+            &["db", "stop", "dev/mine"],
+            &["volume", "rm", "dev/mine", "--destroy"],
+        ],
+    );
+    let pruned = json(h, &["source", "prune", "prod"]);
+    assert_eq!(pruned["removed"], serde_json::json!(["replicas/prod@s1"]));
+    // A source's volume cannot be destroyed under it.
+    ok_all(h, &[&["db", "stop", "replicas/prod"]]);
+    let refused = populous(
+        h,
+        &["volume", "rm", "replicas/prod", "--destroy", "--recursive"],
+    );
+    assert_eq!(refused.status.code(), Some(7));
+    drop(cleanup);
+}
