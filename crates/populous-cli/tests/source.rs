@@ -33,10 +33,15 @@ struct Cleanup {
     home: PathBuf,
     sources: Vec<&'static str>,
     servers: Vec<&'static str>,
+    daemon: Option<std::process::Child>,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
+        if let Some(mut d) = self.daemon.take() {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
         for s in &self.sources {
             let _ = populous(&self.home, &["source", "rm", s]);
         }
@@ -153,6 +158,7 @@ fn loopdev_mariadb_source_replicates_snapshots_and_clones_clean() {
         home: home.clone(),
         sources: vec![],
         servers: vec![],
+        daemon: None,
     };
     let pw_file = lab.path().join("repl.pw");
     std::fs::write(&pw_file, format!("{PASSWORD}\n")).expect("password file");

@@ -120,7 +120,18 @@ fn build() -> Routes {
         .on(Method::POST, &at("/db/start"), db_start)
         .on(Method::POST, &at("/db/stop"), db_stop)
         .on(Method::GET, "/v1/db", dbs)
-        .on(Method::GET, "/v1/audit", audit);
+        .on(Method::GET, "/v1/audit", audit)
+        .on(Method::GET, "/v1/sources", crate::source_api::list)
+        .on(
+            Method::GET,
+            "/v1/sources/{source}",
+            crate::source_api::status,
+        )
+        .on(
+            Method::POST,
+            "/v1/sources/{source}/snapshots",
+            crate::source_api::snapshot,
+        );
     Routes {
         router: r
             .router

@@ -3,7 +3,7 @@
 //! - [`client`]: a minimal HTTP/1.1 client for the daemon's sockets (tests, benchmarks, CLI);
 //! - [`config`]: the TOML configuration (listeners, plugin instances);
 //! - [`state`]: the shared engine (a writer and a pool of readers) and the audit trail;
-//! - [`api`]: REST handlers behind folder-scoped bearer tokens;
+//! - [`api`]: REST handlers behind folder-scoped bearer tokens (sources' in `source_api`);
 //! - [`extract`]: the API's caller, path, query and body extractors (JSON rejections);
 //! - [`plugin`]: Docker's volume plugin protocol, one driver per folder;
 //! - [`options`]: the Nimble plugin's create options, parsed;
@@ -11,7 +11,8 @@
 //! - [`metrics`]: Prometheus metrics;
 //! - [`server`]: binding listeners and graceful shutdown;
 //! - [`conn`]: serving connections under timeouts and a connection cap;
-//! - [`usage`]: volume usage, measured by one background walker and cached.
+//! - [`usage`]: volume usage, measured by one background walker and cached;
+//! - [`sources`]: replicas kept running, scheduled snapshots, source gauges.
 
 pub mod api;
 pub mod client;
@@ -23,6 +24,8 @@ pub mod metrics;
 pub mod options;
 pub mod plugin;
 pub mod server;
+mod source_api;
+pub mod sources;
 pub mod state;
 pub mod usage;
 

@@ -45,8 +45,17 @@ pub struct ConnectionLabels {
     pub event: String,
 }
 
+/// Labels of a source's gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    /// The source's name.
+    pub source: String,
+}
+
 /// The daemon's metrics registry.
 pub struct Metrics {
+    /// Per-source gauges by metric name (see [`crate::sources`]).
+    sources: Vec<(&'static str, Family<SourceLabels, Gauge>)>,
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
@@ -94,7 +103,31 @@ impl Default for Metrics {
             "Volumes whose usage the daemon holds (measured or asked for)",
             usage_volumes.clone(),
         );
+        let mut sources = Vec::new();
+        for (name, help) in [
+            (
+                "source_replicating",
+                "1 when both replication threads of the source's replica run",
+            ),
+            (
+                "source_lag_seconds",
+                "Seconds_Behind_Master of the source's replica (-1: unknown)",
+            ),
+            (
+                "source_unapplied_transactions",
+                "Transactions the replica received and has not applied",
+            ),
+            (
+                "source_last_snapshot_age_seconds",
+                "Seconds since the source's newest snapshot",
+            ),
+        ] {
+            let family = Family::<SourceLabels, Gauge>::default();
+            registry.register(name, help, family.clone());
+            sources.push((name, family));
+        }
         Metrics {
+            sources,
             registry,
             requests,
             latency,
@@ -131,6 +164,20 @@ impl Metrics {
                 event: event.into(),
             })
             .inc();
+    }
+
+    /// The gauge `name` of source `source`.
+    pub fn source_gauge(&self, name: &str, source: &str) -> Gauge {
+        self.sources
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, f)| {
+                f.get_or_create(&SourceLabels {
+                    source: source.to_owned(),
+                })
+                .clone()
+            })
+            .unwrap_or_default()
     }
 
     /// The Prometheus text exposition.

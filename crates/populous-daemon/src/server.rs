@@ -173,6 +173,8 @@ pub async fn serve(
         tracing::info!(addr = %a, "REST API listening");
     }
     on_bound(&bound);
+    // After the listeners: a replica's start must not delay the API.
+    tasks.spawn(crate::sources::run(Arc::clone(&daemon), stop_rx.clone()));
 
     shutdown.await;
     tracing::info!("shutting down: finishing requests in flight");
