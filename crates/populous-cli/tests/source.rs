@@ -377,3 +377,206 @@ fn loopdev_mariadb_source_replicates_snapshots_and_clones_clean() {
     assert_eq!(refused.status.code(), Some(7));
     drop(cleanup);
 }
+
+/// One statement per transaction into `app.writes`, each recording its own GTID
+/// in `app.gtid_of`, through one client process, until stopped.
+struct Load {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl Load {
+    fn start(socket: &Path) -> Load {
+        use std::io::Write;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let mut client = std::process::Command::new("mariadb")
+            .arg(format!("--socket={}", socket.display()))
+            .args(["-u", "root", "app"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("mariadb client");
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut input = client.stdin.take().expect("stdin");
+            let mut n = 0u64;
+            while !flag.load(Ordering::Relaxed) {
+                writeln!(
+                    input,
+                    "INSERT INTO writes (v) VALUES ({n}); INSERT INTO gtid_of (id, gtid) VALUES (LAST_INSERT_ID(), @@last_gtid);"
+                )
+                .expect("write");
+                n += 1;
+                // Pacing, not synchronisation: a steady load of a few hundred transactions a second.
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            drop(input);
+            let _ = client.wait();
+            n
+        });
+        Load {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(&mut self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().map_or(0, |t| t.join().expect("load"))
+    }
+}
+
+impl Drop for Load {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+#[test]
+fn loopdev_mariadb_source_under_load_scheduled_snapshots_keep_the_newest() {
+    let lab = Lab::new();
+    let home = image_pool(&lab, "3G", &[]);
+    let h = home.as_path();
+    ok_all(
+        h,
+        &[
+            &["folder", "create", "p/replicas"],
+            &["folder", "create", "p/dev", "--clone-from", "replicas"],
+        ],
+    );
+    let prod = production(&lab);
+    sql(
+        &prod.instance.socket,
+        "CREATE TABLE app.writes (id BIGINT PRIMARY KEY AUTO_INCREMENT, v BIGINT) ENGINE=InnoDB; \
+         CREATE TABLE app.gtid_of (id BIGINT PRIMARY KEY, gtid VARCHAR(64)) ENGINE=InnoDB;",
+    );
+    let mut cleanup = Cleanup {
+        home: home.clone(),
+        sources: vec!["prod"],
+        servers: vec![],
+        daemon: None,
+    };
+    let mut load = Load::start(&prod.instance.socket);
+    let pw_file = lab.path().join("repl.pw");
+    std::fs::write(&pw_file, format!("{PASSWORD}\n")).expect("password file");
+    let from = format!("mysql://repl@127.0.0.1:{}", prod.instance.port);
+    // Seeded while the load runs; a snapshot every 2 s, the newest 2 kept.
+    json(
+        h,
+        &[
+            "source",
+            "add",
+            "prod",
+            "--from",
+            &from,
+            "--password-file",
+            pw_file.to_str().expect("utf-8"),
+            "--volume",
+            "replicas/prod",
+            "--schedule",
+            "*/2 * * * * *",
+            "--keep",
+            "2",
+        ],
+    );
+    let token = common::ok(h, &["token", "create", "ops", "--admin"]);
+    let config = lab.path().join("populous.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\n").expect("config");
+    let (child, api, _) = common::serve(h, &config);
+    cleanup.daemon = Some(child);
+    let api = api.expect("the API listens");
+    let call = |path: &str| {
+        let s = std::net::TcpStream::connect(&api).expect("connect");
+        populous_daemon::client::exchange(s, "GET", path, Some(token.trim()), b"")
+            .expect("exchange")
+            .body
+    };
+    let scheduled = || {
+        call("/v1/audit?limit=10000")
+            .as_array()
+            .expect("audit")
+            .iter()
+            .filter(|a| {
+                a["actor"] == "scheduler"
+                    && a["action"] == "source snapshot"
+                    && a["outcome"] == "ok"
+            })
+            .count()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while scheduled() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "three scheduled snapshots did not happen: {}",
+            call("/v1/audit?limit=50")
+        );
+    }
+    // The schedule goes on: stop the daemon, then the load, and look.
+    if let Some(mut d) = cleanup.daemon.take() {
+        let _ = d.kill();
+        let _ = d.wait();
+    }
+    let written = load.finish();
+    assert!(written > 100, "the load ran: {written} transactions");
+    let status = json(h, &["source", "status", "prod"]);
+    let snaps = status["source"]["snapshots"]
+        .as_array()
+        .expect("snapshots")
+        .clone();
+    assert_eq!(snaps.len(), 2, "keep 2: {status}");
+    let audit = json(h, &["audit", "--limit", "10000"]);
+    assert!(scheduled_count(&audit) >= 3);
+
+    // The newest's clean base: a server of its own, exactly prod up to its GTID.
+    let newest = &snaps[1];
+    let gtid = newest["gtid"].as_str().expect("gtid");
+    let seq: u64 = gtid
+        .rsplit('-')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .expect("seq");
+    json(h, &["source", "clone", "prod", "dev/c"]);
+    cleanup.servers.push("dev/c");
+    let started = std::time::Instant::now();
+    let c = socket_of(&json(h, &["db", "start", "dev/c"]));
+    eprintln!(
+        "clone of the newest snapshot answered in {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(
+        sql(&c, "SHOW SLAVE STATUS"),
+        "",
+        "the clone does not replicate"
+    );
+    let expected = sql(
+        &prod.instance.socket,
+        &format!("SELECT COUNT(*), COALESCE(MAX(id), 0) FROM app.gtid_of WHERE CAST(SUBSTRING_INDEX(gtid, '-', -1) AS UNSIGNED) <= {seq}"),
+    );
+    let got = sql(&c, "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM app.writes");
+    assert_eq!(
+        got, expected,
+        "rows of app.writes in the clone against prod's up to {gtid}"
+    );
+    let clone_path = PathBuf::from(
+        json(h, &["volume", "inspect", "dev/c"])["path"]
+            .as_str()
+            .expect("path"),
+    );
+    assert_eq!(
+        files_holding(&clone_path, PASSWORD.as_bytes()),
+        Vec::<PathBuf>::new()
+    );
+    drop(cleanup);
+}
+
+fn scheduled_count(audit: &serde_json::Value) -> usize {
+    audit
+        .as_array()
+        .expect("audit")
+        .iter()
+        .filter(|a| {
+            a["actor"] == "scheduler" && a["action"] == "source snapshot" && a["outcome"] == "ok"
+        })
+        .count()
+}

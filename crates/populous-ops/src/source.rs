@@ -485,14 +485,17 @@ pub mod schedule {
     use crate::{Error, Result};
 
     /// The first time after `after` (Unix seconds) that `expr` (a cron
-    /// expression: minute hour day month weekday) names.
+    /// expression: minute hour day month weekday, with an optional leading
+    /// seconds field) names.
     pub fn next_after(expr: &str, after: i64) -> Result<i64> {
-        let cron = <croner::Cron as std::str::FromStr>::from_str(expr).map_err(|e| {
-            Error::SourceRefused {
+        let cron = croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Optional)
+            .build()
+            .parse(expr)
+            .map_err(|e| Error::SourceRefused {
                 name: "schedule".into(),
                 detail: format!("{expr:?} is not a cron expression ({e}); e.g. \"*/15 * * * *\""),
-            }
-        })?;
+            })?;
         let from = chrono::DateTime::from_timestamp(after, 0).unwrap_or_default();
         cron.find_next_occurrence(&from, false)
             .map(|t| t.timestamp())
@@ -512,6 +515,7 @@ pub mod schedule {
             let t0 = 1_796_083_200;
             assert_eq!(next_after("*/15 * * * *", t0).unwrap(), t0 + 900);
             assert_eq!(next_after("0 3 * * *", t0).unwrap(), t0 + 3 * 3600);
+            assert_eq!(next_after("*/2 * * * * *", t0).unwrap(), t0 + 2);
             assert!(next_after("every hour", t0).is_err());
             assert!(next_after("61 * * * *", t0).is_err());
         }
