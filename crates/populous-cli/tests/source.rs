@@ -225,6 +225,57 @@ fn loopdev_mariadb_source_replicates_snapshots_and_clones_clean() {
         serde_json::json!([])
     );
 
+    // A user without the seed's grants is named with what it lacks.
+    sql(
+        &prod.instance.socket,
+        &format!("CREATE USER weak@'%' IDENTIFIED BY '{PASSWORD}'; GRANT REPLICATION SLAVE ON *.* TO weak@'%';"),
+    );
+    let weak = populous(
+        h,
+        &[
+            "source",
+            "add",
+            "x",
+            "--from",
+            &format!("mysql://weak@127.0.0.1:{}", prod.instance.port),
+            "--password-file",
+            pw_file.to_str().expect("utf-8"),
+            "--volume",
+            "replicas/x",
+        ],
+    );
+    let err = String::from_utf8_lossy(&weak.stderr);
+    assert_eq!(weak.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("lacks RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR"),
+        "{err}"
+    );
+    assert_eq!(
+        json(h, &["volume", "ls", "replicas"]),
+        serde_json::json!([])
+    );
+
+    // Killed in the middle of seeding: running `add` again works.
+    let killed = common::populous(h)
+        .env("POPULOUS_FAULT", "source_add.after_seed")
+        .args([
+            "source",
+            "add",
+            "prod",
+            "--from",
+            &from,
+            "--password-file",
+            pw_file.to_str().expect("utf-8"),
+            "--volume",
+            "replicas/prod",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&killed.status),
+        Some(9)
+    );
+
     // Physical: the source's datadir is on this host.
     cleanup.sources.push("prod");
     let added = json(

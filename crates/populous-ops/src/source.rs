@@ -144,6 +144,22 @@ pub fn add(
         None if local => SourceMode::Physical,
         None => SourceMode::Logical,
     };
+    let missing = replica::missing_grants(
+        &facts.grants,
+        replica::needed_grants(mode == SourceMode::Physical),
+    );
+    if !missing.is_empty() {
+        return Err(refused(
+            &req.name,
+            format!(
+                "user {} lacks {} on *.* for a {} seed and replication (GRANT {} ON *.* TO the user)",
+                req.url.user,
+                missing.join(", "),
+                mode.as_str(),
+                missing.join(", ")
+            ),
+        ));
+    }
     let server_id = req
         .server_id
         .unwrap_or_else(|| derive_server_id(&req.name, facts.server_id));
@@ -153,7 +169,15 @@ pub fn add(
             format!("server_id {server_id} is the source's own"),
         ));
     }
-    let created = engine.volume_create(&req.volume, &VolumeOptions::default())?;
+    leftover_of_interrupted_add(engine, req)?;
+    let created = engine.volume_create(
+        &req.volume,
+        &VolumeOptions {
+            description: Some(format!("replica of source {} ({})", req.name, req.url)),
+            labels: vec![(SEEDING_LABEL.to_owned(), req.name.to_string())],
+            ..VolumeOptions::default()
+        },
+    )?;
     let work = work_dir(engine.home(), &req.name);
     let made = (|| {
         std::fs::create_dir_all(&work).map_err(|source| Error::Read {
@@ -191,6 +215,7 @@ pub fn add(
                 (report, i)
             }
         };
+        populous_engine::fault::point("source_add.after_seed");
         replica::start_replication(&i_url(&instance), &req.url, &pw, &report.gtid)?;
         let source = engine.source_create(&NewSource {
             name: req.name.clone(),
@@ -216,6 +241,30 @@ pub fn add(
         let _ = std::fs::remove_dir_all(&work);
     }
     made
+}
+
+/// The label a source's volume carries from its creation: a volume with it
+/// and no source of that name is what an interrupted `add` left.
+pub const SEEDING_LABEL: &str = "populous.source";
+
+/// Removes what an `add` of the same source that was killed left behind (its
+/// volume, its server, its work files), so that running `add` again works.
+/// A volume of that name that is not such a leftover is not touched: the
+/// engine refuses the new volume as existing.
+fn leftover_of_interrupted_add(engine: &mut Engine, req: &AddSource) -> Result<()> {
+    let info = match engine.volume_inspect(&req.volume) {
+        Ok(i) => i,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    if info.labels.get(SEEDING_LABEL).map(String::as_str) != Some(req.name.as_str()) {
+        return Ok(());
+    }
+    tracing::warn!(volume = %req.volume, source = %req.name, "removing what an interrupted `source add` left");
+    db::stop(engine, &req.volume)?;
+    engine.volume_remove(&req.volume, true, true)?;
+    let _ = std::fs::remove_dir_all(work_dir(engine.home(), &req.name));
+    Ok(())
 }
 
 fn i_url(i: &populous_db::Instance) -> String {

@@ -77,6 +77,68 @@ pub struct SourceFacts {
     pub databases: Vec<String>,
     /// Bytes of data and indexes (`information_schema.TABLES`), for the progress bar.
     pub data_bytes: u64,
+    /// The user's global privileges (on `*.*`), upper case; `ALL PRIVILEGES` stands for all.
+    #[serde(skip)]
+    pub grants: Vec<String>,
+}
+
+/// Global privileges a seed of `physical` (or logical) kind and replication need.
+pub fn needed_grants(physical: bool) -> &'static [&'static str] {
+    if physical {
+        &[
+            "REPLICATION SLAVE",
+            "RELOAD",
+            "PROCESS",
+            "LOCK TABLES",
+            "BINLOG MONITOR",
+        ]
+    } else {
+        &[
+            "REPLICATION SLAVE",
+            "RELOAD",
+            "SELECT",
+            "SHOW VIEW",
+            "TRIGGER",
+            "EVENT",
+            "BINLOG MONITOR",
+        ]
+    }
+}
+
+/// Which of `needed` a user with `have` lacks (`REPLICATION CLIENT` is the
+/// old name of `BINLOG MONITOR`; `ALL PRIVILEGES` covers everything).
+pub fn missing_grants(have: &[String], needed: &[&'static str]) -> Vec<&'static str> {
+    if have.iter().any(|g| g == "ALL PRIVILEGES" || g == "ALL") {
+        return Vec::new();
+    }
+    needed
+        .iter()
+        .copied()
+        .filter(|n| {
+            !have.iter().any(|g| {
+                g == n || (*n == "BINLOG MONITOR" && (g == "REPLICATION CLIENT" || g == "SUPER"))
+            })
+        })
+        .collect()
+}
+
+/// The privileges on `*.*` in `SHOW GRANTS` lines. The lines also hold the
+/// password's hash: only the privilege list before ` ON *.*` is read.
+fn global_grants(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("GRANT ")?;
+            let (privs, _) = rest.split_once(" ON *.* TO ")?;
+            Some(
+                privs
+                    .split(", ")
+                    .map(|p| p.trim().to_ascii_uppercase())
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .flatten()
+        .collect()
 }
 
 /// Connects to the source with the password and reads [`SourceFacts`].
@@ -111,8 +173,10 @@ pub fn probe(src: &SourceUrl, pw: &Password) -> Result<SourceFacts> {
             )
             .await
             .map_err(unreachable)?;
+        let grant_lines: Vec<String> = c.query("SHOW GRANTS").await.map_err(unreachable)?;
         let _ = c.disconnect().await;
         Ok(SourceFacts {
+            grants: global_grants(&grant_lines),
             version,
             server_id,
             log_bin: log_bin != 0,
@@ -434,6 +498,36 @@ mod tests {
         ] {
             assert_eq!(redact_secrets(input), want, "{input}");
         }
+    }
+
+    #[test]
+    fn grants() {
+        let lines = vec![
+            "GRANT RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, REPLICATION SLAVE ON *.* TO `repl`@`%` IDENTIFIED BY PASSWORD '*ABC'".to_owned(),
+            "GRANT SELECT ON `app`.* TO `repl`@`%`".to_owned(),
+        ];
+        let have = global_grants(&lines);
+        assert_eq!(
+            missing_grants(&have, needed_grants(true)),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            missing_grants(&have, needed_grants(false)),
+            vec!["SELECT", "SHOW VIEW", "TRIGGER", "EVENT"],
+            "SELECT on one database is not SELECT on *.*"
+        );
+        let all = global_grants(&[
+            "GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION".to_owned(),
+        ]);
+        assert!(missing_grants(&all, needed_grants(false)).is_empty());
+        let old = vec![
+            "REPLICATION CLIENT".to_owned(),
+            "REPLICATION SLAVE".to_owned(),
+        ];
+        assert_eq!(
+            missing_grants(&old, needed_grants(true)),
+            vec!["RELOAD", "PROCESS", "LOCK TABLES"]
+        );
     }
 
     #[test]
