@@ -854,6 +854,15 @@ pub enum BenchCmd {
     /// the originals a scan finds per file; fails if the full masking leaves
     /// any, or costs more than twice mask only at the largest size.
     Mask(crate::bench_mask::BenchMask),
+    /// A source's costs: seeding against `mariadb-dump | mariadb`, snapshots by size, replication lag.
+    ///
+    /// Makes a production MariaDB outside the pool for each --sizes (the seed's table), then
+    /// in interleaved rounds times the baseline dump|load into a fresh server, a physical
+    /// `source add` (mariadb-backup) and a logical one (mariadb-dump); with a live source, a
+    /// source snapshot (with its clean base), and at the largest size the replication lag
+    /// under a steady write load (each sample: production's position, waited for on the replica).
+    #[command(verbatim_doc_comment)]
+    Source(crate::bench_source::BenchSource),
 }
 
 #[derive(Debug, Args)]

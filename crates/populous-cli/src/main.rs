@@ -6,6 +6,7 @@
 
 mod bench;
 mod bench_mask;
+mod bench_source;
 mod cli;
 mod commands;
 mod db;

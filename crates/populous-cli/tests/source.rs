@@ -631,3 +631,37 @@ fn scheduled_count(audit: &serde_json::Value) -> usize {
         })
         .count()
 }
+
+/// The benchmark runs end to end at a tiny size and reports its ratios.
+#[test]
+fn loopdev_mariadb_bench_source_reports_figures() {
+    let lab = Lab::new();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_populous"))
+        .args([
+            "--json",
+            "bench",
+            "source",
+            "--sizes",
+            "16M",
+            "--rounds",
+            "1",
+            "--lag-samples",
+            "5",
+            "--dir",
+        ])
+        .arg(lab.path())
+        .output()
+        .expect("run bench");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("bench JSON");
+    let size = &v["sizes"][0];
+    for key in ["dump_over_physical", "dump_over_logical", "physical_mb_s"] {
+        assert!(size[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {v}");
+    }
+    assert!(v["lag"]["p99_s"].as_f64().is_some_and(|x| x >= 0.0), "{v}");
+    assert_eq!(v["lag"]["samples"], 5);
+}

@@ -248,11 +248,17 @@ pub fn logical(
         .map_err(SourceError::io("starting mariadb to load the dump"))?;
     let mut out = dump.stdout.take().expect("piped stdout");
     let mut into = load.stdin.take().expect("piped stdin");
-    // The position is in the dump's first lines; look no further than 1 MiB.
+    // With --gtid and --master-data, the position is printed after the data:
+    // keep the dump's head (for errors) and its last 64 KiB.
     let mut head = Vec::new();
+    let mut tail: Vec<u8> = Vec::new();
     let pumped = pump(&mut out, &mut into, progress, &mut |piece| {
-        if head.len() < (1 << 20) {
-            head.extend_from_slice(&piece[..piece.len().min((1 << 20) - head.len())]);
+        if head.len() < (1 << 16) {
+            head.extend_from_slice(&piece[..piece.len().min((1 << 16) - head.len())]);
+        }
+        tail.extend_from_slice(piece);
+        if tail.len() > (1 << 16) {
+            tail.drain(..tail.len() - (1 << 16));
         }
     });
     drop(into);
@@ -261,10 +267,13 @@ pub fn logical(
     dumped?;
     loaded?;
     let bytes = pumped.map_err(SourceError::io("streaming the dump into the replica"))?;
-    let gtid = dump_gtid(&String::from_utf8_lossy(&head)).ok_or_else(|| SourceError::Failed {
+    let text = String::from_utf8_lossy(&head);
+    let gtid = dump_gtid(&String::from_utf8_lossy(&tail)).ok_or_else(|| SourceError::Failed {
         what: "mariadb-dump".into(),
-        detail: "the dump holds no GTID position (gtid_slave_pos): is the source's binary log on?"
-            .into(),
+        detail: format!(
+            "the dump holds no GTID position (gtid_slave_pos): is the source's binary log on? Its first lines:\n{}",
+            text.lines().take(30).collect::<Vec<_>>().join("\n")
+        ),
     })?;
     Ok(SeedReport {
         bytes,
@@ -273,7 +282,8 @@ pub fn logical(
     })
 }
 
-/// The position in a dump's header: `… SET GLOBAL gtid_slave_pos='0-1-5';`.
+/// The position a dump holds: `… SET GLOBAL gtid_slave_pos='0-1-5';`, which
+/// `mariadb-dump --gtid --master-data` prints after the data.
 pub fn dump_gtid(head: &str) -> Option<String> {
     let at = head.find("gtid_slave_pos='")? + "gtid_slave_pos='".len();
     let end = head[at..].find('\'')?;
