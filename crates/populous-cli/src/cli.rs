@@ -745,6 +745,15 @@ pub enum SourceCmd {
         /// Source name.
         name: String,
     },
+    /// Re-seed a replica that cannot go on (purged binary logs, divergence), beside the old one.
+    ///
+    /// The new replica is seeded on VOL-resync and caught up with the source; only then
+    /// are both stopped and the new one takes the volume's name (the old volume goes),
+    /// so clones never see half a replica. A first snapshot with its clean base follows.
+    Resync {
+        /// Source name.
+        name: String,
+    },
     /// Stop the replica and forget the source (the volume and snapshots stay).
     Rm {
         /// Source name.

@@ -175,6 +175,24 @@ pub fn source(engine: &mut Engine, c: SourceCmd, json: bool) -> Result<()> {
             );
             Ok(())
         }
+        SourceCmd::Resync { name } => {
+            let n = Name::new("source", &name)?;
+            let pb = seed_bar(json, &format!("re-seeding source {n} beside its replica"));
+            let done = ops::resync(engine, &n, &mut seed_progress(&pb))?;
+            pb.finish_and_clear();
+            if json {
+                return output::json(&done);
+            }
+            println!(
+                "source {n} resynced: {} seeded {} in {:.1} s, caught up and swapped in; first snapshot {} at GTID {}",
+                done.source.volume,
+                populous_engine::size::format_size(done.seed.bytes),
+                done.seed.seconds,
+                done.snapshot.snapshot,
+                done.snapshot.gtid
+            );
+            Ok(())
+        }
         SourceCmd::Rm { name } => {
             let n = Name::new("source", &name)?;
             ops::remove(engine, &n)?;
@@ -202,26 +220,8 @@ fn add(engine: &mut Engine, a: SourceAdd, json: bool) -> Result<()> {
         schedule: a.schedule.filter(|s| !s.is_empty()),
         keep: a.keep,
     };
-    let pb = if json {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(0)
-    };
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {elapsed}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
-    pb.set_message(format!("seeding {} from {}", req.volume, req.url));
-    let added = ops::add(engine, &req, &mut |p| match p {
-        SeedProgress::Copying { done, total } => {
-            pb.set_length(total.max(done));
-            pb.set_position(done);
-        }
-        SeedProgress::Finishing => pb.set_message("preparing and starting the replica"),
-    })?;
+    let pb = seed_bar(json, &format!("seeding {} from {}", req.volume, req.url));
+    let added = ops::add(engine, &req, &mut seed_progress(&pb))?;
     pb.finish_and_clear();
     if json {
         return output::json(&added);
@@ -242,4 +242,32 @@ fn add(engine: &mut Engine, a: SourceAdd, json: bool) -> Result<()> {
         }
     );
     Ok(())
+}
+
+/// The seed's progress bar (hidden with --json): bytes, of the source's size, and MB/s.
+fn seed_bar(json: bool, msg: &str) -> ProgressBar {
+    let pb = if json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {elapsed}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    pb.set_message(msg.to_owned());
+    pb
+}
+
+fn seed_progress(pb: &ProgressBar) -> impl FnMut(SeedProgress) + '_ {
+    move |p| match p {
+        SeedProgress::Copying { done, total } => {
+            pb.set_length(total.max(done));
+            pb.set_position(done);
+        }
+        SeedProgress::Finishing => pb.set_message("preparing and starting the replica"),
+    }
 }

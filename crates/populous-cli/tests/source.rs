@@ -399,6 +399,37 @@ fn loopdev_mariadb_source_replicates_snapshots_and_clones_clean() {
     assert_eq!(count(&logical), 602);
     assert_eq!(count(&replica_socket), 602);
 
+    // Resync: a new replica beside the old one, swapped in once in sync.
+    let resynced = json(h, &["source", "resync", "prodl"]);
+    assert_eq!(resynced["source"]["volume"], "replicas/prodl", "{resynced}");
+    assert!(!resynced.to_string().contains(PASSWORD));
+    let names: Vec<String> = json(h, &["volume", "ls", "replicas"])
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|v| v["name"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.ends_with("-resync")), "{names:?}");
+    let prodl_socket = |h: &Path| {
+        PathBuf::from(
+            json(h, &["db", "ls"])
+                .as_array()
+                .expect("list")
+                .iter()
+                .find(|d| d["volume"] == "replicas/prodl" && d["running"] == true)
+                .expect("prodl runs")["instance"]["socket"]
+                .as_str()
+                .expect("socket"),
+        )
+    };
+    let logical = prodl_socket(h);
+    sql(
+        &prod.instance.socket,
+        "INSERT INTO app.orders (email) VALUES ('after-resync@example.com')",
+    );
+    caught_up(&prod, &logical);
+    assert_eq!(count(&logical), 603);
+
     // Retention: keep 1, and s1's base has a clone: it stays.
     ok_all(
         h,

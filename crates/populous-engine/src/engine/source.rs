@@ -224,6 +224,20 @@ impl Engine {
         self.source_get(name)
     }
 
+    /// Moves a source to another volume (its resynced replica) with a new `server_id`.
+    pub fn source_set_volume(
+        &mut self,
+        name: &Name,
+        volume: &VolRef,
+        server_id: u32,
+    ) -> Result<SourceInfo> {
+        let _lock = self.begin()?;
+        let s = self.source_row(name)?;
+        let vol = self.volume(volume)?;
+        sources::set_volume(&self.db, s.id, vol.id, server_id)?;
+        self.source_get(name)
+    }
+
     /// Records the replication position snapshot `snap` of the source's volume holds.
     pub fn source_record_snapshot(
         &mut self,

@@ -95,6 +95,15 @@ pub fn set_schedule(db: &Connection, id: i64, schedule: Option<&str>, keep: u32)
     Ok(())
 }
 
+/// Points a source at another volume, with its replica's new `server_id`.
+pub fn set_volume(db: &Connection, id: i64, volume_id: i64, server_id: u32) -> Result<()> {
+    db.execute(
+        "UPDATE sources SET volume_id = ?2, server_id = ?3 WHERE id = ?1",
+        params![id, volume_id, server_id],
+    )?;
+    Ok(())
+}
+
 /// Removes a source and its snapshot records (not the snapshots).
 pub fn delete(db: &Connection, id: i64) -> Result<()> {
     db.execute("DELETE FROM sources WHERE id = ?1", [id])?;

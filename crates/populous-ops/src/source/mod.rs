@@ -10,9 +10,14 @@
 //! snapshotted as `@clean`. Every clone for people comes from a clean base
 //! ([`clone`]), so it never replicates, holds no replication setting, and
 //! starts without crash recovery: that cost is paid once per snapshot.
-//! [`prune`] keeps the newest snapshots and those clones still use.
+//! [`prune`] keeps the newest snapshots and those clones still use; [`resync`]
+//! re-seeds a replica that cannot go on, beside the old one.
 
 use std::path::{Path, PathBuf};
+
+mod resync;
+
+pub use resync::{resync, Resynced};
 
 use populous_engine::{
     CloneSource, Engine, ErrorKind, Name, NewSource, SnapRef, SourceInfo, SourceMode,
@@ -119,47 +124,7 @@ pub fn add(
         check_schedule(s)?;
     }
     let pw = Password::from_file(&req.password_file)?;
-    let facts = replica::probe(&req.url, &pw)?;
-    if !facts.log_bin {
-        return Err(refused(
-            &req.name,
-            format!(
-                "{} has its binary log off (log_bin): a replica needs it",
-                req.url
-            ),
-        ));
-    }
-    let local = Path::new(&facts.datadir).join("mysql").is_dir();
-    let mode = match req.mode {
-        Some(SourceMode::Physical) if !local => {
-            return Err(refused(
-                &req.name,
-                format!(
-                    "a physical seed reads the source's datadir ({}), which is not on this host; use the logical mode",
-                    facts.datadir
-                ),
-            ))
-        }
-        Some(m) => m,
-        None if local => SourceMode::Physical,
-        None => SourceMode::Logical,
-    };
-    let missing = replica::missing_grants(
-        &facts.grants,
-        replica::needed_grants(mode == SourceMode::Physical),
-    );
-    if !missing.is_empty() {
-        return Err(refused(
-            &req.name,
-            format!(
-                "user {} lacks {} on *.* for a {} seed and replication (GRANT {} ON *.* TO the user)",
-                req.url.user,
-                missing.join(", "),
-                mode.as_str(),
-                missing.join(", ")
-            ),
-        ));
-    }
+    let (facts, mode) = preflight(&req.name, &req.url, &pw, req.mode)?;
     let server_id = req
         .server_id
         .unwrap_or_else(|| derive_server_id(&req.name, facts.server_id));
@@ -180,41 +145,20 @@ pub fn add(
     )?;
     let work = work_dir(engine.home(), &req.name);
     let made = (|| {
-        std::fs::create_dir_all(&work).map_err(|source| Error::Read {
-            what: "source work directory",
-            path: work.clone(),
-            source,
-        })?;
-        let total = facts.data_bytes;
-        let mut copying = |done| progress(SeedProgress::Copying { done, total });
-        let (report, instance) = match mode {
-            SourceMode::Physical => {
-                let report = seed::physical(
-                    &req.url,
-                    &pw,
-                    Path::new(&facts.datadir),
-                    &created.path,
-                    &work,
-                    &mut copying,
-                )?;
-                progress(SeedProgress::Finishing);
-                let i = db::start_as(engine, &req.volume, None, Some(server_id))?.value;
-                (report, i)
-            }
-            SourceMode::Logical => {
-                let i = db::start_as(engine, &req.volume, None, Some(server_id))?.value;
-                let report = seed::logical(
-                    &req.url,
-                    &pw,
-                    &facts.databases,
-                    &i.socket,
-                    &work,
-                    &mut copying,
-                )?;
-                progress(SeedProgress::Finishing);
-                (report, i)
-            }
-        };
+        let (report, instance) = seed_into(
+            engine,
+            &Seeding {
+                url: &req.url,
+                pw: &pw,
+                facts: &facts,
+                mode,
+                server_id,
+                volume: &req.volume,
+                path: &created.path,
+                work: &work,
+            },
+            progress,
+        )?;
         populous_engine::fault::point("source_add.after_seed");
         replica::start_replication(&i_url(&instance), &req.url, &pw, &report.gtid)?;
         let source = engine.source_create(&NewSource {
@@ -241,6 +185,113 @@ pub fn add(
         let _ = std::fs::remove_dir_all(&work);
     }
     made
+}
+
+/// Asks the source about itself and checks it can be replicated in `mode`
+/// (chosen when `None`) by this user: binary log, place, grants.
+fn preflight(
+    name: &Name,
+    url: &SourceUrl,
+    pw: &Password,
+    mode: Option<SourceMode>,
+) -> Result<(replica::SourceFacts, SourceMode)> {
+    let facts = replica::probe(url, pw)?;
+    if !facts.log_bin {
+        return Err(refused(
+            name,
+            format!(
+                "{} has its binary log off (log_bin): a replica needs it",
+                url
+            ),
+        ));
+    }
+    let local = Path::new(&facts.datadir).join("mysql").is_dir();
+    let mode = match mode {
+        Some(SourceMode::Physical) if !local => {
+            return Err(refused(
+                name,
+                format!(
+                    "a physical seed reads the source's datadir ({}), which is not on this host; use the logical mode",
+                    facts.datadir
+                ),
+            ))
+        }
+        Some(m) => m,
+        None if local => SourceMode::Physical,
+        None => SourceMode::Logical,
+    };
+    let missing = replica::missing_grants(
+        &facts.grants,
+        replica::needed_grants(mode == SourceMode::Physical),
+    );
+    if !missing.is_empty() {
+        return Err(refused(
+            name,
+            format!(
+                "user {} lacks {} on *.* for a {} seed and replication (GRANT {} ON *.* TO the user)",
+                url.user,
+                missing.join(", "),
+                mode.as_str(),
+                missing.join(", ")
+            ),
+        ));
+    }
+    Ok((facts, mode))
+}
+
+/// What a seed needs to know.
+struct Seeding<'a> {
+    url: &'a SourceUrl,
+    pw: &'a Password,
+    facts: &'a replica::SourceFacts,
+    mode: SourceMode,
+    server_id: u32,
+    volume: &'a VolRef,
+    path: &'a Path,
+    work: &'a Path,
+}
+
+/// Seeds the empty volume and starts its replica server (not yet replicating).
+fn seed_into(
+    engine: &mut Engine,
+    s: &Seeding<'_>,
+    progress: &mut dyn FnMut(SeedProgress),
+) -> Result<(SeedReport, populous_db::Instance)> {
+    std::fs::create_dir_all(s.work).map_err(|source| Error::Read {
+        what: "source work directory",
+        path: s.work.to_owned(),
+        source,
+    })?;
+    let total = s.facts.data_bytes;
+    let mut copying = |done| progress(SeedProgress::Copying { done, total });
+    Ok(match s.mode {
+        SourceMode::Physical => {
+            let report = seed::physical(
+                s.url,
+                s.pw,
+                Path::new(&s.facts.datadir),
+                s.path,
+                s.work,
+                &mut copying,
+            )?;
+            progress(SeedProgress::Finishing);
+            let i = db::start_as(engine, s.volume, None, Some(s.server_id))?.value;
+            (report, i)
+        }
+        SourceMode::Logical => {
+            let i = db::start_as(engine, s.volume, None, Some(s.server_id))?.value;
+            let report = seed::logical(
+                s.url,
+                s.pw,
+                &s.facts.databases,
+                &i.socket,
+                s.work,
+                &mut copying,
+            )?;
+            progress(SeedProgress::Finishing);
+            (report, i)
+        }
+    })
 }
 
 /// The label a source's volume carries from its creation: a volume with it
@@ -513,8 +564,15 @@ pub fn remove(engine: &mut Engine, name: &Name) -> Result<()> {
     let source = engine.source_get(name)?;
     db::stop(engine, &source.volume)?;
     engine.source_remove(name)?;
-    // The replication settings (and so the password) lived in the run directory.
-    let run = db::run_dir(engine.home(), &source.volume);
+    clear_replication_files(engine.home(), &source.volume);
+    let _ = std::fs::remove_dir_all(work_dir(engine.home(), name));
+    Ok(())
+}
+
+/// Removes replication's settings (which hold the password) and relay logs
+/// from the run directory of the server on `r`.
+fn clear_replication_files(home: &Path, r: &VolRef) {
+    let run = db::run_dir(home, r);
     for f in replica::REPLICATION_FILES {
         let _ = std::fs::remove_file(run.join(f));
     }
@@ -525,8 +583,13 @@ pub fn remove(engine: &mut Engine, name: &Name) -> Result<()> {
             }
         }
     }
-    let _ = std::fs::remove_dir_all(work_dir(engine.home(), name));
-    Ok(())
+}
+
+/// Stops the server on `r` if one runs, for cleanups that go on regardless.
+fn db_stop_quiet(engine: &mut Engine, r: &VolRef) {
+    if let Err(e) = db::stop(engine, r) {
+        tracing::warn!(volume = %r, error = %e, "could not stop the server during a cleanup");
+    }
 }
 
 /// When scheduled snapshots are due.
