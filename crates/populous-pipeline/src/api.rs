@@ -64,6 +64,17 @@ impl PopulousApi {
         self.post(&format!("{}/v1/clone", self.base), &body)
     }
 
+    /// `FOLDER/VOL@clean` of the newest clean base of Populous source `source`.
+    pub fn newest_clean_base(&self, source: &str) -> Result<String> {
+        let url = format!("{}/v1/sources/{source}", self.base);
+        let (code, text, what) = self.call("GET", &url, None)?;
+        let status = json(code, &text, what.clone())?;
+        newest_clean_base(&status).ok_or_else(|| PipelineError::Api {
+            what,
+            detail: format!("source {source} has no snapshot with a clean base yet: take one (`populous source snapshot {source}`) or wait for its schedule"),
+        })
+    }
+
     /// Renames `vol` to `to`, replacing a volume of that name when `replace`;
     /// the answer (`replaced` names what was replaced).
     pub fn rename(&self, vol: &str, to: &str, replace: bool) -> Result<Value> {
@@ -100,6 +111,16 @@ impl PopulousApi {
 }
 
 /// A 2xx answer's JSON, or an error naming the request.
+/// The newest clean base in a source's status, as `FOLDER/VOL@clean`.
+fn newest_clean_base(status: &Value) -> Option<String> {
+    status["source"]["snapshots"]
+        .as_array()?
+        .iter()
+        .rev()
+        .find_map(|s| s["base"].as_str())
+        .map(|b| format!("{b}@clean"))
+}
+
 fn json(code: u16, text: &str, what: String) -> Result<Value> {
     if !(200..300).contains(&code) {
         return Err(PipelineError::Api {
@@ -158,6 +179,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("$POPULOUS_TEST_NO_SUCH_VAR is not set"), "{e}");
+    }
+
+    #[test]
+    fn the_newest_clean_base() {
+        let status = serde_json::json!({"source": {"snapshots": [
+            {"snapshot": "replicas/prod@s1", "base": "replicas/prod-s1"},
+            {"snapshot": "replicas/prod@s2", "base": "replicas/prod-s2"},
+            {"snapshot": "replicas/prod@s3", "base": null},
+        ]}});
+        assert_eq!(
+            newest_clean_base(&status).as_deref(),
+            Some("replicas/prod-s2@clean")
+        );
+        assert_eq!(
+            newest_clean_base(&serde_json::json!({"source": {"snapshots": []}})),
+            None
+        );
     }
 
     #[test]

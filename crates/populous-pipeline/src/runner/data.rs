@@ -9,7 +9,7 @@ use super::{Run, RunReport, SERVICE_START};
 use crate::error::Result;
 use crate::http::{http, wait_ok};
 use crate::registry::registry_has;
-use crate::spec::{CopyMethod, DataSource, EnvPlan, Golden, Role, VolumeRef};
+use crate::spec::{CopyMethod, DataSource, EnvPlan, Golden, GoldenFrom, Role, VolumeRef};
 
 /// A dump | restore that moves no byte for this long has stalled (e.g. a full pool).
 const DUMP_STALL: Duration = Duration::from_secs(120);
@@ -143,7 +143,11 @@ impl Run<'_> {
                     EnvPlan {
                         golden: Some(g), ..
                     },
-                )) => src = g.source.clone(),
+                )) => match &g.source {
+                    GoldenFrom::Volume(v) => src = v.clone(),
+                    // Production outside the pool: no db service of the file's to dump.
+                    GoldenFrom::Source(_) => break,
+                },
                 Some((name, _, _)) => return Ok((format!("{}-{name}-db", self.p.file.name), src)),
                 None => break,
             }
@@ -281,7 +285,17 @@ impl Run<'_> {
     /// clones the golden copy at any moment and always gets a whole, masked
     /// volume; the masking pass is paid here, once per refresh, not per build.
     pub(super) fn refresh(&self, golden: &Golden) -> Result<String> {
-        let src = golden.source.to_string();
+        let src = match &golden.source {
+            GoldenFrom::Volume(v) => v.to_string(),
+            GoldenFrom::Source(name) => {
+                let base = self.api.newest_clean_base(name)?;
+                self.say(
+                    Role::Refresh,
+                    &format!("source {name}'s newest clean base is {base}"),
+                );
+                base
+            }
+        };
         let folder = &self.env.folder;
         let next = format!("{}-next", self.volume);
         if self.api.volume(&next)?.is_some() {

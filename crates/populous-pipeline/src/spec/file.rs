@@ -142,6 +142,10 @@ pub struct DataSpec {
     /// `FOLDER/VOL` to clone (`importVolAsClone`), for dev.
     #[serde(default)]
     pub clone_of: Option<String>,
+    /// For a golden copy: the Populous source (`populous source`) whose newest
+    /// clean base is cloned, instead of `clone_of`.
+    #[serde(default)]
+    pub from_source: Option<String>,
     /// With `clone_of`: `clone` (the default) or `dump` (the baseline to compare with).
     #[serde(default)]
     pub copy: CopyMethod,

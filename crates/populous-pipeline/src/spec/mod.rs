@@ -59,7 +59,7 @@ pub use file::{
     AppRun, AppSpec, CopyMethod, DataSpec, EnvSpec, ImageSpec, MaskSpec, PipelineFile,
     PopulousSpec, TokenSource, TokenSpec,
 };
-pub use plan::{DataSource, EnvPlan, Golden, VolumeRef};
+pub use plan::{DataSource, EnvPlan, Golden, GoldenFrom, VolumeRef};
 pub use policy::{ProbeSpec, SmokeSpec, UpdateSpec};
 pub use role::Role;
 pub use vars::{expand, Vars};

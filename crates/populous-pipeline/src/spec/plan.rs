@@ -57,11 +57,30 @@ pub enum DataSource {
     },
 }
 
+/// What a golden copy copies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GoldenFrom {
+    /// `data.clone_of`: a volume (through a new snapshot).
+    Volume(VolumeRef),
+    /// `data.from_source`: the newest clean base of a Populous source (a
+    /// replica of production outside the pool).
+    Source(String),
+}
+
+impl std::fmt::Display for GoldenFrom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GoldenFrom::Volume(v) => write!(f, "{v}"),
+            GoldenFrom::Source(s) => write!(f, "source {s}"),
+        }
+    }
+}
+
 /// A golden copy (roles `[refresh]`): what it copies and how it masks it.
 #[derive(Debug, Clone)]
 pub struct Golden {
-    /// `data.clone_of`.
-    pub source: VolumeRef,
+    /// `data.clone_of` or `data.from_source`.
+    pub source: GoldenFrom,
     /// The mask section.
     pub mask: MaskSpec,
 }
@@ -109,10 +128,24 @@ impl EnvPlan {
                 at("roles")
             ));
         }
-        if golden {
-            if e.data.clone_of.is_none() || e.mask.is_none() {
+        if e.data.from_source.is_some() && !golden {
+            return Err(format!(
+                "{}: only a golden copy (roles [refresh]) takes its data from a source",
+                at("data.from_source")
+            ));
+        }
+        if let Some(src) = &e.data.from_source {
+            if !is_plain_name(src) || e.data.clone_of.is_some() {
                 return Err(format!(
-                    "{}: refresh needs data.clone_of (what to copy) and a mask section (how to mask it)",
+                    "{} {src:?}: a source's name, and no clone_of beside it",
+                    at("data.from_source")
+                ));
+            }
+        }
+        if golden {
+            if (e.data.clone_of.is_none() && e.data.from_source.is_none()) || e.mask.is_none() {
+                return Err(format!(
+                    "{}: refresh needs data.clone_of or data.from_source (what to copy) and a mask section (how to mask it)",
                     at("roles")
                 ));
             }
@@ -207,9 +240,13 @@ impl EnvPlan {
                 e.data.volume
             ));
         }
-        let golden = match (&data, &e.mask) {
-            (DataSource::CloneOf { source, .. }, Some(mask)) if golden => Some(Golden {
-                source: source.clone(),
+        let golden = match (&data, &e.data.from_source, &e.mask) {
+            (_, Some(src), Some(mask)) if golden => Some(Golden {
+                source: GoldenFrom::Source(src.clone()),
+                mask: mask.clone(),
+            }),
+            (DataSource::CloneOf { source, .. }, None, Some(mask)) if golden => Some(Golden {
+                source: GoldenFrom::Volume(source.clone()),
                 mask: mask.clone(),
             }),
             // Checked above: a golden copy has both.

@@ -130,7 +130,7 @@ fn environments_parse_into_typed_plans() {
         TokenSource::File("/etc/populous/stage.token".into())
     );
     let golden = plan("golden").golden.expect("golden is a golden copy");
-    assert_eq!(golden.source, prod_db);
+    assert_eq!(golden.source, super::GoldenFrom::Volume(prod_db));
     assert_eq!(golden.mask.key_file, Path::new("/etc/populous/golden.key"));
     assert!(plan("dev").golden.is_none());
     assert_eq!(
@@ -242,6 +242,27 @@ fn mistakes_are_named() {
         "data: { clone_of: prod/db, volume: db }",
         "data: { volume: db }",
         Some("refresh needs data.clone_of"),
+    );
+    // A golden copy from a source (production outside the pool).
+    check(
+        "data: { clone_of: prod/db, volume: db }",
+        "data: { from_source: prod, volume: db }",
+        None,
+    );
+    check(
+        "data: { clone_of: prod/db, volume: db }",
+        "data: { from_source: prod, clone_of: prod/db, volume: db }",
+        Some("no clone_of beside it"),
+    );
+    check(
+        "data: { clone_of: prod/db, volume: db }",
+        "data: { from_source: ../prod, volume: db }",
+        Some("data.from_source"),
+    );
+    check(
+        "data: { clone_of: prod/db, volume: \"db-{build}\" }",
+        "data: { from_source: prod, volume: \"db-{build}\" }",
+        Some("only a golden copy"),
     );
     check(
         "    mask: { rules: masking.yml, key_file: /etc/populous/golden.key }\n",
