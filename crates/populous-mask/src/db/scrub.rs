@@ -22,8 +22,8 @@
 //!   tables' index pages in place (`OPTIMIZE TABLE` with
 //!   `innodb_defragment=ON`: records move between pages, the pages they
 //!   leave are scrubbed, and off-page blobs are not rewritten) to clear the
-//!   deleted records that were in the pages *before* masking; then resize
-//!   the redo log (InnoDB writes a fresh file and drops the old one); and set
+//!   deleted records that were in the pages *before* masking; resize the redo
+//!   log (InnoDB writes a fresh file and drops the old one); and set
 //!   `innodb_fast_shutdown=0` so the shutdown that follows is a slow one.
 //! - [`sample_originals`] and [`still_live`]: the values a scan searches for
 //!   afterwards, taken before masking and kept only in memory, minus those
@@ -283,68 +283,53 @@ pub fn finish(url: &str, rules: &RuleSet, opts: &ScrubOptions) -> Result<ScrubRe
             wait_purged(&mut c, &target, opts.purge_timeout).await?;
             report.recycle_secs = t.elapsed().as_secs_f64();
         }
-        if opts.compact {
-            report.compact_secs = compact(&mut c, &target, rules, opts).await?;
-        }
-        // Last, when nothing of masking is left to write: the fresh log
-        // begins at the resize. It used to run on a second connection
-        // alongside the compaction (then 3.3 s, now 0.2 s); started earlier,
-        // alongside purge or the undo recycling, it left the undo of a masked
-        // row in `ibdata1` (the planted-values test failed 5 runs in 6, and 1
-        // in 5 when it only overlapped the recycling). The 0.2 s are not
-        // worth a race.
-        if opts.fresh_redo {
-            report.redo_secs = fresh_redo_log(&mut c, &target).await?;
-        }
+        // The compaction writes only masked rows and zeros, so the fresh redo
+        // log can be written meanwhile, on a second connection.
+        let compaction = async {
+            if !opts.compact {
+                return Ok(0.0);
+            }
+            let t = Instant::now();
+            // The defragmentation thread's default throttle (40 passes of 7
+            // pages per index and second) makes this 3.3 s at 2 GiB.
+            // Unthrottled (1000 and 32) it took 0.2 s, but then 2 of 17
+            // masked 2 GiB clones kept 100-140 sampled originals in
+            // `ibdata1` (their scan caught it): the throttle stays.
+            c.query_drop("SET GLOBAL innodb_defragment = ON")
+                .await
+                .map_err(target.sql("turning on defragmentation"))?;
+            for table in rules.tables() {
+                let sql = format!(
+                    "OPTIMIZE TABLE {}.{}",
+                    quote_ident(&target.database),
+                    quote_ident(table.name())
+                );
+                c.query_drop(sql)
+                    .await
+                    .map_err(target.sql(format!("compacting `{}`", table.name())))?;
+            }
+            c.query_drop("SET GLOBAL innodb_defragment = OFF")
+                .await
+                .map_err(target.sql("turning off defragmentation"))?;
+            wait_purged(&mut c, &target, opts.purge_timeout).await?;
+            Ok::<_, MaskDbError>(t.elapsed().as_secs_f64())
+        };
+        let redo = async {
+            if !opts.fresh_redo {
+                return Ok(0.0);
+            }
+            let mut c2 = connect(&target).await?;
+            let secs = fresh_redo_log(&mut c2, &target).await?;
+            let _ = c2.disconnect().await;
+            Ok::<_, MaskDbError>(secs)
+        };
+        (report.compact_secs, report.redo_secs) = tokio::try_join!(compaction, redo)?;
         c.query_drop("SET GLOBAL innodb_fast_shutdown = 0")
             .await
             .map_err(target.sql("asking for a slow shutdown"))?;
         let _ = c.disconnect().await;
         Ok(report)
     })
-}
-
-/// Compacts the masked tables' index pages in place; returns the seconds.
-async fn compact(
-    c: &mut Conn,
-    target: &Target,
-    rules: &RuleSet,
-    opts: &ScrubOptions,
-) -> Result<f64> {
-    let t = Instant::now();
-    // The defragmentation thread is throttled for a live server: at
-    // most `frequency` passes of `n_pages` pages per index and second
-    // (40 and 7 by default: 3.3 s for the seed's table at 2 GiB).
-    // Here nothing else waits for the index, so it may run flat out.
-    let throttle: Option<(u64, u64)> = c
-        .query_first("SELECT @@innodb_defragment_frequency, @@innodb_defragment_n_pages")
-        .await
-        .map_err(target.sql("reading the defragmentation settings"))?;
-    c.query_drop(
-        "SET GLOBAL innodb_defragment = ON, GLOBAL innodb_defragment_frequency = 1000, \
-             GLOBAL innodb_defragment_n_pages = 32",
-    )
-    .await
-    .map_err(target.sql("turning on defragmentation"))?;
-    for table in rules.tables() {
-        let sql = format!(
-            "OPTIMIZE TABLE {}.{}",
-            quote_ident(&target.database),
-            quote_ident(table.name())
-        );
-        c.query_drop(sql)
-            .await
-            .map_err(target.sql(format!("compacting `{}`", table.name())))?;
-    }
-    let (frequency, n_pages) = throttle.unwrap_or((40, 7));
-    c.query_drop(format!(
-        "SET GLOBAL innodb_defragment = OFF, GLOBAL innodb_defragment_frequency = {frequency}, \
-             GLOBAL innodb_defragment_n_pages = {n_pages}"
-    ))
-    .await
-    .map_err(target.sql("turning off defragmentation"))?;
-    wait_purged(c, target, opts.purge_timeout).await?;
-    Ok(t.elapsed().as_secs_f64())
 }
 
 /// The shortest value worth searching for: shorter ones (a zip code) occur
