@@ -234,7 +234,10 @@ fn run_variant(g: &mut Guard, r: &VolRef, variant: &str, job: &Job) -> Result<Ru
         let run = match populous_ops::mask::mask(&mut g.engine, r, &job.spec, &req, |_| {}) {
             Ok(Masked::Done(run)) => Some(run),
             // A failed scan is a result here: the bench's own scan reports it.
-            Err(populous_ops::Error::ScanFound { .. }) => None,
+            Err(e @ populous_ops::Error::ScanFound { .. }) => {
+                eprintln!("full on {r}: its own scan failed: {e}");
+                None
+            }
             Ok(Masked::Already(_)) => anyhow::bail!("{r} was already masked: a fresh clone?"),
             Err(e) => return Err(e.into()),
         };

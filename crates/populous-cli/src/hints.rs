@@ -21,6 +21,12 @@ pub fn for_chain(err: &anyhow::Error) -> Option<String> {
             populous_ops::Error::NotRunning { volume } => {
                 Some(format!(" (start one with `populous db start {volume}`)"))
             }
+            populous_ops::Error::MaskWouldNotFit { .. } | populous_ops::Error::DiskFull { .. } => {
+                Some(
+                    " (grow the pool or free space in it, then run the same masking again)"
+                        .to_owned(),
+                )
+            }
             populous_ops::Error::WouldNotFit { .. } => Some(
                 " (grow the pool, free space in it, or ask for less with --size/--rows)".to_owned(),
             ),

@@ -239,3 +239,92 @@ fn volume_dir(home: &Path, volume: &str) -> std::path::PathBuf {
 fn prod_dir(home: &Path) -> std::path::PathBuf {
     volume_dir(home, "prod/db")
 }
+
+/// A masking that cannot fit in its pool stops before it masks anything,
+/// with `no_space` (exit 9) naming the pool, instead of InnoDB dying of
+/// error 28 halfway; with room, the same masking of a twin clone runs. The
+/// pool is really filled (a file in it), not told it is full.
+#[test]
+fn loopdev_mariadb_mask_that_cannot_fit_is_no_space() {
+    let lab = Lab::new();
+    let h = &image_pool(&lab, "1G", &[]);
+    ok_all(
+        h,
+        &[
+            &["folder", "create", "p/prod"],
+            &["folder", "create", "p/golden"],
+            &["volume", "create", "prod/db"],
+        ],
+    );
+    let key = lab.path().join("mask.key");
+    std::fs::write(&key, "0123456789abcdef0123456789abcdef").expect("key");
+    let key = key.to_str().expect("utf-8");
+    let mut servers = Servers {
+        home: h.to_path_buf(),
+        volumes: Vec::new(),
+    };
+    servers.start("prod/db");
+    ok(
+        h,
+        &[
+            "generate",
+            "--volume",
+            "prod/db",
+            "--rows",
+            "200",
+            "--blob-size",
+            "4K",
+        ],
+    );
+    ok(h, &["db", "stop", "prod/db"]);
+    ok(h, &["clone", "prod/db", "golden/db"]);
+    ok(h, &["clone", "prod/db", "golden/twin"]);
+    let mask = |volume| ["mask", volume, "--rules", RULES, "--key-file", key];
+    // With room, the check lets it through.
+    let masked = json(h, &mask("golden/twin"));
+    assert_eq!(masked["scan"]["found"], 0, "{masked}");
+
+    // Leave 32 MiB: less than the fresh redo log alone needs.
+    let dir = volume_dir(h, "golden/db");
+    let root = dir.ancestors().nth(3).expect("pool root").to_path_buf();
+    let pools = json(h, &["pool", "ls"]);
+    let free = pools[0]["free_bytes"].as_u64().expect("free_bytes");
+    let filler = root.join("filler");
+    let status = Command::new("fallocate")
+        .arg("-l")
+        .arg((free - (32 << 20)).to_string())
+        .arg(&filler)
+        .status()
+        .expect("fallocate");
+    assert!(status.success());
+    sync(&root);
+
+    let mut args = vec!["--json"];
+    args.extend(mask("golden/db"));
+    let out = populous(h, &args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(9), "{stderr}");
+    assert!(
+        stderr.contains("no_space")
+            && stderr.contains("pool p")
+            && stderr.contains("nothing was masked"),
+        "{stderr}"
+    );
+    let inspect = json(h, &["volume", "inspect", "golden/db"]);
+    assert_eq!(inspect["provenance"]["masked"], false, "{inspect}");
+    assert!(
+        json(h, &["db", "ls"]).as_array().is_some_and(Vec::is_empty),
+        "the server started for the masking is stopped"
+    );
+}
+
+/// Commits the filesystem's transaction, so that its free space is current
+/// (btrfs returns a deleted file's extents at the commit).
+fn sync(dir: &Path) {
+    let status = Command::new("sync")
+        .arg("-f")
+        .arg(dir)
+        .status()
+        .expect("sync");
+    assert!(status.success());
+}

@@ -168,6 +168,18 @@ pub fn list(home: &Path) -> Vec<VolumeDb> {
     out
 }
 
+/// The pool that holds `r`, and its free bytes (`None` where the
+/// filesystem does not say).
+pub(crate) fn pool_free(engine: &Engine, r: &VolRef) -> Result<(String, Option<u64>)> {
+    let pool = engine.folder_get(&r.folder)?.pool;
+    let free = engine
+        .pool_list()?
+        .into_iter()
+        .find(|p| p.name == pool)
+        .and_then(|p| p.free_bytes);
+    Ok((pool.to_string(), free))
+}
+
 /// What InnoDB writes per byte of row data, at most, on top of it: pages
 /// are not full, and the undo and redo logs write the rows again.
 const WRITE_OVERHEAD: f64 = 1.3;
@@ -192,16 +204,11 @@ pub fn generate(
             populous_app::Amount::Rows(n) => n.saturating_mul(opts.blob_size as u64 + 400),
         };
         let need = (data as f64 * WRITE_OVERHEAD) as u64;
-        let pool = engine.folder_get(&r.folder)?.pool;
-        let free = engine
-            .pool_list()?
-            .into_iter()
-            .find(|p| p.name == pool)
-            .and_then(|p| p.free_bytes);
+        let (pool, free) = pool_free(engine, r)?;
         if let Some(free) = free.filter(|f| need > *f) {
             return Err(crate::Error::WouldNotFit {
                 volume: r.to_string(),
-                pool: pool.to_string(),
+                pool,
                 need,
                 free,
             });

@@ -62,6 +62,29 @@ pub enum Error {
         /// Bytes free in the pool.
         free: u64,
     },
+    /// A masking refused to start: what it would write does not fit.
+    #[error("masking {volume} writes about {} (its tables' pages, undo and a fresh redo log) and pool {pool} has {} free: nothing was masked", populous_units::format_size(*need), populous_units::format_size(*free))]
+    MaskWouldNotFit {
+        /// The volume.
+        volume: String,
+        /// Its pool.
+        pool: String,
+        /// Bytes the masking would write.
+        need: u64,
+        /// Bytes free in the pool.
+        free: u64,
+    },
+    /// The server died of a full disk (error 28) while masking.
+    #[error("{volume}'s pool {pool} ran out of space while masking (the server's log says error 28): {source}")]
+    DiskFull {
+        /// The volume.
+        volume: String,
+        /// Its pool.
+        pool: String,
+        /// What the masking saw of it (a lost connection, most often).
+        #[source]
+        source: Box<Error>,
+    },
     /// The generator failed.
     #[error(transparent)]
     App(#[from] populous_app::AppError),
@@ -112,7 +135,9 @@ impl Error {
             Error::Source(e) => e.kind(),
             Error::SourceRefused { .. } => ErrorKind::InvalidInput,
             Error::NotRunning { .. } => ErrorKind::WrongState,
-            Error::WouldNotFit { .. } => ErrorKind::NoSpace,
+            Error::WouldNotFit { .. } | Error::MaskWouldNotFit { .. } | Error::DiskFull { .. } => {
+                ErrorKind::NoSpace
+            }
             Error::Mask(e) => e.kind(),
             Error::Rules { .. } => ErrorKind::InvalidInput,
             Error::MaskDb(e) => e.kind(),

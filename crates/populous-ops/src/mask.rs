@@ -212,8 +212,21 @@ fn mask_and_scan(
     datadir: &std::path::Path,
     removed_logs: Vec<String>,
 ) -> Result<Masked> {
-    let url = format!("{}populous", db::start(engine, r, None)?.value.url);
+    let instance = db::start(engine, r, None)?.value;
+    let url = format!("{}populous", instance.url);
+    let log_start = std::fs::metadata(&instance.log_file).map_or(0, |m| m.len());
+    let (pool, free) = db::pool_free(engine, r)?;
     let worked = (|| {
+        // Refused before anything is written: InnoDB dies of a full disk.
+        let need = populous_mask::db::space::estimate(&url, &spec.rules)?.bytes();
+        if let Some(free) = free.filter(|f| need > *f) {
+            return Err(Error::MaskWouldNotFit {
+                volume: r.to_string(),
+                pool: pool.clone(),
+                need,
+                free,
+            });
+        }
         let mut needles = scrub::sample_originals(&url, &spec.rules, req.sample)?;
         scrub::prepare(&url, &spec.rules)?;
         let report =
@@ -225,7 +238,21 @@ fn mask_and_scan(
     })();
     // Stop in any case: after `finish`, this is the slow shutdown.
     let stopped = db::stop(engine, r);
-    let (needles, report, scrubbed) = worked?;
+    let (needles, report, scrubbed) = worked.map_err(|e| {
+        // A server killed by error 28 shows the client a lost connection:
+        // its own log says why.
+        if !matches!(e.kind(), populous_error::ErrorKind::NoSpace)
+            && log_says_disk_full(&log_since(&instance.log_file, log_start))
+        {
+            Error::DiskFull {
+                volume: r.to_string(),
+                pool: pool.clone(),
+                source: Box::new(e),
+            }
+        } else {
+            e
+        }
+    })?;
     stopped?;
     // At rest after a clean shutdown: the doublewrite buffer may still hold
     // pages the source server flushed.
@@ -270,6 +297,37 @@ fn mask_and_scan(
         scan_secs,
         volume,
     })))
+}
+
+/// What the server logged from byte `from` on (nothing if unreadable).
+fn log_since(log: &Path, from: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut text = Vec::new();
+    if let Ok(mut f) = std::fs::File::open(log) {
+        if f.seek(SeekFrom::Start(from)).is_ok() {
+            let _ = f.take(1 << 20).read_to_end(&mut text);
+        }
+    }
+    String::from_utf8_lossy(&text).into_owned()
+}
+
+/// Whether MariaDB's error log reports a full disk (error 28, ENOSPC), in
+/// any of the ways InnoDB and the server word it.
+fn log_says_disk_full(log: &str) -> bool {
+    // "error 28", not "error 280".
+    let code_28 = |l: &str, prefix: &str| {
+        l.match_indices(prefix).any(|(i, _)| {
+            let rest = &l[i + prefix.len()..];
+            rest.starts_with("28") && !rest[2..].starts_with(|c: char| c.is_ascii_digit())
+        })
+    };
+    log.lines().filter(|l| l.contains("[ERROR]")).any(|l| {
+        code_28(l, "error number ")
+            || code_28(l, "errno: ")
+            || code_28(l, "error ")
+            || l.contains("No space left on device")
+            || l.contains("Disk full")
+    })
 }
 
 /// Every file of a volume's directory searched for `needles`.
@@ -364,4 +422,49 @@ pub fn verify(
         tracing::warn!(error = %e, volume = %tmp, "could not remove the verification clone");
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use populous_error::ErrorKind;
+
+    #[test]
+    fn a_server_log_that_reports_error_28_is_a_full_disk() {
+        // Lines as MariaDB 10.11 writes them.
+        for line in [
+            "2026-12-01 10:00:00 0 [ERROR] InnoDB: Write to file ./ib_logfile0 failed at offset 4096, 512 bytes should have been written, only 0 were written. Operating system error number 28. Check that your OS and file system support files of this size.",
+            "2026-12-01 10:00:00 3 [ERROR] mariadbd: Disk full (/tmp/#sql-temptable-1.MAI); waiting for someone to free some space... (errno: 28 \"No space left on device\")",
+            "2026-12-01 10:00:00 4 [ERROR] InnoDB: preallocating 16777216 bytes for file ./populous/main.ibd failed with error 28",
+        ] {
+            let log = format!("2026-12-01 9:59:59 0 [Note] InnoDB: Buffer pool(s) load completed\n{line}\n");
+            assert!(log_says_disk_full(&log), "{line}");
+        }
+        assert!(!log_says_disk_full(
+            "2026-12-01 10:00:00 0 [Note] InnoDB: 128 rollback segments are active.\n\
+             2026-12-01 10:00:00 0 [ERROR] Aborted connection 28 to db: 'populous'\n\
+             2026-12-01 10:00:00 0 [ERROR] InnoDB: got error 280\n"
+        ));
+    }
+
+    #[test]
+    fn running_out_of_space_is_no_space() {
+        let lost = Error::NotRunning {
+            volume: "golden/db".into(),
+        };
+        let full = Error::DiskFull {
+            volume: "golden/db".into(),
+            pool: "p".into(),
+            source: Box::new(lost),
+        };
+        assert_eq!(full.kind(), ErrorKind::NoSpace);
+        let refused = Error::MaskWouldNotFit {
+            volume: "golden/db".into(),
+            pool: "p".into(),
+            need: 300 << 20,
+            free: 10 << 20,
+        };
+        assert_eq!(refused.kind(), ErrorKind::NoSpace);
+        assert!(refused.to_string().contains("nothing was masked"));
+    }
 }

@@ -134,6 +134,7 @@ mod progress;
 mod report;
 mod run;
 pub mod scrub;
+pub mod space;
 mod verify;
 
 pub use error::MaskDbError;

@@ -3,20 +3,23 @@
 //! After masking, no original value of a masked column may be left in any
 //! file of the volume: table and index pages, undo and redo logs, binary and
 //! relay logs, Aria files, anything. [`scan_dir`] proves it for a sample: it
-//! reads every regular file under a directory once, with one Aho-Corasick
-//! automaton over all the sampled originals, and reports per file how many
-//! distinct originals it holds. Files are read in pieces of fixed size, so a
-//! volume of any size needs constant memory; symbolic links are not followed
-//! (a datadir holds none that matter, and following one could leave the
-//! volume).
+//! reads every regular file under a directory once, searches it for all the
+//! sampled originals at once ([`search`]: a gram filter), and reports per
+//! file how many distinct originals it holds. Files are read in pieces of
+//! fixed size, with direct I/O, so a volume of any size needs constant
+//! memory and the scan runs at the speed of the disk (2.9 GB in 1.3-1.6 s on
+//! the bench's loop pool, against 9-10 s with Aho-Corasick's DFA and
+//! buffered reads); symbolic links are not followed (a datadir holds none
+//! that matter, and following one could leave the volume).
 
 use std::collections::BTreeSet;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind};
+mod search;
+
+use search::Searcher;
 use serde::Serialize;
 
 /// A file that holds originals.
@@ -71,30 +74,60 @@ fn files(dir: &Path) -> std::io::Result<Vec<(PathBuf, u64)>> {
     Ok(out)
 }
 
-/// The needles found in `len` bytes of `path` from `offset`, reading `overlap`
-/// bytes past the end so that a needle that starts inside is seen whole.
-fn search(
-    ac: &AhoCorasick,
+/// Reads are aligned to this for `O_DIRECT`.
+const ALIGN: usize = 4096;
+
+/// Reads `want` bytes of `f` from `offset` (fewer at the end of the file)
+/// into `buf`; returns how many.
+fn read_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut got = 0;
+    while got < buf.len() {
+        match f.read_at(&mut buf[got..], offset + got as u64)? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
+}
+
+/// `len + overlap` bytes of `path` from `offset` (fewer at the end of the
+/// file), in `buf`. Read with `O_DIRECT` where the filesystem allows it: the
+/// files were written by a server with `O_DIRECT`, so none of it is in the
+/// page cache, and copying it there first costs more than the search
+/// (measured on a btrfs loop pool: 1.1 GB/s buffered, 2.2-2.8 GB/s direct, one
+/// reader). Falls back to a plain read where direct I/O is refused.
+fn read_piece<'b>(
     path: &Path,
     offset: u64,
-    len: u64,
-    overlap: u64,
-    buf: &mut Vec<u8>,
-) -> std::io::Result<BTreeSet<usize>> {
-    let mut f = File::open(path)?;
-    f.seek(SeekFrom::Start(offset))?;
-    buf.clear();
-    f.take(len + overlap).read_to_end(buf)?;
-    Ok(ac
-        .find_iter(buf.as_slice())
-        .filter(|m| (m.start() as u64) < len)
-        .map(|m| m.pattern().as_usize())
-        .collect())
+    want: usize,
+    buf: &'b mut Vec<u8>,
+) -> std::io::Result<&'b [u8]> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let aligned = want.div_ceil(ALIGN) * ALIGN;
+    buf.resize(aligned + ALIGN, 0);
+    let start = buf.as_ptr().align_offset(ALIGN);
+    let direct = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path);
+    if let Ok(f) = direct {
+        // `offset` is a multiple of CHUNK, so aligned; a short read happens
+        // only at the end of the file.
+        match read_at(&f, &mut buf[start..start + aligned], offset) {
+            Ok(n) => return Ok(&buf[start..start + n.min(want)]),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let f = File::open(path)?;
+    let n = read_at(&f, &mut buf[start..start + want], offset)?;
+    Ok(&buf[start..start + n])
 }
 
 /// Searches every regular file under `dir` for `needles`: the files are cut
-/// in 16 MiB pieces that every core takes in turn, and one automaton (a DFA:
-/// 1.7x the throughput of the default for 4,000 needles) finds them all.
+/// in 16 MiB pieces that every core takes in turn, each read with direct I/O
+/// and searched with one [`Searcher`] for all the needles.
 pub fn scan_dir(dir: &Path, needles: &[Vec<u8>]) -> std::io::Result<ScanFindings> {
     let files = files(dir)?;
     let mut findings = ScanFindings {
@@ -106,10 +139,7 @@ pub fn scan_dir(dir: &Path, needles: &[Vec<u8>]) -> std::io::Result<ScanFindings
     if needles.is_empty() {
         return Ok(findings);
     }
-    let ac = AhoCorasick::builder()
-        .kind(Some(AhoCorasickKind::DFA))
-        .build(needles)
-        .map_err(std::io::Error::other)?;
+    let searcher = Searcher::new(needles)?;
     let overlap = needles.iter().map(Vec::len).max().unwrap_or(1) as u64 - 1;
     let pieces: Vec<(usize, u64, u64)> = files
         .iter()
@@ -125,13 +155,16 @@ pub fn scan_dir(dir: &Path, needles: &[Vec<u8>]) -> std::io::Result<ScanFindings
             .map(|_| {
                 s.spawn(|| {
                     let mut found: Vec<(usize, BTreeSet<usize>)> = Vec::new();
-                    let mut buf = Vec::with_capacity((CHUNK + overlap) as usize);
+                    let mut buf = Vec::new();
                     loop {
                         let n = next.fetch_add(1, Ordering::Relaxed);
                         let Some(&(i, offset, len)) = pieces.get(n) else {
                             return Ok::<_, std::io::Error>(found);
                         };
-                        let here = search(&ac, &files[i].0, offset, len, overlap, &mut buf)?;
+                        let data =
+                            read_piece(&files[i].0, offset, (len + overlap) as usize, &mut buf)?;
+                        let mut here = BTreeSet::new();
+                        searcher.find(data, len as usize, &mut here);
                         if !here.is_empty() {
                             found.push((i, here));
                         }
