@@ -15,6 +15,11 @@
 //! replication lag under a steady write load on production: each sample
 //! reads production's position and times until the replica has applied it
 //! (`MASTER_GTID_WAIT`).
+//!
+//! Throughout, production answers a point query every 20 ms on a connection
+//! of its own (what the app's `/_ping` does), labelled with the phase: idle
+//! (a quiet window before the rounds), during physical seeds, during source
+//! snapshots; p50/p99 per phase say whether production notices.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -82,6 +87,115 @@ struct SizeResult {
     /// MB/s of the physical seed's stream.
     physical_mb_s: f64,
     snapshot: Figures,
+    /// Production's point-query answer times: idle, during physical seeds, during snapshots.
+    prod_idle: Answers,
+    prod_seeding: Answers,
+    prod_snapshot: Answers,
+}
+
+/// What the benchmark is doing, for production's answer times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Phase {
+    Other = 0,
+    Idle = 1,
+    Seeding = 2,
+    Snapshot = 3,
+}
+
+/// Production's answer time to a point query, every 20 ms, by phase.
+struct Sampler {
+    phase: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Vec<(u8, f64)>>>,
+}
+
+impl Sampler {
+    fn start(url: String) -> Sampler {
+        use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+        let phase = std::sync::Arc::new(AtomicU8::new(Phase::Other as u8));
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let (p, s) = (std::sync::Arc::clone(&phase), std::sync::Arc::clone(&stop));
+        let thread = std::thread::spawn(move || {
+            populous_sql::block_on(async move {
+                use mysql_async::prelude::Queryable;
+                let mut out = Vec::new();
+                let Ok(opts) = mysql_async::Opts::from_url(&url) else {
+                    return out;
+                };
+                let Ok(mut c) = mysql_async::Conn::new(opts).await else {
+                    return out;
+                };
+                let mut id = 0u64;
+                while !s.load(Ordering::Relaxed) {
+                    id = id % 1000 + 1;
+                    let t = Instant::now();
+                    let r: std::result::Result<Option<u64>, _> = c
+                        .query_first(format!("SELECT id FROM main WHERE id = {id}"))
+                        .await;
+                    if r.is_ok() {
+                        out.push((p.load(Ordering::Relaxed), t.elapsed().as_secs_f64()));
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                out
+            })
+            .unwrap_or_default()
+        });
+        Sampler {
+            phase,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn set(&self, phase: Phase) {
+        self.phase
+            .store(phase as u8, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn finish(&mut self) -> Vec<(u8, f64)> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread
+            .take()
+            .and_then(|t| t.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Sampler {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// Production's answer times in one phase.
+#[derive(Debug, serde::Serialize)]
+struct Answers {
+    samples: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn answers(all: &[(u8, f64)], phase: Phase) -> Answers {
+    let mut v: Vec<f64> = all
+        .iter()
+        .filter(|(p, _)| *p == phase as u8)
+        .map(|(_, s)| s * 1000.0)
+        .collect();
+    v.sort_by(f64::total_cmp);
+    let pick = |q: f64| {
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            v[((v.len() - 1) as f64 * q).round() as usize]
+        }
+    };
+    Answers {
+        samples: v.len(),
+        p50_ms: pick(0.5),
+        p99_ms: pick(0.99),
+    }
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -321,10 +435,18 @@ pub fn run(args: &BenchSource, json: bool) -> Result<()> {
         )?
         .parse()
         .unwrap_or(0);
+        let mut sampler = Sampler::start(format!("{}populous", prod.0.url));
+        sampler.set(Phase::Idle);
+        // A quiet window: production's answer times with nothing else going on.
+        std::thread::sleep(Duration::from_secs(3));
+        sampler.set(Phase::Other);
         let (mut base, mut phys, mut logi, mut mbs) = (vec![], vec![], vec![], vec![]);
         for round in 0..args.rounds {
             base.push(dump_load(c.dir, &prod, round)?);
-            let (t, m) = seed(&mut c, &prod, SourceMode::Physical, "phys")?;
+            sampler.set(Phase::Seeding);
+            let seeded = seed(&mut c, &prod, SourceMode::Physical, "phys");
+            sampler.set(Phase::Other);
+            let (t, m) = seeded?;
             phys.push(t);
             mbs.push(m);
             drop_source(&mut c, "phys")?;
@@ -337,11 +459,14 @@ pub fn run(args: &BenchSource, json: bool) -> Result<()> {
         let mut snaps = Vec::new();
         for round in 0..args.rounds {
             let t = Instant::now();
-            ops::snapshot(
+            sampler.set(Phase::Snapshot);
+            let taken = ops::snapshot(
                 &mut c.engine,
                 &name,
                 Some(Name::new("snapshot", &format!("b{round}"))?),
-            )?;
+            );
+            sampler.set(Phase::Other);
+            taken?;
             snaps.push(t.elapsed().as_secs_f64());
         }
         if size == largest {
@@ -351,6 +476,7 @@ pub fn run(args: &BenchSource, json: bool) -> Result<()> {
             lag_result = Some(lag(&prod, &i.socket_url(), args.lag_samples)?);
         }
         drop_source(&mut c, "live")?;
+        let answered = sampler.finish();
         let (b, p, l) = (figures(&base), figures(&phys), figures(&logi));
         results.push(SizeResult {
             size_bytes: size,
@@ -362,6 +488,9 @@ pub fn run(args: &BenchSource, json: bool) -> Result<()> {
             physical: p,
             logical: l,
             snapshot: figures(&snaps),
+            prod_idle: answers(&answered, Phase::Idle),
+            prod_seeding: answers(&answered, Phase::Seeding),
+            prod_snapshot: answers(&answered, Phase::Snapshot),
         });
         drop(prod);
         let _ = std::fs::remove_dir_all(c.dir.join("prod-data"));
@@ -404,6 +533,18 @@ pub fn run(args: &BenchSource, json: bool) -> Result<()> {
             r.dump_over_logical,
             r.physical_mb_s,
             f(&r.snapshot)
+        );
+    }
+    for r in &results {
+        println!(
+            "production at {}: point query p50/p99 idle {:.2}/{:.2} ms, during physical seeds {:.2}/{:.2} ms, during snapshots {:.2}/{:.2} ms",
+            format_size(r.size_bytes),
+            r.prod_idle.p50_ms,
+            r.prod_idle.p99_ms,
+            r.prod_seeding.p50_ms,
+            r.prod_seeding.p99_ms,
+            r.prod_snapshot.p50_ms,
+            r.prod_snapshot.p99_ms
         );
     }
     println!("snapshot time, largest / smallest size: {snapshot_ratio:.2}");

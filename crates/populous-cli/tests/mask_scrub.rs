@@ -252,7 +252,7 @@ fn loopdev_mariadb_mask_that_cannot_fit_is_no_space() {
         h,
         &[
             &["folder", "create", "p/prod"],
-            &["folder", "create", "p/golden"],
+            &["folder", "create", "p/golden", "--clone-from", "prod"],
             &["volume", "create", "prod/db"],
         ],
     );

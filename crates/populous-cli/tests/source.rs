@@ -694,5 +694,8 @@ fn loopdev_mariadb_bench_source_reports_figures() {
         assert!(size[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {v}");
     }
     assert!(v["lag"]["p99_s"].as_f64().is_some_and(|x| x >= 0.0), "{v}");
+    for phase in ["prod_idle", "prod_seeding", "prod_snapshot"] {
+        assert!(size[phase]["samples"].as_u64().is_some_and(|n| n > 0), "{phase}: {v}");
+    }
     assert_eq!(v["lag"]["samples"], 5);
 }
