@@ -141,28 +141,45 @@ fn caught_up(prod: &Prod, replica_socket: &Path) {
     );
 }
 
-#[test]
-fn loopdev_mariadb_source_replicates_snapshots_and_clones_clean() {
-    let lab = Lab::new();
-    let home = image_pool(&lab, "3G", &[]);
-    let h = home.as_path();
+/// The lab's pool with folders replicas and dev (which clones from
+/// replicas), production outside it, the password file, and the source URL.
+fn world(lab: &Lab) -> (PathBuf, Prod, PathBuf, String) {
+    let home = image_pool(lab, "3G", &[]);
     ok_all(
-        h,
+        &home,
         &[
             &["folder", "create", "p/replicas"],
             &["folder", "create", "p/dev", "--clone-from", "replicas"],
         ],
     );
-    let prod = production(&lab);
+    let prod = production(lab);
+    let pw_file = lab.path().join("repl.pw");
+    std::fs::write(&pw_file, format!("{PASSWORD}\n")).expect("password file");
+    let from = format!("mysql://repl@127.0.0.1:{}", prod.instance.port);
+    (home, prod, pw_file, from)
+}
+
+/// `populous serve` with its API on a free port (stopped by `cleanup`), and an admin token.
+fn serve_api(lab: &Lab, cleanup: &mut Cleanup) -> (String, String) {
+    let token = common::ok(&cleanup.home, &["token", "create", "ops", "--admin"]);
+    let config = lab.path().join("populous.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\n").expect("config");
+    let (child, api, _) = common::serve(&cleanup.home, &config);
+    cleanup.daemon = Some(child);
+    (api.expect("the API listens"), token.trim().to_owned())
+}
+
+#[test]
+fn loopdev_mariadb_source_replicates_snapshots_and_clones_clean() {
+    let lab = Lab::new();
+    let (home, prod, pw_file, from) = world(&lab);
+    let h = home.as_path();
     let mut cleanup = Cleanup {
         home: home.clone(),
         sources: vec![],
         servers: vec![],
         daemon: None,
     };
-    let pw_file = lab.path().join("repl.pw");
-    std::fs::write(&pw_file, format!("{PASSWORD}\n")).expect("password file");
-    let from = format!("mysql://repl@127.0.0.1:{}", prod.instance.port);
 
     // Refusals first: nothing may be left behind by them.
     let bad = populous(
@@ -457,6 +474,61 @@ fn loopdev_mariadb_source_replicates_snapshots_and_clones_clean() {
         &["volume", "rm", "replicas/prod", "--destroy", "--recursive"],
     );
     assert_eq!(refused.status.code(), Some(7));
+
+    // `populous serve` starts a stopped replica again (replication resumes),
+    // serves the sources' state and snapshots, and exports gauges.
+    ok_all(h, &[&["db", "stop", "replicas/prodl"]]);
+    sql(
+        &prod.instance.socket,
+        "INSERT INTO app.orders (email) VALUES ('while-stopped@example.com')",
+    );
+    let (api, token) = serve_api(&lab, &mut cleanup);
+    let call = |method: &str, path: &str| {
+        let s = std::net::TcpStream::connect(&api).expect("connect");
+        let a = populous_daemon::client::exchange(s, method, path, Some(&token), b"")
+            .expect("exchange");
+        (a.status, a.body)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let status = loop {
+        let (code, st) = call("GET", "/v1/sources/prodl");
+        assert_eq!(code, 200, "{st}");
+        if st["replica"]["sql_thread"] == "running" && st["gtid_distance"] == 0 {
+            break st;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon did not bring the replica back: {st}"
+        );
+    };
+    assert!(!status.to_string().contains(PASSWORD));
+    assert_eq!(count(&prodl_socket(h)), 604);
+    let (code, taken) = call("POST", "/v1/sources/prodl/snapshots");
+    assert_eq!(code, 201, "{taken}");
+    assert!(
+        taken["base"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("replicas/prodl-")),
+        "{taken}"
+    );
+    let (code, list) = call("GET", "/v1/sources");
+    assert_eq!(
+        (code, list.as_array().map(Vec::len)),
+        (200, Some(2)),
+        "{list}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let (_, metrics) = call("GET", "/metrics");
+        let text = metrics.as_str().unwrap_or_default().to_owned();
+        if text.contains("populous_source_replicating{source=\"prodl\"} 1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no source gauges: {text}"
+        );
+    }
     drop(cleanup);
 }
 
@@ -518,16 +590,8 @@ impl Drop for Load {
 #[test]
 fn loopdev_mariadb_source_under_load_scheduled_snapshots_keep_the_newest() {
     let lab = Lab::new();
-    let home = image_pool(&lab, "3G", &[]);
+    let (home, prod, pw_file, from) = world(&lab);
     let h = home.as_path();
-    ok_all(
-        h,
-        &[
-            &["folder", "create", "p/replicas"],
-            &["folder", "create", "p/dev", "--clone-from", "replicas"],
-        ],
-    );
-    let prod = production(&lab);
     sql(
         &prod.instance.socket,
         "CREATE TABLE app.writes (id BIGINT PRIMARY KEY AUTO_INCREMENT, v BIGINT) ENGINE=InnoDB; \
@@ -540,9 +604,6 @@ fn loopdev_mariadb_source_under_load_scheduled_snapshots_keep_the_newest() {
         daemon: None,
     };
     let mut load = Load::start(&prod.instance.socket);
-    let pw_file = lab.path().join("repl.pw");
-    std::fs::write(&pw_file, format!("{PASSWORD}\n")).expect("password file");
-    let from = format!("mysql://repl@127.0.0.1:{}", prod.instance.port);
     // Seeded while the load runs; a snapshot every 2 s, the newest 2 kept.
     json(
         h,
@@ -562,15 +623,10 @@ fn loopdev_mariadb_source_under_load_scheduled_snapshots_keep_the_newest() {
             "2",
         ],
     );
-    let token = common::ok(h, &["token", "create", "ops", "--admin"]);
-    let config = lab.path().join("populous.toml");
-    std::fs::write(&config, "listen = \"127.0.0.1:0\"\n").expect("config");
-    let (child, api, _) = common::serve(h, &config);
-    cleanup.daemon = Some(child);
-    let api = api.expect("the API listens");
+    let (api, token) = serve_api(&lab, &mut cleanup);
     let call = |path: &str| {
         let s = std::net::TcpStream::connect(&api).expect("connect");
-        populous_daemon::client::exchange(s, "GET", path, Some(token.trim()), b"")
+        populous_daemon::client::exchange(s, "GET", path, Some(&token), b"")
             .expect("exchange")
             .body
     };
@@ -695,7 +751,10 @@ fn loopdev_mariadb_bench_source_reports_figures() {
     }
     assert!(v["lag"]["p99_s"].as_f64().is_some_and(|x| x >= 0.0), "{v}");
     for phase in ["prod_idle", "prod_seeding", "prod_snapshot"] {
-        assert!(size[phase]["samples"].as_u64().is_some_and(|n| n > 0), "{phase}: {v}");
+        assert!(
+            size[phase]["samples"].as_u64().is_some_and(|n| n > 0),
+            "{phase}: {v}"
+        );
     }
     assert_eq!(v["lag"]["samples"], 5);
 }
