@@ -86,6 +86,17 @@ impl Cleanup {
     }
 }
 
+/// A benchmark's scratch directory `DIR/populous-bench-NAME-PID`, which
+/// `mariadbd` (running as `mysql`) may traverse, removed with what is
+/// mounted below it when the guard goes.
+pub fn server_work_dir(dir: &std::path::Path, name: &str) -> Result<(PathBuf, Cleanup)> {
+    use std::os::unix::fs::PermissionsExt;
+    let work = dir.join(format!("populous-bench-{name}-{}", std::process::id()));
+    fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    fs::set_permissions(&work, fs::Permissions::from_mode(0o755))?;
+    Ok((work.clone(), Cleanup::new(work)))
+}
+
 impl Drop for Cleanup {
     fn drop(&mut self) {
         for m in populous_engine::sys::mounts_below(&self.dir).unwrap_or_default() {

@@ -517,16 +517,7 @@ fn missed(results: &[SizeResult]) -> Vec<String> {
 pub fn run(args: &BenchMask, json: bool) -> Result<()> {
     let sizes = crate::bench::sizes(&args.sizes)?;
     anyhow::ensure!(args.rounds > 0, "--rounds must be at least 1");
-    let work = args
-        .dir
-        .join(format!("populous-bench-mask-{}", std::process::id()));
-    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // mariadbd runs as `mysql` and must traverse to the volumes.
-        std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o755))?;
-    }
-    let cleanup = crate::bench::Cleanup::new(work.clone());
+    let (work, cleanup) = crate::bench::server_work_dir(&args.dir, "mask")?;
     let mut g = Guard {
         engine: Engine::open(&work.join("home"))?,
         started: Vec::new(),

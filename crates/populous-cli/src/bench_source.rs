@@ -393,16 +393,7 @@ pub fn run(args: &BenchSource, json: bool) -> Result<()> {
         args.rounds > 0 && args.lag_samples > 0,
         "--rounds and --lag-samples are at least 1"
     );
-    let work = args
-        .dir
-        .join(format!("populous-bench-source-{}", std::process::id()));
-    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // mariadbd runs as `mysql` and must traverse to its datadirs.
-        std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o755))?;
-    }
-    let _cleanup = crate::bench::Cleanup::new(work.clone());
+    let (work, _cleanup) = crate::bench::server_work_dir(&args.dir, "source")?;
     let pw_file = work.join("repl.pw");
     std::fs::write(&pw_file, PASSWORD)?;
     let mut c = Ctx {

@@ -235,7 +235,28 @@ struct Checker<'a> {
     escapes: Vec<String>,
 }
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
+    fn new(lab: &'a Lab, pool_root: &Path) -> Checker<'a> {
+        Checker {
+            lab,
+            before: state(lab, pool_root),
+            pool_root: pool_root.to_owned(),
+            attempts: 0,
+            escapes: Vec::new(),
+        }
+    }
+
+    /// Fails naming every attempt that got through or changed something.
+    fn assert_none_escaped(&self, what: &str) {
+        assert!(
+            self.escapes.is_empty(),
+            "{what}: {} of {} attempts got through:\n{}",
+            self.escapes.len(),
+            self.attempts,
+            self.escapes.join("\n")
+        );
+    }
+
     fn check(&mut self, a: Attempt, plugin: bool) {
         self.attempts += 1;
         let refused = if plugin {
@@ -451,13 +472,7 @@ pub fn rest_escape_attempts(pool: Pool) {
     let home = demo_home(pool);
     let pool_root = pool_root(&home.lab);
     let srv = Server::start(&home.lab.home(), crate::common::api_config());
-    let mut ch = Checker {
-        lab: &home.lab,
-        before: state(&home.lab, &pool_root),
-        pool_root: pool_root.clone(),
-        attempts: 0,
-        escapes: Vec::new(),
-    };
+    let mut ch = Checker::new(&home.lab, &pool_root);
     let mut allowed_reads = 0;
     for (name, (secret, grants)) in &home.tokens {
         let mut calls: Vec<Call> = FOLDERS.iter().flat_map(|f| rest_calls(f)).collect();
@@ -525,13 +540,7 @@ pub fn rest_escape_attempts(pool: Pool) {
         );
     }
     assert!(allowed_reads > 20, "reads checked: {allowed_reads}");
-    assert!(
-        ch.escapes.is_empty(),
-        "{} of {} attempts got through:\n{}",
-        ch.escapes.len(),
-        ch.attempts,
-        ch.escapes.join("\n")
-    );
+    ch.assert_none_escaped("escape attempts");
     eprintln!("REST: {} escape attempts, 0 successes; {allowed_reads} allowed reads without foreign names", ch.attempts);
 }
 
@@ -567,13 +576,7 @@ pub fn plugin_escape_attempts(pool: Pool) {
         ..populous_daemon::Config::default()
     };
     let srv = Server::start(&lab.home(), config);
-    let mut ch = Checker {
-        lab,
-        before: state(lab, &pool_root),
-        pool_root: pool_root.clone(),
-        attempts: 0,
-        escapes: Vec::new(),
-    };
+    let mut ch = Checker::new(lab, &pool_root);
     // What a driver may legitimately create: skipped here, tested by the plugin tests.
     let legit: BTreeSet<(&str, String)> = [
         ("pl-dev", "importVolAsClone=golden/x"),
@@ -694,12 +697,6 @@ pub fn plugin_escape_attempts(pool: Pool) {
             );
         }
     }
-    assert!(
-        ch.escapes.is_empty(),
-        "{} of {} attempts got through:\n{}",
-        ch.escapes.len(),
-        ch.attempts,
-        ch.escapes.join("\n")
-    );
+    ch.assert_none_escaped("escape attempts");
     eprintln!("plugin: {} escape attempts, 0 successes", ch.attempts);
 }
