@@ -57,7 +57,8 @@ struct Density {
     ls_ms_cli: f64,
 }
 
-fn median(v: &mut [f64]) -> f64 {
+/// The median (NaN when empty); sorts `v`.
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     if v.is_empty() {
         return f64::NAN;

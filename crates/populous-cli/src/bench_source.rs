@@ -61,11 +61,7 @@ struct Figures {
 fn figures(v: &[f64]) -> Figures {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
-    let median = match s.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => s[n / 2],
-        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
-    };
+    let median = crate::bench::median(&mut s);
     Figures {
         median_s: median,
         min_s: s.first().copied().unwrap_or(f64::NAN),

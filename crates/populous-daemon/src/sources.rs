@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use populous_engine::SourceInfo;
+use populous_engine::{now, SourceInfo};
 use populous_ops::source as ops;
 use tokio::sync::watch;
 
@@ -19,13 +19,6 @@ use crate::state::Daemon;
 
 /// The longest the task sleeps: how fresh the gauges are.
 pub const TICK: Duration = Duration::from_secs(15);
-
-/// Unix seconds now.
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 /// When source `s`'s next scheduled snapshot is due, if it has a schedule.
 /// A schedule that fails to parse (it was checked when set) never fires.

@@ -62,7 +62,8 @@ pub struct Engine {
     db: Connection,
 }
 
-pub(crate) fn now() -> i64 {
+/// Unix seconds now: the clock every stored timestamp comes from.
+pub fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

@@ -359,7 +359,10 @@ pub fn status(engine: &Engine, name: &Name) -> Result<SourceStatus> {
         (Some(s), Some(r)) => Some(replica::gtid_distance(s, &r.gtid_slave_pos)),
         _ => None,
     };
-    let last_snapshot_age_s = source.snapshots.last().map(|s| now() - s.taken_at);
+    let last_snapshot_age_s = source
+        .snapshots
+        .last()
+        .map(|s| populous_engine::now() - s.taken_at);
     Ok(SourceStatus {
         running: instance.is_some(),
         replica,
@@ -371,12 +374,6 @@ pub fn status(engine: &Engine, name: &Name) -> Result<SourceStatus> {
     })
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// A snapshot of the source's replica, its position, and its clean base.
 pub fn snapshot(engine: &mut Engine, name: &Name, snap: Option<Name>) -> Result<SourceSnapshot> {
     let source = engine.source_get(name)?;
@@ -385,7 +382,7 @@ pub fn snapshot(engine: &mut Engine, name: &Name, snap: Option<Name>) -> Result<
     })?;
     let snap_name = match snap {
         Some(s) => s,
-        None => Name::new("snapshot", &format!("src-{}", now()))?,
+        None => Name::new("snapshot", &format!("src-{}", populous_engine::now()))?,
     };
     let r = SnapRef {
         vol: source.volume.clone(),
@@ -405,7 +402,7 @@ pub fn snapshot(engine: &mut Engine, name: &Name, snap: Option<Name>) -> Result<
         snapshot: r.to_string(),
         gtid,
         base: Some(base.to_string()),
-        taken_at: now(),
+        taken_at: populous_engine::now(),
     })
 }
 
