@@ -10,6 +10,7 @@ pkgs=(
   mariadb-backup                   # physical, non-blocking backups: how a source seeds its replica
   influxdb                         # a real InfluxDB 1.x for the probe's --influx output
   busybox-static                   # the tiny FROM-scratch image the Docker plugin tests run
+  sysbench                         # `populous bench db-io`: OLTP load on pool volumes against ext4
 )
 
 missing=()
