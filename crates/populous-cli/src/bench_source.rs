@@ -307,6 +307,7 @@ fn seed(c: &mut Ctx<'_>, prod: &Server, mode: SourceMode, name: &str) -> Result<
         password_file: c.pw_file.clone(),
         volume: format!("replicas/{name}").parse()?,
         mode: Some(mode),
+        datadir: None,
         server_id: None,
         schedule: None,
         keep: 1,

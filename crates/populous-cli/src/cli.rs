@@ -775,8 +775,15 @@ pub struct SourceAdd {
     #[arg(long)]
     pub volume: String,
     /// physical (mariadb-backup; the source's datadir must be on this host) or logical (mariadb-dump).
+    ///
+    /// Default: physical when the datadir on this host is the source's (its current
+    /// binary log is there, written by its server_id), else logical.
     #[arg(long, value_parser = ["physical", "logical"])]
     pub mode: Option<String>,
+    /// Where the source's datadir is on this host, when the server reports another
+    /// path: a server in a container, e.g. /var/lib/docker/volumes/db/_data.
+    #[arg(long)]
+    pub datadir: Option<PathBuf>,
     /// The replica's server_id (default: derived from the name, never the source's).
     #[arg(long)]
     pub server_id: Option<u32>,

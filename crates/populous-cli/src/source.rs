@@ -216,6 +216,7 @@ fn add(engine: &mut Engine, a: SourceAdd, json: bool) -> Result<()> {
             .as_deref()
             .map(str::parse::<SourceMode>)
             .transpose()?,
+        datadir: a.datadir,
         server_id: a.server_id,
         schedule: a.schedule.filter(|s| !s.is_empty()),
         keep: a.keep,

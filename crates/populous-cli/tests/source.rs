@@ -272,6 +272,39 @@ fn loopdev_mariadb_source_replicates_snapshots_and_clones_clean() {
         serde_json::json!([])
     );
 
+    // A datadir on this host that is not the source's (this host's own
+    // MariaDB, while the source runs in a container, say) is never copied.
+    let other = lab.path().join("not-prod/mysql");
+    std::fs::create_dir_all(&other).expect("mkdir");
+    let wrong = populous(
+        h,
+        &[
+            "source",
+            "add",
+            "x",
+            "--from",
+            &from,
+            "--password-file",
+            pw_file.to_str().expect("utf-8"),
+            "--volume",
+            "replicas/x",
+            "--mode",
+            "physical",
+            "--datadir",
+            other.parent().expect("parent").to_str().expect("utf-8"),
+        ],
+    );
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert_eq!(wrong.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("is not it") && err.contains("not readable here"),
+        "{err}"
+    );
+    assert_eq!(
+        json(h, &["volume", "ls", "replicas"]),
+        serde_json::json!([])
+    );
+
     // Killed in the middle of seeding: running `add` again works.
     let killed = common::populous(h)
         .env("POPULOUS_FAULT", "source_add.after_seed")

@@ -154,6 +154,7 @@ mod tests {
             server_id: 7,
             schedule: schedule.map(str::to_owned),
             keep: 4,
+            datadir: None,
             snapshots: snapshots
                 .iter()
                 .map(|t| SourceSnapshot {

@@ -61,7 +61,7 @@ fn run<T: Send>(fut: impl std::future::Future<Output = Result<T>> + Send) -> Res
 }
 
 /// What the source says about itself.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct SourceFacts {
     /// `@@version`.
     pub version: String,
@@ -73,6 +73,11 @@ pub struct SourceFacts {
     pub datadir: String,
     /// `@@gtid_binlog_pos`: the newest transaction it has written.
     pub gtid_binlog_pos: String,
+    /// `@@log_bin_basename`: where its binary logs are, on its host.
+    pub log_bin_basename: String,
+    /// The binary log it writes now and a position in it (`SHOW MASTER
+    /// STATUS`): how a datadir on this host is recognised as the source's.
+    pub binlog_now: Option<(String, u64)>,
     /// Its databases, without the system ones.
     pub databases: Vec<String>,
     /// Bytes of data and indexes (`information_schema.TABLES`), for the progress bar.
@@ -174,6 +179,20 @@ pub fn probe(src: &SourceUrl, pw: &Password) -> Result<SourceFacts> {
             .await
             .map_err(unreachable)?;
         let grant_lines: Vec<String> = c.query("SHOW GRANTS").await.map_err(unreachable)?;
+        let basename: Option<Option<String>> = c
+            .query_first("SELECT @@log_bin_basename")
+            .await
+            .map_err(unreachable)?;
+        // Needs BINLOG MONITOR; without it the datadir cannot be recognised (and
+        // the grants check names what is missing).
+        let binlog_now = match c.query_iter("SHOW MASTER STATUS").await {
+            Ok(mut r) => {
+                let rows: Vec<mysql_async::Row> = r.collect().await.map_err(unreachable)?;
+                rows.first()
+                    .and_then(|row| Some((row.get::<String, _>(0)?, row.get::<u64, _>(1)?)))
+            }
+            Err(_) => None,
+        };
         let _ = c.disconnect().await;
         Ok(SourceFacts {
             grants: global_grants(&grant_lines),
@@ -182,10 +201,72 @@ pub fn probe(src: &SourceUrl, pw: &Password) -> Result<SourceFacts> {
             log_bin: log_bin != 0,
             datadir,
             gtid_binlog_pos: gtid,
+            log_bin_basename: basename.flatten().unwrap_or_default(),
+            binlog_now,
             databases,
             data_bytes: data_bytes.unwrap_or(0),
         })
     })
+}
+
+/// Whether `datadir` (on this host) is the source's own: the binary log the
+/// source writes now is there (relative to it as the source's is to
+/// `@@datadir`, or at `@@log_bin_basename` itself), at least as long as the
+/// position it reported, and its format event names the source's
+/// `server_id`. A path that merely holds *a* datadir (this host's own
+/// MariaDB at `/var/lib/mysql`, while the source runs in a container) is not
+/// taken for the source's. `Err` says why not.
+pub fn datadir_is_sources(facts: &SourceFacts, datadir: &Path) -> std::result::Result<(), String> {
+    let Some((file, pos)) = &facts.binlog_now else {
+        return Err(
+            "the source did not say which binary log it writes (SHOW MASTER STATUS)".into(),
+        );
+    };
+    let reported = Path::new(&facts.datadir);
+    let basename = Path::new(&facts.log_bin_basename);
+    let dir = basename.parent().unwrap_or(Path::new(""));
+    let dir = match dir.strip_prefix(reported) {
+        Ok(rel) => datadir.join(rel),
+        Err(_) if dir.is_relative() => datadir.join(dir),
+        Err(_) => dir.to_owned(),
+    };
+    let path = dir.join(file);
+    let mut head = [0u8; 13];
+    let len = std::fs::File::open(&path)
+        .and_then(|mut f| {
+            use std::io::Read;
+            f.read_exact(&mut head)?;
+            f.metadata().map(|m| m.len())
+        })
+        .map_err(|e| {
+            format!(
+                "the source's binary log {} is not readable here ({e})",
+                path.display()
+            )
+        })?;
+    // Magic, then the format description event: timestamp (4), type (1) =
+    // 15, server_id (4, little-endian).
+    if head[..4] != [0xfe, b'b', b'i', b'n'] || head[8] != 15 {
+        return Err(format!(
+            "{} is not a binary log this host can read (encrypted?)",
+            path.display()
+        ));
+    }
+    let id = u32::from_le_bytes([head[9], head[10], head[11], head[12]]);
+    if id != facts.server_id {
+        return Err(format!(
+            "{} was written by server_id {id}, the source is {}",
+            path.display(),
+            facts.server_id
+        ));
+    }
+    if len < *pos {
+        return Err(format!(
+            "{} holds {len} bytes, the source is at position {pos} of it",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 /// Points the replica at the source from `gtid` on and starts replicating.
@@ -460,6 +541,70 @@ pub fn gtid_distance(ahead: &str, behind: &str) -> u64 {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// A binary log's first 13 bytes: magic, then a format event's header.
+    fn binlog(dir: &Path, name: &str, server_id: u32, len: usize) {
+        let mut b = vec![0xfe, b'b', b'i', b'n', 1, 2, 3, 4, 15];
+        b.extend(server_id.to_le_bytes());
+        b.resize(len, 0);
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join(name), b).unwrap();
+    }
+
+    #[test]
+    fn a_datadir_is_the_sources_when_its_binary_log_is() {
+        let t = tempfile::tempdir().unwrap();
+        let here = t.path().join("volume/_data");
+        binlog(&here, "prod-bin.000002", 1, 400);
+        let facts = |basename: &str, at: Option<(&str, u64)>, id| SourceFacts {
+            server_id: id,
+            datadir: "/var/lib/mysql/".into(),
+            log_bin_basename: basename.into(),
+            binlog_now: at.map(|(f, p)| (f.to_owned(), p)),
+            ..SourceFacts::default()
+        };
+        let ok = Some(("prod-bin.000002", 380));
+        // (facts, expected: None = it is, Some(text) = why not)
+        let check = |f: SourceFacts, want: Option<&str>| match (datadir_is_sources(&f, &here), want)
+        {
+            (Ok(()), None) => {}
+            (Err(e), Some(w)) => assert!(e.contains(w), "{e:?} lacks {w:?}"),
+            (got, want) => panic!("{f:?}: {got:?}, expected {want:?}"),
+        };
+        check(facts("/var/lib/mysql/prod-bin", ok, 1), None);
+        check(
+            facts("/var/lib/mysql/prod-bin", ok, 2),
+            Some("written by server_id 1"),
+        );
+        check(
+            facts("/var/lib/mysql/prod-bin", Some(("prod-bin.000002", 401)), 1),
+            Some("at position 401"),
+        );
+        check(
+            facts("/var/lib/mysql/prod-bin", None, 1),
+            Some("SHOW MASTER STATUS"),
+        );
+        check(
+            facts("/var/lib/mysql/prod-bin", Some(("prod-bin.000003", 4)), 1),
+            Some("not readable here"),
+        );
+        // Binary logs elsewhere on the source's host: that path, as it is.
+        check(
+            facts("/srv/binlogs/prod-bin", ok, 1),
+            Some("/srv/binlogs/prod-bin.000002"),
+        );
+        binlog(&here.join("logs"), "b.000001", 1, 100);
+        check(
+            facts("/var/lib/mysql/logs/b", Some(("b.000001", 50)), 1),
+            None,
+        );
+        // Not a binary log (an encrypted one starts otherwise).
+        std::fs::write(here.join("prod-bin.000002"), [0u8; 64]).unwrap();
+        check(
+            facts("/var/lib/mysql/prod-bin", ok, 1),
+            Some("not a binary log"),
+        );
+    }
 
     #[test]
     fn distances() {

@@ -67,6 +67,9 @@ pub struct NewSource {
     pub schedule: Option<String>,
     /// Scheduled snapshots to keep.
     pub keep: u32,
+    /// Where the source's datadir is on this host, when the server reports
+    /// another path (it runs in a container).
+    pub datadir: Option<PathBuf>,
 }
 
 /// A snapshot of a source's replica and the position it holds.
@@ -101,6 +104,8 @@ pub struct SourceInfo {
     pub schedule: Option<String>,
     /// Scheduled snapshots kept (protected ones and those clones depend on come on top).
     pub keep: u32,
+    /// Where the source's datadir is on this host, when given at `add`.
+    pub datadir: Option<PathBuf>,
     /// Its snapshots, oldest first.
     pub snapshots: Vec<SourceSnapshot>,
     /// When it was added.
@@ -140,6 +145,7 @@ impl Engine {
             server_id: s.server_id,
             schedule: s.schedule.clone(),
             keep: s.keep,
+            datadir: s.datadir.as_ref().map(PathBuf::from),
             snapshots,
             created_at: s.created_at,
         })
@@ -178,6 +184,7 @@ impl Engine {
                 schedule: s.schedule.clone(),
                 keep: s.keep,
                 created_at: now(),
+                datadir: s.datadir.as_ref().map(|p| p.display().to_string()),
             },
         )?;
         self.source_get(&s.name)

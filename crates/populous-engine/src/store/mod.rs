@@ -35,7 +35,7 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// Columns that volumes and snapshots share: masking provenance, the intent
 /// tag and the creation time. One text for both tables, so they cannot drift.
@@ -175,6 +175,12 @@ CREATE TABLE source_snapshots (
 );
 "#;
 
+/// Version 5: where a source's datadir is on this host, when the server
+/// reports another path (it runs in a container): a physical seed reads there.
+const SCHEMA_V5: &str = r#"
+ALTER TABLE sources ADD COLUMN datadir TEXT;
+"#;
+
 /// Opens (creating if needed) the database at `path` and brings its schema up to date.
 pub fn open(path: &Path) -> Result<Connection> {
     let mut conn = Connection::open(path)?;
@@ -202,6 +208,7 @@ pub fn open(path: &Path) -> Result<Connection> {
         (2, SCHEMA_V2),
         (3, SCHEMA_V3),
         (4, SCHEMA_V4),
+        (5, SCHEMA_V5),
     ] {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;

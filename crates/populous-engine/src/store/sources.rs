@@ -17,10 +17,11 @@ pub struct SourceRow {
     pub schedule: Option<String>,
     pub keep: u32,
     pub created_at: i64,
+    pub datadir: Option<String>,
 }
 
 const COLS: &str =
-    "id, name, volume_id, url, password_file, mode, server_id, schedule, keep, created_at";
+    "id, name, volume_id, url, password_file, mode, server_id, schedule, keep, created_at, datadir";
 
 fn row(r: &Row<'_>) -> rusqlite::Result<SourceRow> {
     Ok(SourceRow {
@@ -34,6 +35,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<SourceRow> {
         schedule: r.get(7)?,
         keep: r.get(8)?,
         created_at: r.get(9)?,
+        datadir: r.get(10)?,
     })
 }
 
@@ -69,8 +71,8 @@ pub fn all(db: &Connection) -> Result<Vec<SourceRow>> {
 /// Adds a source; returns its id.
 pub fn insert(db: &Connection, s: &SourceRow) -> Result<i64> {
     db.execute(
-        "INSERT INTO sources (name, volume_id, url, password_file, mode, server_id, schedule, keep, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO sources (name, volume_id, url, password_file, mode, server_id, schedule, keep, created_at, datadir) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             s.name,
             s.volume_id,
@@ -80,7 +82,8 @@ pub fn insert(db: &Connection, s: &SourceRow) -> Result<i64> {
             s.server_id,
             s.schedule,
             s.keep,
-            s.created_at
+            s.created_at,
+            s.datadir
         ],
     )?;
     Ok(db.last_insert_rowid())

@@ -42,6 +42,9 @@ pub struct AddSource {
     pub volume: VolRef,
     /// How to seed; `None`: physical when the source's datadir is on this host.
     pub mode: Option<SourceMode>,
+    /// Where the source's datadir is on this host, when the server reports
+    /// another path (a container's volume); `None`: the path it reports.
+    pub datadir: Option<PathBuf>,
     /// The replica's `server_id`; `None`: one derived from the source's.
     pub server_id: Option<u32>,
     /// Cron expression for scheduled snapshots.
@@ -124,7 +127,8 @@ pub fn add(
         check_schedule(s)?;
     }
     let pw = Password::from_file(&req.password_file)?;
-    let (facts, mode) = preflight(&req.name, &req.url, &pw, req.mode)?;
+    let (facts, mode, datadir) =
+        preflight(&req.name, &req.url, &pw, req.mode, req.datadir.as_deref())?;
     let server_id = req
         .server_id
         .unwrap_or_else(|| derive_server_id(&req.name, facts.server_id));
@@ -152,6 +156,7 @@ pub fn add(
                 pw: &pw,
                 facts: &facts,
                 mode,
+                datadir: &datadir,
                 server_id,
                 volume: &req.volume,
                 path: &created.path,
@@ -170,6 +175,7 @@ pub fn add(
             server_id,
             schedule: req.schedule.clone(),
             keep: req.keep,
+            datadir: req.datadir.clone(),
         })?;
         Ok::<_, Error>(Added {
             source,
@@ -188,13 +194,16 @@ pub fn add(
 }
 
 /// Asks the source about itself and checks it can be replicated in `mode`
-/// (chosen when `None`) by this user: binary log, place, grants.
+/// (chosen when `None`) by this user: binary log, place, grants. Returns the
+/// facts, the mode and where its datadir is on this host (`datadir`, or the
+/// path it reports).
 fn preflight(
     name: &Name,
     url: &SourceUrl,
     pw: &Password,
     mode: Option<SourceMode>,
-) -> Result<(replica::SourceFacts, SourceMode)> {
+    datadir: Option<&Path>,
+) -> Result<(replica::SourceFacts, SourceMode, PathBuf)> {
     let facts = replica::probe(url, pw)?;
     if !facts.log_bin {
         return Err(refused(
@@ -205,20 +214,35 @@ fn preflight(
             ),
         ));
     }
-    let local = Path::new(&facts.datadir).join("mysql").is_dir();
-    let mode = match mode {
-        Some(SourceMode::Physical) if !local => {
+    let here = datadir.map_or_else(|| PathBuf::from(&facts.datadir), Path::to_owned);
+    // A directory that holds *a* datadir is not enough: this host's own
+    // MariaDB may live at the path a container's server reports.
+    let local = if replica::missing_grants(&facts.grants, &["BINLOG MONITOR"]).is_empty() {
+        replica::datadir_is_sources(&facts, &here)
+    } else if here.join("mysql").is_dir() {
+        // Without BINLOG MONITOR the source cannot be recognised; either
+        // mode needs it, so the grants check below refuses anyway, naming
+        // what the likelier mode lacks.
+        Ok(())
+    } else {
+        Err("no datadir there".to_owned())
+    };
+    let mode = match (mode, &local) {
+        (Some(SourceMode::Physical), Err(why)) => {
             return Err(refused(
                 name,
                 format!(
-                    "a physical seed reads the source's datadir ({}), which is not on this host; use the logical mode",
-                    facts.datadir
+                    "a physical seed reads the source's datadir, and {} on this host is not it: {why}; give the path where it is on this host (a container's volume), or use the logical mode",
+                    here.display()
                 ),
             ))
         }
-        Some(m) => m,
-        None if local => SourceMode::Physical,
-        None => SourceMode::Logical,
+        (Some(m), _) => m,
+        (None, Ok(())) => SourceMode::Physical,
+        (None, Err(why)) => {
+            tracing::info!(source = %name, datadir = %here.display(), %why, "the source's datadir is not here: a logical seed");
+            SourceMode::Logical
+        }
     };
     let missing = replica::missing_grants(
         &facts.grants,
@@ -236,7 +260,7 @@ fn preflight(
             ),
         ));
     }
-    Ok((facts, mode))
+    Ok((facts, mode, here))
 }
 
 /// What a seed needs to know.
@@ -245,6 +269,8 @@ struct Seeding<'a> {
     pw: &'a Password,
     facts: &'a replica::SourceFacts,
     mode: SourceMode,
+    /// The source's datadir on this host (read by a physical seed).
+    datadir: &'a Path,
     server_id: u32,
     volume: &'a VolRef,
     path: &'a Path,
@@ -266,14 +292,7 @@ fn seed_into(
     let mut copying = |done| progress(SeedProgress::Copying { done, total });
     Ok(match s.mode {
         SourceMode::Physical => {
-            let report = seed::physical(
-                s.url,
-                s.pw,
-                Path::new(&s.facts.datadir),
-                s.path,
-                s.work,
-                &mut copying,
-            )?;
+            let report = seed::physical(s.url, s.pw, s.datadir, s.path, s.work, &mut copying)?;
             progress(SeedProgress::Finishing);
             let i = db::start_as(engine, s.volume, None, Some(s.server_id))?.value;
             (report, i)

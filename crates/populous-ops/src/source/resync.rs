@@ -41,7 +41,13 @@ pub fn resync(
     let source = engine.source_get(name)?;
     let url: SourceUrl = source.url.parse()?;
     let pw = Password::from_file(&source.password_file)?;
-    let (facts, mode) = preflight(name, &url, &pw, Some(source.mode))?;
+    let (facts, mode, datadir) = preflight(
+        name,
+        &url,
+        &pw,
+        Some(source.mode),
+        source.datadir.as_deref(),
+    )?;
     let mut next = format!("{}-resync", source.volume.volume);
     next.truncate(64);
     let beside = VolRef {
@@ -77,6 +83,7 @@ pub fn resync(
                 pw: &pw,
                 facts: &facts,
                 mode,
+                datadir: &datadir,
                 server_id,
                 volume: &beside,
                 path: &created.path,

@@ -88,12 +88,7 @@ impl Run<'_> {
     /// The baseline: an empty volume, its db service, then `mariadb-dump` in
     /// the source's db container piped into `mariadb` in the new one.
     fn run_dump(&self, src: &VolumeRef) -> Result<String> {
-        let (src_db, read) = self.dump_source(src)?;
-        let src = if read == *src {
-            read.to_string()
-        } else {
-            format!("{read} (the source of {src}, which runs no server)")
-        };
+        let (src_db, src) = self.dump_source(src)?;
         self.say(
             Role::Run,
             &format!(
@@ -130,9 +125,16 @@ impl Run<'_> {
     /// The db service a dump reads `src` from: the service of the environment
     /// whose folder holds it. A golden copy runs no server, so a dump of it
     /// reads what it was cloned from (the baseline then masks, as the seed did).
-    /// Returns the service and the `FOLDER/VOL` it serves.
-    fn dump_source(&self, src: &VolumeRef) -> Result<(String, VolumeRef)> {
-        let mut src = src.clone();
+    /// Returns the service and what it serves, in words.
+    fn dump_source(&self, wanted: &VolumeRef) -> Result<(String, String)> {
+        let mut src = wanted.clone();
+        let told = |what: String| {
+            if what == wanted.to_string() {
+                what
+            } else {
+                format!("{what} (the source of {wanted}, which runs no server)")
+            }
+        };
         // Bounded: golden copies could name each other in a circle.
         for _ in 0..self.p.file.environments.len() {
             let found = self.p.env_plans().find(|(_, e, _)| e.folder == src.folder);
@@ -145,10 +147,24 @@ impl Run<'_> {
                     },
                 )) => match &g.source {
                     GoldenFrom::Volume(v) => src = v.clone(),
-                    // Production outside the pool: no db service of the file's to dump.
-                    GoldenFrom::Source(_) => break,
+                    // Production outside the pool: the source's server is the
+                    // db service of the environment of the same name, if any.
+                    GoldenFrom::Source(name) => match self.p.file.environments.get(name) {
+                        Some(e) if !e.is_golden() => {
+                            return Ok((
+                                format!("{}-{name}-db", self.p.file.name),
+                                told(format!("environment {name}'s server (source {name})")),
+                            ))
+                        }
+                        _ => break,
+                    },
                 },
-                Some((name, _, _)) => return Ok((format!("{}-{name}-db", self.p.file.name), src)),
+                Some((name, _, _)) => {
+                    return Ok((
+                        format!("{}-{name}-db", self.p.file.name),
+                        told(src.to_string()),
+                    ))
+                }
                 None => break,
             }
         }
@@ -212,18 +228,32 @@ impl Run<'_> {
 
     /// prod's first deployment: the volume (new, or existing), services, seed.
     fn first_deploy(&self, seed: Option<&(String, u64)>) -> Result<String> {
-        let exists = self.api.volume(&self.volume)?.is_some();
+        let exists = if self.env.on_pool() {
+            self.api.volume(&self.volume)?.is_some()
+        } else {
+            self.docker
+                .volume_exists(&self.env.driver, &self.docker_volume)?
+        };
         if !exists {
             self.say(Role::Run, &format!("new volume {}", self.docker_volume));
             self.create_volume(&[])?;
         }
         self.start_services()?;
-        let mut detail = format!(
-            "first deployment on {} volume {}/{}",
-            if exists { "existing" } else { "new" },
-            self.env.folder,
-            self.volume
-        );
+        let mut detail = if self.env.on_pool() {
+            format!(
+                "first deployment on {} volume {}/{}",
+                if exists { "existing" } else { "new" },
+                self.env.folder,
+                self.volume
+            )
+        } else {
+            format!(
+                "first deployment on {} Docker volume {} (driver {}: outside any pool)",
+                if exists { "existing" } else { "new" },
+                self.docker_volume,
+                self.env.driver
+            )
+        };
         if let (false, Some((size, bytes))) = (exists, seed) {
             // Tasks are healthy; the lb finds them by DNS a moment later.
             let url = format!("http://127.0.0.1:{}/healthz", self.env.port);
@@ -242,7 +272,7 @@ impl Run<'_> {
         {
             self.docker.run(&["volume", "rm", &self.docker_volume])?;
         }
-        if self.api.volume(&self.volume)?.is_some() {
+        if self.env.on_pool() && self.api.volume(&self.volume)?.is_some() {
             self.say(
                 Role::Run,
                 &format!("destroy {}/{} ({why})", self.env.folder, self.volume),

@@ -162,6 +162,15 @@ impl Run<'_> {
         {
             self.docker.run(&["volume", "rm", &self.docker_volume])?;
         }
+        if !self.env.on_pool() {
+            detail.push_str(&format!(
+                "; Docker volume {} (outside any pool) removed",
+                self.docker_volume
+            ));
+            let env = self.env_name.clone();
+            self.state.update(|s| s.env_mut(&env).running = None)?;
+            return Ok(detail);
+        }
         match self.api.volume(&self.volume)? {
             Some(v) => {
                 let state = v["state"].as_str().unwrap_or("?").to_string();

@@ -18,15 +18,21 @@ impl Run<'_> {
             self.docker_volume, self.env.driver
         );
         self.say(Role::Run, &format!("service {} ({db_image})", n.db));
-        let db = [
+        let mut db = owned(&[
             "--replicas",
             "1",
             "--stop-grace-period",
             "60s",
             "--mount",
             &mount,
-        ];
-        self.create_service(&n.db, owned(&db), true, &db_image)?;
+        ]);
+        if let Some(port) = self.env.db.port {
+            db.extend([
+                "--publish".into(),
+                format!("published={port},target=3306,mode=host"),
+            ]);
+        }
+        self.create_service(&n.db, db, true, &db_image, &self.env.db.args)?;
 
         let db_url = format!("POPULOUS_DB_URL=mysql://root@{}:3306/populous", n.db);
         let mut app = owned(&["--env", &db_url, "--stop-grace-period", "20s"]);
@@ -43,7 +49,7 @@ impl Run<'_> {
             app.extend(["--publish".into(), publish.clone()]);
         }
         self.say(Role::Run, &format!("service {} ({app_image})", n.app));
-        self.create_service(&n.app, app, true, &app_image)?;
+        self.create_service(&n.app, app, true, &app_image, &[])?;
 
         if let Some(lb_repository) = &self.plan.lb_repository {
             let lb_image = self.p.image_at(lb_repository, &self.tag);
@@ -53,7 +59,7 @@ impl Run<'_> {
                 &format!("service {} ({lb_image}) on :{}", n.lb, self.env.port),
             );
             let lb = owned(&["--env", &target, "--publish", &publish]);
-            self.create_service(&n.lb, lb, false, &lb_image)?;
+            self.create_service(&n.lb, lb, false, &lb_image, &[])?;
         }
         let t = Instant::now();
         self.docker.wait_running(&n.db, 1, SERVICE_START)?;
@@ -77,15 +83,16 @@ impl Run<'_> {
     }
 
     /// `docker service create` of `name` on the environment's network, then
-    /// `more` options, the run's labels when `labelled`, and `image`. DNS round
-    /// robin, no virtual IP: ports are published in host mode, and the lb
-    /// finds the app's tasks by DNS.
+    /// `more` options, the run's labels when `labelled`, `image` and its
+    /// arguments `image_args`. DNS round robin, no virtual IP: ports are published
+    /// in host mode, and the lb finds the app's tasks by DNS.
     fn create_service(
         &self,
         name: &str,
         more: Vec<String>,
         labelled: bool,
         image: &str,
+        image_args: &[String],
     ) -> Result<()> {
         let mut args = owned(&[
             "service",
@@ -110,6 +117,7 @@ impl Run<'_> {
             }
         }
         args.push(image.to_string());
+        args.extend(image_args.iter().cloned());
         self.docker.run(&as_strs(&args)).map(drop)
     }
 

@@ -232,7 +232,15 @@ pub struct EnvSpec {
     /// The smoke test.
     #[serde(default)]
     pub smoke: SmokeSpec,
+    /// The db service's own options.
+    #[serde(default)]
+    pub db: DbRun,
 }
+
+/// Docker's own volume driver: an environment whose `driver` is this keeps its
+/// database outside any Populous pool (production as most teams run it; a
+/// Populous source replicates it onto the pool).
+pub const LOCAL_DRIVER: &str = "local";
 
 impl EnvSpec {
     /// A golden copy's environment: its roles are `[refresh]` (refresh runs
@@ -240,6 +248,26 @@ impl EnvSpec {
     pub fn is_golden(&self) -> bool {
         self.roles.contains(&Role::Refresh)
     }
+
+    /// Whether its data volume lives on a Populous pool (its driver is a
+    /// plugin of `populous serve`), rather than on Docker's [`LOCAL_DRIVER`].
+    pub fn on_pool(&self) -> bool {
+        self.driver != LOCAL_DRIVER
+    }
+}
+
+/// How the db service runs beyond its image: for instance production with a
+/// binary log and a host port, so that a Populous source can replicate it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DbRun {
+    /// Options passed to `mariadbd` (each starts with `--`), e.g.
+    /// `[--log-bin=prod-bin, --server-id=1, --binlog-format=ROW]`.
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Publish the server's port 3306 on this host port (host mode).
+    #[serde(default)]
+    pub port: Option<u16>,
 }
 
 /// Parsing `"1s"`, `"100ms"`, `"2m"` durations.

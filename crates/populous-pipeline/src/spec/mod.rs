@@ -56,8 +56,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use file::{
-    AppRun, AppSpec, CopyMethod, DataSpec, EnvSpec, ImageSpec, MaskSpec, PipelineFile,
-    PopulousSpec, TokenSource, TokenSpec,
+    AppRun, AppSpec, CopyMethod, DataSpec, DbRun, EnvSpec, ImageSpec, MaskSpec, PipelineFile,
+    PopulousSpec, TokenSource, TokenSpec, LOCAL_DRIVER,
 };
 pub use plan::{DataSource, EnvPlan, Golden, GoldenFrom, VolumeRef};
 pub use policy::{ProbeSpec, SmokeSpec, UpdateSpec};

@@ -179,6 +179,34 @@ impl EnvPlan {
             return Err(format!("{}: give a port (1-65535)", at("port")));
         }
         let data = data_source(f, name, e, &at)?;
+        if !e.on_pool() && !golden {
+            if !matches!(data, DataSource::Own { .. }) || e.roles.contains(&Role::Mask) {
+                return Err(format!(
+                    "{}: a clone, an import or masking needs a Populous volume driver, not Docker's {:?} (outside any pool)",
+                    at("driver"),
+                    e.driver
+                ));
+            }
+            if let Some((other, _)) = f
+                .environments
+                .iter()
+                .find(|(_, o)| o.data.import_from.as_deref() == Some(name))
+            {
+                return Err(format!(
+                    "environments.{other}.data.import_from {name:?}: its volume is outside any pool (driver {:?}); nothing to import",
+                    e.driver
+                ));
+            }
+        }
+        if let Some(bad) = e.db.args.iter().find(|a| !a.starts_with("--")) {
+            return Err(format!(
+                "{} {bad:?}: options for mariadbd start with --",
+                at("db.args")
+            ));
+        }
+        if e.db.port == Some(0) {
+            return Err(format!("{}: 1-65535", at("db.port")));
+        }
         if let Some(r) = &e.requires {
             if !f.environments.contains_key(r) || r == name {
                 return Err(format!(

@@ -279,6 +279,66 @@ fn mistakes_are_named() {
         "driver: \"\"",
         Some("environments.dev.driver"),
     );
+    // Production outside any pool (Docker's local driver), replicated by a source.
+    check(
+        "driver: populous-prod",
+        "driver: local\n    db: { args: [--log-bin=prod-bin, --server-id=1], port: 13306 }",
+        None,
+    );
+    check(
+        "driver: populous-dev",
+        "driver: local",
+        Some("needs a Populous volume driver"),
+    );
+    check(
+        "driver: populous-stage",
+        "driver: local",
+        Some("needs a Populous volume driver"),
+    );
+    check(
+        "port: 18080",
+        "port: 18080\n    db: { args: [--log-bin, sh] }",
+        Some("environments.prod.db.args \"sh\""),
+    );
+    check(
+        "port: 18080",
+        "port: 18080\n    db: { args: [--log-bin], port: 0 }",
+        Some("environments.prod.db.port"),
+    );
+    check(
+        "port: 18080",
+        "port: 18080\n    db: { args: [--log-bin=prod-bin], port: 13306 }",
+        None,
+    );
+}
+
+#[test]
+fn production_outside_the_pool() {
+    let text = GOOD
+        .replacen("driver: populous-prod", "driver: local", 1)
+        .replacen(
+            "data: { import_from: dev,",
+            "data: { clone_of: golden/db,",
+            1,
+        )
+        .replacen(
+            "data: { clone_of: prod/db, volume: db }",
+            "data: { from_source: prod, volume: db }",
+            1,
+        );
+    let p = parse(&text).unwrap();
+    assert!(!p.file.environments["prod"].on_pool());
+    assert!(p.file.environments["dev"].on_pool());
+    assert!(p.file.environments["prod"].db.args.is_empty());
+    // Nothing to import from outside the pool.
+    let err = parse(&text.replacen(
+        "data: { clone_of: golden/db,",
+        "data: { import_from: prod,",
+        1,
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("its volume is outside any pool"), "{err}");
 }
 
 #[test]
