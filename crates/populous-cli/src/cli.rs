@@ -240,6 +240,9 @@ pub struct DemoArgs {
     /// Port of prod's app (its lb).
     #[arg(long, default_value_t = 18090)]
     pub prod_port: u16,
+    /// Port of prod's MariaDB on this host (its database is outside the pool; the source replicates from it).
+    #[arg(long, default_value_t = 18093)]
+    pub prod_db_port: u16,
     /// Port of dev's app.
     #[arg(long, default_value_t = 18091)]
     pub dev_port: u16,

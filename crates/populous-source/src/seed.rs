@@ -126,13 +126,82 @@ fn log_file(work: &Path, name: &str) -> Result<std::fs::File> {
     std::fs::File::create(&path).map_err(SourceError::io(format!("creating {}", path.display())))
 }
 
-/// A physical copy of the source (whose datadir is `source_datadir` on this
-/// host) into the empty directory `target`, prepared and ready to start.
-/// `work` holds the tools' logs and temporary files.
+/// Where the source's datadir is: the path the server reports, and where it
+/// is on this host (another path when the server runs in a container).
+#[derive(Debug, Clone, Copy)]
+pub struct Datadir<'a> {
+    /// `@@datadir`.
+    pub reported: &'a Path,
+    /// The same directory on this host.
+    pub here: &'a Path,
+}
+
+/// Makes `cmd` see `d.here` at `d.reported`, in a mount namespace of its own.
+///
+/// `mariadb-backup` takes the datadir and the redo log's directory from the
+/// server it connects to, whatever `--datadir` says: given a container's
+/// server, it read this host's own `/var/lib/mysql` (another server's redo
+/// log: "Was only able to copy log from 44388 to 44404"). In its own mount
+/// namespace the reported path is the container's datadir, for it alone.
+fn see_datadir_at_reported_path(cmd: &mut Command, d: Datadir<'_>) -> Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::process::CommandExt;
+    if d.reported == d.here {
+        return Ok(());
+    }
+    if !d.reported.is_dir() {
+        return Err(SourceError::Failed {
+            what: "mariadb-backup".into(),
+            detail: format!(
+                "the source reports its datadir at {}, which is no directory on this host; mariadb-backup reads there (create an empty directory {} and retry)",
+                d.reported.display(),
+                d.reported.display()
+            ),
+        });
+    }
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes()).map_err(|_| SourceError::Failed {
+            what: "mariadb-backup".into(),
+            detail: format!("{} holds a NUL byte", p.display()),
+        })
+    };
+    let (from, to, root) = (c(d.here)?, c(d.reported)?, c(Path::new("/"))?);
+    // SAFETY: between fork and exec, only async-signal-safe calls
+    // (unshare, mount) on memory prepared before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::unshare(libc::CLONE_NEWNS) != 0
+                || libc::mount(
+                    std::ptr::null(),
+                    root.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    std::ptr::null(),
+                ) != 0
+                || libc::mount(
+                    from.as_ptr(),
+                    to.as_ptr(),
+                    std::ptr::null(),
+                    libc::MS_BIND | libc::MS_REC,
+                    std::ptr::null(),
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Ok(())
+}
+
+/// A physical copy of the source (whose datadir is `datadir`) into the
+/// empty directory `target`, prepared and ready to start. `work` holds the
+/// tools' logs and temporary files.
 pub fn physical(
     src: &SourceUrl,
     pw: &Password,
-    source_datadir: &Path,
+    datadir: Datadir<'_>,
     target: &Path,
     work: &Path,
     progress: &mut dyn FnMut(u64),
@@ -144,17 +213,15 @@ pub fn physical(
     std::fs::create_dir_all(&tmp)
         .map_err(SourceError::io("creating the backup's temporary directory"))?;
     let backup_log = work.join("backup.log");
-    let mut backup = spawn_with_password(
-        Command::new("mariadb-backup")
-            .args(["--backup", "--stream=xbstream"])
-            .args(connect_args(src))
-            .arg(format!("--datadir={}", source_datadir.display()))
-            .arg(format!("--target-dir={}", tmp.display()))
-            .stdout(Stdio::piped())
-            .stderr(log_file(work, "backup.log")?),
-        pw,
-        "mariadb-backup --backup",
-    )?;
+    let mut cmd = Command::new("mariadb-backup");
+    cmd.args(["--backup", "--stream=xbstream"])
+        .args(connect_args(src))
+        .arg(format!("--datadir={}", datadir.reported.display()))
+        .arg(format!("--target-dir={}", tmp.display()))
+        .stdout(Stdio::piped())
+        .stderr(log_file(work, "backup.log")?);
+    see_datadir_at_reported_path(&mut cmd, datadir)?;
+    let mut backup = spawn_with_password(&mut cmd, pw, "mariadb-backup --backup")?;
     let extract_log = work.join("mbstream.log");
     let mut extract = Command::new("mbstream")
         .args(["-x", "-C"])

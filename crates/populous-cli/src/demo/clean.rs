@@ -134,6 +134,16 @@ pub fn find(n: &Names) -> Found {
             f.volumes.extend(out.lines().map(String::from));
         }
     }
+    // prod's own volume, on Docker's local driver (outside the pool): asking
+    // for it by name costs nothing.
+    let prod = n.prod_volume();
+    if d.try_run(&["volume", "inspect", "--format", "{{.Name}}", &prod])
+        .ok()
+        .flatten()
+        .is_some()
+    {
+        f.volumes.push(prod);
+    }
     for net in n.networks() {
         if d.try_run(&["network", "inspect", "--format", "{{.ID}}", &net])
             .ok()
@@ -327,6 +337,12 @@ pub fn clean(n: &Names, out: Option<&Path>, ui: &Ui, keep_report: bool) -> Resul
 fn remove_pool(home: &Path) -> Result<Vec<String>> {
     let mut out = Vec::new();
     let mut engine = Engine::open(home)?;
+    // A source's replica server runs on its volume: it stops with the source.
+    for s in engine.source_list()? {
+        populous_ops::source::remove(&mut engine, &s.name)
+            .with_context(|| format!("removing source {}", s.name))?;
+        out.push(format!("source {} (its replica server stopped)", s.name));
+    }
     for v in engine.volume_list(None, true)? {
         let r: populous_engine::VolRef = format!("{}/{}", v.folder, v.name).parse()?;
         let _ = engine.mount_clear(&r);

@@ -31,6 +31,7 @@ mod phases;
 pub mod registry;
 pub mod report;
 mod setup;
+mod source;
 mod ui;
 
 use std::path::{Path, PathBuf};
@@ -121,6 +122,7 @@ struct Settings {
     out: PathBuf,
     api_port: u16,
     prod_port: u16,
+    prod_db_port: u16,
     dev_port: u16,
     stage_port: u16,
     pool_size: u64,
@@ -195,6 +197,7 @@ pub fn run(home: &Path, a: &DemoArgs, json: bool) -> Result<()> {
         out,
         api_port: a.api_port,
         prod_port: a.prod_port,
+        prod_db_port: a.prod_db_port,
         dev_port: a.dev_port,
         stage_port: a.stage_port,
         pool_size,
@@ -212,8 +215,10 @@ pub fn run(home: &Path, a: &DemoArgs, json: bool) -> Result<()> {
             error: None,
             seconds: 0.0,
             setup: Vec::new(),
+            source: Vec::new(),
             phases: Vec::new(),
             probe_total: None,
+            probe_idle: None,
             comparison: None,
             lineage: Vec::new(),
             files: Vec::new(),
@@ -271,6 +276,17 @@ impl Demo {
         r
     }
 
+    /// A source step, watched by the probe like a pipeline run.
+    fn source_phase(&mut self, name: &str, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
+        if let Some(probe) = &self.probe {
+            probe.event(name);
+        }
+        self.ui.start(name);
+        let r = f(self).with_context(|| name.to_string());
+        self.ui.end(r.is_ok());
+        r
+    }
+
     fn all(&mut self) -> Result<()> {
         self.preflight()?;
         self.step(
@@ -311,11 +327,17 @@ impl Demo {
             None,
         )?;
         self.start_probe()?;
-        // The masked golden copy of prod: paid once per prod snapshot (a
+        // prod runs outside the pool: a source keeps a replica of it on the
+        // pool, snapshotted on a schedule (here, once, right before the refresh).
+        self.source_phase("source add (seed the replica)", |d| d.add_source())?;
+        self.source_phase("source snapshot (what its schedule does)", |d| {
+            d.source_snapshot()
+        })?;
+        // The masked golden copy of prod: paid once per source snapshot (a
         // nightly job, say), not per build; dev clones it and masks nothing.
         self.pipeline(
             &p,
-            "golden refresh (clone of prod, masked)",
+            "golden refresh (clone of prod's replica, masked)",
             PhaseKind::Golden,
             "golden",
             "1",
@@ -426,6 +448,7 @@ mod tests {
                 out: dir.path().to_path_buf(),
                 api_port: 7181,
                 prod_port: 18090,
+                prod_db_port: 18093,
                 dev_port: 18091,
                 stage_port: 18092,
                 pool_size: 8 << 30,
@@ -441,8 +464,10 @@ mod tests {
                 error: None,
                 seconds: 0.0,
                 setup: vec![],
+                source: vec![],
                 phases: vec![],
                 probe_total: None,
+                probe_idle: None,
                 comparison: None,
                 lineage: vec![],
                 files: vec![],
@@ -460,8 +485,13 @@ mod tests {
         assert_eq!(dev.data.clone_of.as_deref(), Some("golden/db"));
         let golden = p.env("golden").unwrap();
         assert_eq!(golden.roles, [Role::Refresh]);
-        assert_eq!(golden.data.clone_of.as_deref(), Some("prod/db"));
+        assert_eq!(golden.data.from_source.as_deref(), Some("prod"));
+        assert_eq!(golden.data.clone_of, None);
+        // prod's database outside the pool, with a binary log and a host port.
         let prod = p.env("prod").unwrap();
+        assert!(!prod.on_pool());
+        assert_eq!(prod.db.port, Some(18093));
+        assert!(prod.db.args.iter().any(|a| a.starts_with("--log-bin")));
         assert_eq!(prod.name_suffix, ".demo-prod");
         assert_eq!(prod.data.seed_size.as_deref(), Some("256M"));
         assert_eq!(prod.probe.as_ref().unwrap().max_p99_ratio, 3.0);

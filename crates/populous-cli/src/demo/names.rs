@@ -31,6 +31,10 @@ impl Names {
     pub fn suffix(&self, env: &str) -> String {
         format!(".{}", self.driver(env))
     }
+    /// prod's Docker volume, on Docker's local driver: outside the pool.
+    pub fn prod_volume(&self) -> String {
+        format!("db{}", self.suffix("prod"))
+    }
     /// The plugin socket of an environment.
     pub fn socket(&self, env: &str) -> PathBuf {
         self.plugin_dir.join(format!("{}.sock", self.driver(env)))

@@ -147,6 +147,12 @@ impl Demo {
                 ph.probe = Some(fig(st));
             }
         }
+        for st in &mut self.report.source {
+            if let Some(s) = stats.iter().find(|s| s.name == st.name) {
+                st.probe = Some(fig(s));
+            }
+        }
+        self.report.probe_idle = stats.iter().find(|s| s.name == "idle").map(fig);
         self.report.probe_total = Some(fig(&run.overall()));
         let chart = self.s.out.join("latency.png");
         let title = format!(
@@ -276,6 +282,14 @@ impl Demo {
         if let Some(pid) = daemon::running_pid(&self.n) {
             daemon::stop(&self.n, pid)?;
             self.ui.say(&format!("stopped populous serve (pid {pid})"));
+        }
+        // prod is gone: its replica stops too, once the daemon (which
+        // restarts replicas) has; the source and its snapshots stay.
+        let mut engine = Engine::open(&self.n.home)?;
+        let replica = super::source::REPLICA.parse()?;
+        if populous_ops::db::stop(&mut engine, &replica)?.changed {
+            self.ui
+                .say(&format!("stopped the source's replica server on {replica}"));
         }
         Ok(())
     }

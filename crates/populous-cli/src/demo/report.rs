@@ -76,6 +76,19 @@ pub struct Phase {
     pub probe: Option<ProbeFigures>,
 }
 
+/// A step of the source that replicates prod (outside the pool) onto the pool.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceStep {
+    /// What was done (also the probe event that opened it).
+    pub name: String,
+    /// Wall time, s.
+    pub seconds: f64,
+    /// What it did, in words (mode, bytes, GTID, lag).
+    pub detail: String,
+    /// The demo probe on prod meanwhile.
+    pub probe: Option<ProbeFigures>,
+}
+
 /// A setup step and its time.
 #[derive(Debug, Clone, Serialize)]
 pub struct Step {
@@ -152,10 +165,14 @@ pub struct DemoReport {
     pub seconds: f64,
     /// Setup steps.
     pub setup: Vec<Step>,
+    /// The source's steps: prod runs outside the pool.
+    pub source: Vec<SourceStep>,
     /// Pipeline runs, in order.
     pub phases: Vec<Phase>,
     /// The demo probe over its whole run.
     pub probe_total: Option<ProbeFigures>,
+    /// The demo probe while prod was idle, before anything else ran.
+    pub probe_idle: Option<ProbeFigures>,
     /// Clone against dump.
     pub comparison: Option<Comparison>,
     /// The pool's volumes.
@@ -378,6 +395,43 @@ fn mask_table(r: &DemoReport) -> Option<String> {
 }
 
 /// The whole Markdown report.
+/// The source's steps with prod's response times meanwhile, beside idle.
+fn source_table(r: &DemoReport) -> Option<String> {
+    if r.source.is_empty() {
+        return None;
+    }
+    let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.1}"));
+    let mut s = String::from(
+        "| step | seconds | what it did | prod requests | failed | p50 ms | p99 ms |\n|---|---:|---|---:|---:|---:|---:|\n",
+    );
+    if let Some(idle) = &r.probe_idle {
+        let _ = writeln!(
+            s,
+            "| (prod idle, before) | - | - | {} | {} | {} | {} |",
+            idle.requests,
+            idle.failed,
+            ms(idle.p50_ms),
+            ms(idle.p99_ms)
+        );
+    }
+    for st in &r.source {
+        let (n, f, p50, p99) = st.probe.as_ref().map_or(
+            ("-".to_owned(), "-".to_owned(), None, None),
+            |p| (p.requests.to_string(), p.failed.to_string(), p.p50_ms, p.p99_ms),
+        );
+        let _ = writeln!(
+            s,
+            "| {} | {:.1} | {} | {n} | {f} | {} | {} |",
+            st.name,
+            st.seconds,
+            st.detail,
+            ms(p50),
+            ms(p99)
+        );
+    }
+    Some(s)
+}
+
 pub fn markdown(r: &DemoReport, chart: Option<&str>) -> String {
     let mut s = String::new();
     let _ = writeln!(
@@ -407,6 +461,16 @@ pub fn markdown(r: &DemoReport, chart: Option<&str>) -> String {
              the dump's dev run copies prod and masks the copy, as the seed's pipeline did. \
              The last row charges the golden refresh to the build, as if every build refreshed it.\n",
         );
+        s.push('\n');
+    }
+    if let Some(t) = source_table(r) {
+        s.push_str("## prod outside the pool: the source's replica on the pool\n\n");
+        s.push_str(
+            "prod's database is a Docker volume of Docker's own local driver (plain disk); \
+             a Populous source seeds a replica of it on the pool and keeps it current by \
+             replication, and the golden copy comes from the source's newest clean snapshot.\n\n",
+        );
+        s.push_str(&t);
         s.push('\n');
     }
     s.push_str("## Phases, with prod's response times meanwhile\n\n");
@@ -609,6 +673,23 @@ mod tests {
                 name: "pool".into(),
                 seconds: 1.5,
             }],
+            source: vec![SourceStep {
+                name: "source add (seed the replica)".into(),
+                seconds: 21.5,
+                detail: "physical seed of 2.0 GiB in 20.1 s (107 MB/s) at GTID 0-1-4100".into(),
+                probe: Some(ProbeFigures {
+                    requests: 100,
+                    failed: 0,
+                    p50_ms: Some(2.5),
+                    p99_ms: Some(11.0),
+                }),
+            }],
+            probe_idle: Some(ProbeFigures {
+                requests: 25,
+                failed: 0,
+                p50_ms: Some(2.0),
+                p99_ms: Some(4.25),
+            }),
             comparison: compare(&phases),
             phases,
             probe_total: Some(ProbeFigures {
@@ -628,6 +709,21 @@ mod tests {
             }],
             files: vec!["report.md".into()],
         }
+    }
+
+    #[test]
+    fn the_source_steps_show_beside_prod_idle() {
+        let md = markdown(&fixture(), None);
+        for line in [
+            "## prod outside the pool: the source's replica on the pool",
+            "| (prod idle, before) | - | - | 25 | 0 | 2.0 | 4.2 |",
+            "| source add (seed the replica) | 21.5 | physical seed of 2.0 GiB in 20.1 s (107 MB/s) at GTID 0-1-4100 | 100 | 0 | 2.5 | 11.0 |",
+        ] {
+            assert!(md.contains(line), "{line:?} not in\n{md}");
+        }
+        let mut r = fixture();
+        r.source.clear();
+        assert!(!markdown(&r, None).contains("outside the pool"));
     }
 
     #[test]

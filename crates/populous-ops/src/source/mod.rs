@@ -292,7 +292,11 @@ fn seed_into(
     let mut copying = |done| progress(SeedProgress::Copying { done, total });
     Ok(match s.mode {
         SourceMode::Physical => {
-            let report = seed::physical(s.url, s.pw, s.datadir, s.path, s.work, &mut copying)?;
+            let datadir = seed::Datadir {
+                reported: Path::new(&s.facts.datadir),
+                here: s.datadir,
+            };
+            let report = seed::physical(s.url, s.pw, datadir, s.path, s.work, &mut copying)?;
             progress(SeedProgress::Finishing);
             let i = db::start_as(engine, s.volume, None, Some(s.server_id))?.value;
             (report, i)
