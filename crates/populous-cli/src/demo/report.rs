@@ -415,10 +415,17 @@ fn source_table(r: &DemoReport) -> Option<String> {
         );
     }
     for st in &r.source {
-        let (n, f, p50, p99) = st.probe.as_ref().map_or(
-            ("-".to_owned(), "-".to_owned(), None, None),
-            |p| (p.requests.to_string(), p.failed.to_string(), p.p50_ms, p.p99_ms),
-        );
+        let (n, f, p50, p99) =
+            st.probe
+                .as_ref()
+                .map_or(("-".to_owned(), "-".to_owned(), None, None), |p| {
+                    (
+                        p.requests.to_string(),
+                        p.failed.to_string(),
+                        p.p50_ms,
+                        p.p99_ms,
+                    )
+                });
         let _ = writeln!(
             s,
             "| {} | {:.1} | {} | {n} | {f} | {} | {} |",

@@ -104,7 +104,10 @@ impl Demo {
         let mut engine = Engine::open(&self.n.home)?;
         let status = ops::status(&engine, &Name::new("source", SOURCE)?)?;
         let snap = ops::snapshot(&mut engine, &Name::new("source", SOURCE)?, None)?;
-        let lag = match (status.replica.and_then(|r| r.lag_seconds), status.gtid_distance) {
+        let lag = match (
+            status.replica.and_then(|r| r.lag_seconds),
+            status.gtid_distance,
+        ) {
             (Some(s), Some(d)) => format!("{s} s, {d} transactions"),
             _ => "unknown".to_owned(),
         };
