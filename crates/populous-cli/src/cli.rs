@@ -185,16 +185,23 @@ pub enum Command {
     ///   populous demo --clean                  # remove everything the demo made
     ///
     /// Run as root on a machine with a running Docker engine. Step by step, it:
-    ///  1. creates an image-file pool (btrfs) under --home with the folders prod, dev (clones
-    ///     from prod) and stage (imports from dev, requires masked data), a token per folder,
-    ///     a masking key, and starts `populous serve` with three Docker volume plugins
-    ///     (demo-prod, demo-stage, demo-dev) and its REST API on --api-port;
+    ///  1. creates an image-file pool (btrfs) under --home with the folders prod (the source's
+    ///     replica), golden (clones from prod), dev (clones masked data from golden) and stage
+    ///     (imports from dev, requires masked data), a token per folder, a masking key, and
+    ///     starts `populous serve` with the Docker volume plugins demo-stage and demo-dev and
+    ///     its REST API on --api-port;
     ///  2. starts the local registry (127.0.0.1:5000) and a one-node swarm if they are not
-    ///     there, builds the images, and deploys prod with a database of --size generated rows;
+    ///     there, builds the images, and deploys prod with a database of --size generated rows
+    ///     OUTSIDE the pool, as most teams run it: a Docker volume of Docker's local driver,
+    ///     with a binary log, its MariaDB on --prod-db-port;
     ///  3. starts a probe on prod's /_ping that runs until the end, with an event per phase;
-    ///  4. for each build: `pipeline run` dev (clone prod/db, mask, smoke, offline), stage
+    ///  4. adds prod as a source: a replication user, a physical seed of a replica on the pool
+    ///     (prod/replica) from the container's datadir, replication; then a source snapshot
+    ///     with its clean base, and the golden copy (a clone of it, masked) as golden/db;
+    ///  5. for each build: `pipeline run` dev (clone golden/db, smoke, offline), stage
     ///     (import dev's clone, smoke), prod (rolling update, start-first, probe-watched);
-    ///  5. runs dev once more with `mariadb-dump | mariadb` instead of the clone: the baseline.
+    ///  6. runs dev once more with `mariadb-dump | mariadb` from prod instead of the clone:
+    ///     the baseline.
     ///
     /// The report goes to --out: report.md (per-phase times, the clone against the dump,
     /// masking rows/s, prod's p50/p99 and failed requests per phase, the lineage and
@@ -205,7 +212,7 @@ pub enum Command {
     /// (--keep-running leaves prod and stage serving, with the daemon); the pool stays, to
     /// explore with `populous --home /var/lib/populous-demo volume ls --all`. Everything has
     /// the demo's own names (pipeline populous-demo, images populous-demo/*, ports 7181 and
-    /// 18090-18092), so it runs beside another pipeline. Running it again first removes
+    /// 18090-18093), so it runs beside another pipeline. Running it again first removes
     /// what an earlier (or interrupted) run left; what belongs to others and is in the way
     /// (a port, a plugin socket) is named, never touched. --clean removes services,
     /// networks, Docker volumes, daemon, pool, home, the report files and the demo's

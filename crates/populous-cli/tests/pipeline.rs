@@ -197,6 +197,17 @@ fn pipeline_yaml(name: &str, api: &str, ports: &Ports, key: &Path, variant: &str
     } else {
         "    requires: stage\n"
     };
+    // prod outside any pool (Docker's local driver, a binary log, a host
+    // port), and the golden copy from the source that replicates it.
+    let (prod_driver, golden_data) = match variant.strip_prefix("outside:") {
+        Some(db_port) => (
+            format!(
+                "local\n    db: {{ args: [--log-bin=prod-bin, --server-id=1, --binlog-format=ROW], port: {db_port} }}"
+            ),
+            "from_source: prod",
+        ),
+        None => (format!("{name}-prod"), "clone_of: prod/db"),
+    };
     let registry = if variant == "no-registry" {
         format!("127.0.0.1:{}", free_port())
     } else {
@@ -220,7 +231,7 @@ environments:
     roles: [refresh]
     folder: golden
     token: {{ env: PT_GOLDEN_TOKEN }}
-    data: {{ clone_of: prod/db, volume: db }}
+    data: {{ {golden_data}, volume: db }}
     mask: {{ rules: {rules}, key_file: {key} }}
   dev:
     roles: [build, ship, run, mask, smoke, destroy]
@@ -244,7 +255,7 @@ environments:
     smoke: {{ timeout: 180s }}
   prod:
     roles: [run, smoke]
-{prod_requires}    driver: {name}-prod
+{prod_requires}    driver: {prod_driver}
     folder: prod
     name_suffix: .{name}-prod
     token: {{ env: PT_PROD_TOKEN }}
@@ -310,8 +321,13 @@ fn hold_env_lock(state: &Path, name: &str, env: &str, about: &str) -> EnvLock {
         .expect("the test could not take the lock")
 }
 
+/// The tests share the registry, the swarm and dockerd's memory of drivers:
+/// one at a time.
+static DOCKER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn loopdev_docker_pipeline_end_to_end() {
+    let _one = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
     let lab = Lab::new();
     let _machine = Machine::prepare();
     let home = lab.home();
@@ -637,4 +653,206 @@ fn loopdev_docker_pipeline_end_to_end() {
     );
     assert_eq!(prod_version(), Some(Value::from("1.0.1-3")));
     drop(stack);
+}
+
+/// Removes the test's source (its replica server stops) even after a panic.
+struct SourceGone<'a>(&'a Path);
+
+impl Drop for SourceGone<'_> {
+    fn drop(&mut self) {
+        let _ = populous(self.0).args(["source", "rm", "prod"]).output();
+    }
+}
+
+/// prod as most teams run it: its database outside any pool, on Docker's
+/// local driver, with a binary log. A source seeds a replica on the pool from
+/// the container's datadir (physical), the golden copy comes from the
+/// source's clean snapshot, and dev clones it as before.
+#[test]
+fn loopdev_docker_pipeline_prod_outside_the_pool() {
+    let _one = DOCKER.lock().unwrap_or_else(|e| e.into_inner());
+    let lab = Lab::new();
+    let _machine = Machine::prepare();
+    let home = lab.home();
+    let h = home.as_path();
+    let name = "pipesrc".to_string();
+    let img = lab.path().join("pool.img");
+    let ok = |args: &[&str]| common::ok(h, args);
+    ok(&[
+        "pool",
+        "create",
+        "main",
+        "--image",
+        img.to_str().expect("utf-8"),
+        "--size",
+        "3G",
+    ]);
+    ok(&["folder", "create", "main/prod"]);
+    ok(&["folder", "create", "main/golden", "--clone-from", "prod"]);
+    ok(&[
+        "folder",
+        "create",
+        "main/dev",
+        "--clone-from",
+        "golden",
+        "--require-masked",
+    ]);
+    ok(&["folder", "create", "main/stage"]);
+    let dev_token = ok(&[
+        "token", "create", "dev", "--write", "dev", "--read", "golden",
+    ]);
+    let golden_token = ok(&[
+        "token", "create", "golden", "--write", "golden", "--read", "prod",
+    ]);
+    let prod_token = ok(&["token", "create", "prod", "--write", "prod"]);
+    let dev_file = lab.path().join("dev.token");
+    std::fs::write(&dev_file, &dev_token).expect("token");
+    let config_file = lab.path().join("populous.toml");
+    std::fs::write(
+        &config_file,
+        format!(
+            "listen = \"127.0.0.1:0\"\n[[plugin]]\ndriver = \"{name}-dev\"\nfolder = \"dev\"\nname_suffix = \".{name}-dev\"\ntoken_file = \"{}\"\n",
+            dev_file.display()
+        ),
+    )
+    .expect("config");
+    let stack = Stack::start(h, &config_file, &name);
+    let _source = SourceGone(h);
+    let key = lab.path().join("mask.key");
+    std::fs::write(
+        &key,
+        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+    )
+    .expect("key");
+    let ports = Ports {
+        prod: free_port(),
+        dev: free_port(),
+        stage: free_port(),
+    };
+    let db_port = free_port();
+    let file = lab.path().join("populous-outside.yml");
+    std::fs::write(
+        &file,
+        pipeline_yaml(
+            &name,
+            &stack.api,
+            &ports,
+            &key,
+            &format!("outside:{db_port}"),
+        ),
+    )
+    .expect("pipeline file");
+    let state = lab.path().join("state");
+    let run = |env: &str, build: &str, extra: &[&str]| -> Ran {
+        let out = populous(h)
+            .args(["--json", "pipeline", "run", "-f"])
+            .arg(&file)
+            .args(["--env", env, "--build-number", build, "--state-dir"])
+            .arg(&state)
+            .args(extra)
+            .env("PT_DEV_TOKEN", &dev_token)
+            .env("PT_PROD_TOKEN", &prod_token)
+            .env("PT_GOLDEN_TOKEN", &golden_token)
+            .env("PT_STAGE_TOKEN", "unused")
+            .output()
+            .expect("populous pipeline run");
+        Ran {
+            code: out.status.code().unwrap_or(-1),
+            report: serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+
+    // 1. prod's first deployment: a Docker volume of the local driver, not the pool.
+    let r = run("prod", "1", &["--roles", "build,ship,run,smoke"]);
+    r.passed();
+    let detail = r.role("run")["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("outside any pool") && detail.contains("seeded"),
+        "{detail}"
+    );
+    let prod_volume = format!("db.{name}-prod");
+    let driver = docker(&[
+        "volume",
+        "inspect",
+        "--format",
+        "{{.Driver}} {{.Mountpoint}}",
+        &prod_volume,
+    ]);
+    let driver = String::from_utf8_lossy(&driver.stdout).trim().to_owned();
+    let (driver, datadir) = driver.split_once(' ').expect("driver and mountpoint");
+    assert_eq!(driver, "local");
+    assert_eq!(
+        common::json(h, &["volume", "ls", "prod"]),
+        serde_json::json!([]),
+        "prod's database is on no pool"
+    );
+
+    // 2. A replication user on prod, then the source: physical, from the
+    // container's datadir on this host.
+    let prod_sql = |sql: &str| {
+        let out = Command::new("mariadb")
+            .args([
+                "--no-defaults",
+                "--protocol=TCP",
+                "-h",
+                "127.0.0.1",
+                "-u",
+                "root",
+                "-N",
+                "-B",
+            ])
+            .arg(format!("-P{db_port}"))
+            .args(["-e", sql])
+            .output()
+            .expect("mariadb client");
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    prod_sql(
+        "CREATE USER repl@'%' IDENTIFIED BY 'Pipe-src-pw-1'; GRANT REPLICATION SLAVE, RELOAD, PROCESS, LOCK TABLES, BINLOG MONITOR, SELECT, SHOW VIEW, EVENT, TRIGGER ON *.* TO repl@'%';",
+    );
+    let pw = lab.path().join("repl.pw");
+    std::fs::write(&pw, "Pipe-src-pw-1\n").expect("pw");
+    let from = format!("mysql://repl@127.0.0.1:{db_port}");
+    let added = common::json(
+        h,
+        &[
+            "source",
+            "add",
+            "prod",
+            "--from",
+            &from,
+            "--password-file",
+            pw.to_str().expect("utf-8"),
+            "--volume",
+            "prod/replica",
+            "--datadir",
+            datadir,
+        ],
+    );
+    assert_eq!(added["mode"], "physical", "{added}");
+    let prod_rows: u64 = prod_sql("SELECT COUNT(*) FROM populous.main")
+        .parse()
+        .expect("count");
+    assert!(prod_rows > 0);
+    let snap = common::json(h, &["source", "snapshot", "prod"]);
+    assert!(snap["base"].is_string(), "{snap}");
+
+    // 3. The golden copy from the source's clean base, masked; dev clones it.
+    let r = run("golden", "2", &[]);
+    r.passed();
+    let detail = r.role("refresh")["detail"].as_str().expect("detail");
+    assert!(detail.contains("prod/replica"), "{detail}");
+    let golden = common::json(h, &["volume", "inspect", "golden/db"]);
+    assert_eq!(golden["provenance"]["masked"], true, "{golden}");
+    let r = run("dev", "2", &[]);
+    r.passed();
+    // The replica holds exactly prod's rows, and prod never saw the pool.
+    let status = common::json(h, &["source", "status", "prod"]);
+    assert_eq!(status["gtid_distance"], 0, "{status}");
 }

@@ -125,7 +125,7 @@ pub fn find(n: &Names) -> Found {
     // would wait for nothing. Ask only where a volume can still be: the
     // socket is there, the daemon runs, or services still use the drivers.
     let maybe_volumes = f.daemon.is_some() || !f.services.is_empty();
-    for env in super::ENVS {
+    for env in super::PLUGINS {
         if !maybe_volumes && !n.socket(env).exists() {
             continue;
         }

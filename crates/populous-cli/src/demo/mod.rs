@@ -51,6 +51,10 @@ pub use ui::Ui;
 /// The environments, in the order they are set up.
 pub const ENVS: [&str; 3] = ["prod", "stage", "dev"];
 
+/// The environments with a Docker volume plugin of the demo's daemon: prod's
+/// database is outside the pool, on Docker's own local driver.
+pub const PLUGINS: [&str; 2] = ["stage", "dev"];
+
 /// The registry `scripts/registry.sh` runs.
 pub const REGISTRY: &str = "127.0.0.1:5000";
 
@@ -294,14 +298,14 @@ impl Demo {
             |d| d.make_pool(),
         )?;
         self.step(
-            "populous serve: REST API and the three Docker volume plugins",
+            "populous serve: REST API and the Docker volume plugins of stage and dev",
             |d| {
                 d.write_config()?;
                 let pid = daemon::start(&d.n)?;
                 d.ui.say(&format!(
                     "pid {pid}, API http://127.0.0.1:{}, drivers {}",
                     d.s.api_port,
-                    ENVS.map(|e| d.n.driver(e)).join(", ")
+                    PLUGINS.map(|e| d.n.driver(e)).join(", ")
                 ));
                 Ok(())
             },

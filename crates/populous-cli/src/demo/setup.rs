@@ -10,7 +10,7 @@ use populous_engine::size::format_size;
 use populous_engine::{Allowed, Engine, FolderPolicy, FsKind, Name, Scope};
 use populous_pipeline::Pipeline;
 
-use super::{clean, registry, script, Demo, DemoState, ENVS, REGISTRY};
+use super::{clean, registry, script, Demo, DemoState, PLUGINS, REGISTRY};
 
 impl Demo {
     /// Root, Docker, and leftovers of an earlier run cleared; then nothing else in the way.
@@ -54,7 +54,7 @@ impl Demo {
                 ));
             }
         }
-        for env in ENVS {
+        for env in PLUGINS {
             let sock = self.n.socket(env);
             if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
                 blocked.push(format!(
@@ -155,7 +155,7 @@ impl Demo {
             self.s.api_port,
             toml_str(&self.n.plugin_dir)
         );
-        for env in ENVS {
+        for env in PLUGINS {
             t.push_str(&format!(
                 "\n[[plugin]]\ndriver = \"{}\"\nfolder = \"{env}\"\nname_suffix = \"{}\"\ntoken_file = {}\n",
                 self.n.driver(env),
