@@ -229,11 +229,34 @@ fn mask_and_scan(
         }
         let mut needles = scrub::sample_originals(&url, &spec.rules, req.sample)?;
         scrub::prepare(&url, &spec.rules)?;
-        let report =
-            populous_mask::db::mask_database(&url, &spec.rules, &spec.key, &req.options, progress)?;
+        // The compaction runs beside masking (see `scrub::compact`): its
+        // time mostly hides behind masking's, which reads every blob.
+        let (report, compacted) = std::thread::scope(|s| {
+            let compaction = req
+                .scrub
+                .compact
+                .then(|| s.spawn(|| scrub::compact(&url, &spec.rules)));
+            let report = populous_mask::db::mask_database(
+                &url,
+                &spec.rules,
+                &spec.key,
+                &req.options,
+                progress,
+            );
+            let compacted =
+                compaction.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            (report, compacted)
+        });
+        let report = report?;
+        let compact_secs = compacted.transpose()?.unwrap_or(0.0);
         let live = scrub::still_live(&url, &spec.rules, &needles)?;
         needles.retain(|n| !live.contains(n));
-        let scrubbed = scrub::finish(&url, &spec.rules, &req.scrub)?;
+        let after = ScrubOptions {
+            compact: false,
+            ..req.scrub.clone()
+        };
+        let mut scrubbed = scrub::finish(&url, &spec.rules, &after)?;
+        scrubbed.compact_secs = compact_secs;
         Ok::<_, Error>((needles, report, scrubbed))
     })();
     // Stop in any case: after `finish`, this is the slow shutdown.
