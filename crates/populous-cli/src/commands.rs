@@ -18,7 +18,7 @@ pub fn run(cli: Cli) -> Result<()> {
         return crate::bench::clone(args, json);
     }
     if let Command::Bench(BenchCmd::Db(args)) = &cli.command {
-        return crate::db::bench_db(args, json);
+        return crate::bench_db::run(args, json);
     }
     if let Command::Bench(BenchCmd::Daemon(args)) = &cli.command {
         return crate::bench::daemon(args, json);
