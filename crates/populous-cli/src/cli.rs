@@ -868,6 +868,16 @@ pub enum BenchCmd {
     /// the originals a scan finds per file; fails if the full masking leaves
     /// any, or costs more than twice mask only at the largest size.
     Mask(crate::bench_mask::BenchMask),
+    /// What a user's `populous mask` costs in rows/s where it runs, flush included, beside one server-side UPDATE.
+    ///
+    /// On a throw-away btrfs pool: a prod volume with --rows of the seed's table,
+    /// snapshotted; then, on fresh clones interleaved over rounds, with servers
+    /// started as `populous mask` starts them: `populous mask` whole; the masking
+    /// step and the server's stop (the flush of the pages it dirtied); and one
+    /// server-side `UPDATE … JOIN` of the same masked values into the same
+    /// columns (guid index dropped and added again), and its flush. The UPDATE is
+    /// a comparison, not a ceiling.
+    MaskRate(crate::bench_mask_rate::BenchMaskRate),
     /// A source's costs: seeding against `mariadb-dump | mariadb`, snapshots by size, replication lag.
     ///
     /// Makes a production MariaDB outside the pool for each --sizes (the seed's table), then

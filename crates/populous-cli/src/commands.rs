@@ -26,6 +26,9 @@ pub fn run(cli: Cli) -> Result<()> {
     if let Command::Bench(BenchCmd::Mask(args)) = &cli.command {
         return crate::bench_mask::run(args, json);
     }
+    if let Command::Bench(BenchCmd::MaskRate(args)) = &cli.command {
+        return crate::bench_mask_rate::run(args, json);
+    }
     if let Command::Bench(BenchCmd::Source(args)) = &cli.command {
         return crate::bench_source::run(args, json);
     }

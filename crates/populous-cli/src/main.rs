@@ -7,6 +7,7 @@
 mod bench;
 mod bench_db;
 mod bench_mask;
+mod bench_mask_rate;
 mod bench_source;
 mod cli;
 mod commands;
