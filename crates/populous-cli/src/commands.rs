@@ -21,7 +21,7 @@ pub fn run(cli: Cli) -> Result<()> {
         return crate::bench_db::run(args, json);
     }
     if let Command::Bench(BenchCmd::Daemon(args)) = &cli.command {
-        return crate::bench::daemon(args, json);
+        return crate::bench_daemon::run(args, json);
     }
     if let Command::Bench(BenchCmd::Mask(args)) = &cli.command {
         return crate::bench_mask::run(args, json);

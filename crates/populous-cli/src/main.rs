@@ -5,6 +5,7 @@
 //! codes in [`exit_code`].
 
 mod bench;
+mod bench_daemon;
 mod bench_db;
 mod bench_mask;
 mod bench_mask_rate;
