@@ -51,6 +51,7 @@ time cp -a --reflink=never "$("$P" volume path prod/db)" "$POPULOUS_HOME/plain-c
 rm -rf "$POPULOUS_HOME/plain-copy"
 
 step "benchmark: clone vs full copy at 64 MiB and 1 GiB (btrfs and XFS)"
-"$P" bench clone --sizes 64M,1G --runs 5 --clones 100 --snapshots 1000 --dir "$POPULOUS_HOME"
+# Exits non-zero when a filesystem misses a target (XFS misses constant time): said, not fatal here.
+"$P" bench clone --sizes 64M,1G --runs 5 --clones 100 --snapshots 1000 --dir "$POPULOUS_HOME" || echo "(a target was missed: see above)"
 "$P" check
 printf '\nExplore: POPULOUS_HOME=%s %s volume ls --all\nRemove everything: %s --clean\n' "$POPULOUS_HOME" "$P" "$0"

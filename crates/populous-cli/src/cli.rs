@@ -72,10 +72,12 @@ pub enum Command {
     /// Snapshots: read-only points in time, FOLDER/VOL@SNAP.
     #[command(subcommand)]
     Snapshot(SnapshotCmd),
-    /// Clone a volume or snapshot into a new writable volume, in constant time.
+    /// Clone a volume or snapshot into a new writable volume (constant time on btrfs).
     ///
     /// Without @SNAP a snapshot named auto-<time> is taken first and kept, so the
-    /// clone's lineage always points at a real point in time. Cloning into
+    /// clone's lineage always points at a real point in time. On btrfs the time
+    /// does not depend on the data; on XFS (one reflink per file) it grows with
+    /// the number of files and extents, though not with their bytes. Cloning into
     /// another folder follows that folder's policy (see `populous folder policy`).
     ///
     ///   populous clone prod/db@nightly dev/db-pr-42
@@ -864,12 +866,15 @@ pub enum BenchCmd {
     ///
     /// Uses (and drops) a scratch database `populous_bench` on the target server.
     Generate(BenchGenerate),
-    /// A database clone against a full `mariadb-dump | mariadb` copy, at a small and a large size.
+    /// A database clone against a full `mariadb-dump | mariadb` copy, like for like.
     ///
     /// For each size: a MariaDB on a throw-away pool is filled by the generator;
-    /// then an application-consistent snapshot, a clone, a server started on the
-    /// clone and its first query are timed against `mariadb-dump
-    /// --single-transaction | mariadb` into a fresh server. Prints both and their ratio.
+    /// then, in interleaved rounds, the clone to its first answered query (an
+    /// application-consistent snapshot, a clone, a server started on the clone and
+    /// its first query) is timed against `mariadb-dump --single-transaction |
+    /// mariadb` into a fresh server. The headline is dump|restore over clone to
+    /// first query; the data step alone (snapshot + clone) is shown beside it,
+    /// labelled as such. Medians of the rounds with their spread.
     Db(BenchDb),
     /// What masking that leaves nothing behind costs, step by step, and what each step removes.
     ///
@@ -880,6 +885,16 @@ pub enum BenchCmd {
     /// the originals a scan finds per file; fails if the full masking leaves
     /// any, or costs more than twice mask only at the largest size.
     Mask(crate::bench_mask::BenchMask),
+    /// What a user's `populous mask` costs in rows/s where it runs, flush included, beside one server-side UPDATE.
+    ///
+    /// On a throw-away btrfs pool: a prod volume with --rows of the seed's table,
+    /// snapshotted; then, on fresh clones interleaved over rounds, with servers
+    /// started as `populous mask` starts them: `populous mask` whole; the masking
+    /// step and the server's stop (the flush of the pages it dirtied); and one
+    /// server-side `UPDATE … JOIN` of the same masked values into the same
+    /// columns (guid index dropped and added again), and its flush. The UPDATE is
+    /// a comparison, not a ceiling.
+    MaskRate(crate::bench_mask_rate::BenchMaskRate),
     /// A source's costs: seeding against `mariadb-dump | mariadb`, snapshots by size, replication lag.
     ///
     /// Makes a production MariaDB outside the pool for each --sizes (the seed's table), then
@@ -899,6 +914,9 @@ pub struct BenchDb {
     /// Database sizes (data generated with 64 KiB blobs).
     #[arg(long, value_delimiter = ',', default_value = "256M,2G")]
     pub sizes: Vec<String>,
+    /// Rounds: the clone and the baseline once each per round, interleaved.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
     /// Skip the full-copy baseline (it takes minutes at large sizes).
     #[arg(long)]
     pub no_baseline: bool,

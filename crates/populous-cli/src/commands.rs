@@ -18,13 +18,16 @@ pub fn run(cli: Cli) -> Result<()> {
         return crate::bench::clone(args, json);
     }
     if let Command::Bench(BenchCmd::Db(args)) = &cli.command {
-        return crate::db::bench_db(args, json);
+        return crate::bench_db::run(args, json);
     }
     if let Command::Bench(BenchCmd::Daemon(args)) = &cli.command {
-        return crate::bench::daemon(args, json);
+        return crate::bench_daemon::run(args, json);
     }
     if let Command::Bench(BenchCmd::Mask(args)) = &cli.command {
         return crate::bench_mask::run(args, json);
+    }
+    if let Command::Bench(BenchCmd::MaskRate(args)) = &cli.command {
+        return crate::bench_mask_rate::run(args, json);
     }
     if let Command::Bench(BenchCmd::Source(args)) = &cli.command {
         return crate::bench_source::run(args, json);

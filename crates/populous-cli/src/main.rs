@@ -5,7 +5,10 @@
 //! codes in [`exit_code`].
 
 mod bench;
+mod bench_daemon;
+mod bench_db;
 mod bench_mask;
+mod bench_mask_rate;
 mod bench_source;
 mod cli;
 mod commands;

@@ -1,9 +1,17 @@
-//! In-place masking throughput on a real server: the six seed PII columns
-//! (name, email, street, zip, city, guid) of `main`, every approach on its
-//! own fresh copy of one generated source, interleaved, in one run (the VM
-//! is shared: compare rows of one run, not runs). Starts its own `mariadbd`
-//! on a temp dir under /var/tmp (run as root, or as a user the server can
-//! run as).
+//! In-place masking write strategies compared on a real server: the six
+//! seed PII columns (name, email, street, zip, city, guid) of `main`, every
+//! approach on its own fresh copy of one generated source, interleaved, in
+//! one run (the VM is shared: compare rows of one run, not runs). Starts its
+//! own `mariadbd` on a temp dir under /var/tmp (run as root, or as a user the
+//! server can run as).
+//!
+//! This compares strategies; it does not measure what `populous mask` costs.
+//! It runs on whatever filesystem /var/tmp is (ext4 here) with a 1G buffer
+//! pool by default, and stops each clock when the last statement returns,
+//! before the server has written the pages it dirtied. `populous mask` runs
+//! on a btrfs clone with the server `populous db start` starts (128M pool)
+//! and ends with a shutdown that writes them: `populous bench mask-rate`
+//! measures that, and one server-side UPDATE beside it.
 //!
 //! `cargo run --release -p populous-mask --example mask_bench -- [--rows N]
 //!  [--blob BYTES] [--threads N] [--chunk N] [--naive-rows N] [--pool SIZE]
@@ -12,7 +20,7 @@
 //! Defaults: 200000 rows, 1024-byte blobs (64 KiB is the seed's size: pass
 //! `--blob 65536`), 2 threads, 2000 ids per chunk, the naive approach on the
 //! first 50000 rows, 1G buffer pool, 1 round. Approaches (default
-//! `ceiling-reverse,ceiling-join,naive,temp-join-keep,temp-join`):
+//! `server-reverse,server-update,naive,temp-join-keep,temp-join`):
 //!
 //! * `values`, `temp-join`, `case`: [`mask_database`] with that
 //!   [`WriteStrategy`], indexes dropped and re-created (the default);
@@ -21,12 +29,13 @@
 //! * `naive`: one prepared `UPDATE … WHERE id = ?` per row on one
 //!   connection, committed every `--chunk` rows, on the first
 //!   `--naive-rows` rows only (reported as rows/s).
-//! * `ceiling-reverse`: one server-side `UPDATE` with `REVERSE()` of each
-//!   column (the old "ceiling"; same lengths, so InnoDB updates in place).
-//! * `ceiling-join`: one server-side `UPDATE … STRAIGHT_JOIN` of the masked
-//!   values precomputed into a table, index dropped and re-created: the
-//!   server's own cost of the same writes, no client.
-//! * `ceiling-rebuild`: `INSERT … SELECT` of the masked table into a new
+//! * `server-reverse`: one server-side `UPDATE` with `REVERSE()` of each
+//!   column (same lengths, so InnoDB updates in place: cheaper than masking).
+//! * `server-update`: one server-side `UPDATE … STRAIGHT_JOIN` of the masked
+//!   values precomputed into a table, index dropped and re-created: the same
+//!   writes in one statement, no client (a comparison, not a ceiling: in
+//!   `populous bench mask-rate` it ran faster than the default strategy).
+//! * `server-rebuild`: `INSERT … SELECT` of the masked table into a new
 //!   table without the index, `RENAME`, re-create the index (copies every
 //!   blob: a measurement, not a strategy).
 //!
@@ -59,7 +68,7 @@ struct Args {
     rounds: usize,
 }
 
-const DEFAULT_APPROACHES: &str = "ceiling-reverse,ceiling-join,naive,temp-join-keep,temp-join";
+const DEFAULT_APPROACHES: &str = "server-reverse,server-update,naive,temp-join-keep,temp-join";
 
 fn args() -> Args {
     let mut a = Args {
@@ -154,10 +163,10 @@ fn main() {
     let key = MaskKey::from_bytes(&[7; 32]).unwrap();
     let mut sql = Sql::new(&url("src"));
 
-    // The masked values, computed once, for the server-side join ceiling.
+    // The masked values, computed once, for the server-side UPDATE … JOIN.
     if a.approaches
         .iter()
-        .any(|x| x.starts_with("ceiling-join") || x == "ceiling-rebuild")
+        .any(|x| x.starts_with("server-update") || x == "server-rebuild")
     {
         sql.run("CREATE DATABASE mv");
         sql.run(&format!(
@@ -187,7 +196,7 @@ fn main() {
             ));
             settle(&mut sql);
             let (rows, secs, note) = match name.as_str() {
-                "ceiling-reverse" => {
+                "server-reverse" => {
                     let s = timed(
                         &mut sql,
                         &format!(
@@ -203,7 +212,7 @@ fn main() {
                             .to_string(),
                     )
                 }
-                "ceiling-join" => {
+                "server-update" => {
                     let sets: Vec<String> = SIX.iter().map(|c| format!("t.{c} = m.{c}")).collect();
                     let s = timed(&mut sql, &format!("ALTER TABLE {db}.main DROP INDEX guid"))
                         + timed(
@@ -219,7 +228,7 @@ fn main() {
                         );
                     (a.rows, s, "one server-side UPDATE … JOIN of precomputed masked values, guid index dropped and re-added".to_string())
                 }
-                "ceiling-rebuild" => {
+                "server-rebuild" => {
                     // Not a strategy (it rewrites every imprint blob): the
                     // server's speed for writing the masked table anew.
                     let s = timed(&mut sql, &format!("CREATE TABLE {db}.n LIKE {db}.main"))
