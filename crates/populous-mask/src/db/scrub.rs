@@ -22,7 +22,8 @@
 //!   tables' index pages in place (`OPTIMIZE TABLE` with
 //!   `innodb_defragment=ON`: records move between pages, the pages they
 //!   leave are scrubbed, and off-page blobs are not rewritten) to clear the
-//!   deleted records that were in the pages *before* masking; resize the redo
+//!   deleted records that were in the pages *before* masking (or [`compact`]
+//!   beside masking, which `populous mask` does); resize the redo
 //!   log (InnoDB writes a fresh file and drops the old one); and set
 //!   `innodb_fast_shutdown=0` so the shutdown that follows is a slow one.
 //! - [`sample_originals`] and [`still_live`]: the values a scan searches for
