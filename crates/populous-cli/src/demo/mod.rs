@@ -1,10 +1,11 @@
 //! `populous demo`: the whole story on one machine, by itself. It makes an
 //! image-file pool with the folders prod, golden, dev and stage (golden
 //! clones from prod; dev clones only masked data, from golden; stage imports
-//! from dev and requires masked data), their tokens and three Docker volume
-//! plugins (a `populous serve` child), starts the local registry and the
-//! swarm, deploys prod with a generated database, refreshes the golden copy
-//! (a masked clone of prod), then runs `populous pipeline run` (the library)
+//! from dev and requires masked data), their tokens and the Docker volume
+//! plugins of stage and dev (a `populous serve` child), starts the local
+//! registry and the swarm, deploys prod with a generated database outside the
+//! pool (Docker's local driver), adds it as a source (a replica on the pool),
+//! refreshes the golden copy (a masked clone of the source's snapshot), then runs `populous pipeline run` (the library)
 //! for dev, stage and prod per build, and once more for dev with
 //! `mariadb-dump | mariadb` from prod instead of the clone as the baseline,
 //! all while a probe records prod's response times. The report (Markdown,
@@ -20,6 +21,8 @@
 //! - [`daemon`]: the `populous serve` child;
 //! - [`registry`]: the demo's repositories in the local registry;
 //! - [`setup`]: the steps before the first pipeline run;
+//! - [`source`]: prod's database outside the pool, and the source that
+//!   replicates it onto the pool (the golden copy comes from it);
 //! - [`phases`]: the pipeline runs, the probe, lineage, teardown and report;
 //! - [`report`]: the figures and their Markdown (pure, tested);
 //! - [`clean`]: finding and removing what the demo made.
