@@ -184,6 +184,65 @@ pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// A bench's engine and the servers it started on its volumes: they stop on
+/// drop, then (its [`Cleanup`]) the pools are unmounted and removed, whatever
+/// way the bench ends.
+pub struct Servers {
+    /// The bench's engine.
+    pub engine: Engine,
+    started: Vec<VolRef>,
+    _cleanup: Cleanup,
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for r in self.started.drain(..) {
+            let _ = populous_ops::db::stop(&mut self.engine, &r);
+        }
+    }
+}
+
+impl Servers {
+    /// The engine at `home`, guarded by `cleanup`.
+    pub fn new(home: &Path, cleanup: Cleanup) -> Result<Self> {
+        Ok(Servers {
+            engine: Engine::open(home)?,
+            started: Vec::new(),
+            _cleanup: cleanup,
+        })
+    }
+
+    /// Starts MariaDB on `r` (through the product's own `db start`).
+    pub fn start(&mut self, r: &VolRef) -> Result<populous_db::Instance> {
+        self.started.push(r.clone());
+        Ok(populous_ops::db::start(&mut self.engine, r, None)?.value)
+    }
+
+    /// Stops the server on `r`; returns the seconds it took (its flush).
+    pub fn stop(&mut self, r: &VolRef) -> Result<f64> {
+        let t = Instant::now();
+        populous_ops::db::stop(&mut self.engine, r)?;
+        self.started.retain(|s| s != r);
+        Ok(t.elapsed().as_secs_f64())
+    }
+}
+
+/// One statement (or several) through the `mariadb` client on `socket`, as
+/// root; the output without headers.
+pub fn sql(socket: &Path, query: &str) -> Result<String> {
+    let out = std::process::Command::new("mariadb")
+        .arg(format!("--socket={}", socket.display()))
+        .args(["-u", "root", "-N", "-B", "-e", query])
+        .output()
+        .context("running the mariadb client")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{query}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
 /// Removes the bench's pools (unmounting them) even when the bench fails or panics.
 pub struct Cleanup {
     dir: PathBuf,

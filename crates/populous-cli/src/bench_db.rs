@@ -24,11 +24,11 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use populous_app::{Amount, GenerateOptions};
 use populous_engine::size::format_size;
-use populous_engine::{CloneSource, Engine, FsKind, Name, SnapRef, VolRef, VolumeOptions};
+use populous_engine::{CloneSource, FsKind, Name, SnapRef, VolRef, VolumeOptions};
 use populous_ops::db as server;
 use serde::Serialize;
 
-use crate::bench::Spread;
+use crate::bench::{Servers, Spread};
 use crate::cli::BenchDb;
 
 /// One round's clone path, ms.
@@ -79,35 +79,6 @@ struct SizeResult {
     dump_over_data_step_alone: Option<f64>,
 }
 
-/// Stops the bench's servers, then (its `Cleanup`) unmounts and removes the
-/// pool, whatever way the bench ends.
-struct Guard {
-    engine: Engine,
-    started: Vec<VolRef>,
-    _cleanup: crate::bench::Cleanup,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        for r in self.started.drain(..) {
-            let _ = server::stop(&mut self.engine, &r);
-        }
-    }
-}
-
-impl Guard {
-    fn start(&mut self, r: &VolRef) -> Result<populous_db::Instance> {
-        self.started.push(r.clone());
-        Ok(server::start(&mut self.engine, r, None)?.value)
-    }
-
-    fn stop(&mut self, r: &VolRef) -> Result<()> {
-        server::stop(&mut self.engine, r)?;
-        self.started.retain(|s| s != r);
-        Ok(())
-    }
-}
-
 /// `mariadb-dump --single-transaction | mariadb`, as the seed's baseline.
 fn dump_restore(from_socket: &Path, to_socket: &Path) -> Result<()> {
     let mut dump = Command::new("mariadb-dump")
@@ -140,7 +111,7 @@ fn dump_restore(from_socket: &Path, to_socket: &Path) -> Result<()> {
 }
 
 /// Fills a new prod volume (its server left running) at `size`; returns rows.
-fn prepare_prod(g: &mut Guard, prod: &VolRef, size: u64) -> Result<u64> {
+fn prepare_prod(g: &mut Servers, prod: &VolRef, size: u64) -> Result<u64> {
     g.engine.volume_create(prod, &VolumeOptions::default())?;
     let inst = g.start(prod)?;
     let opts = GenerateOptions {
@@ -164,7 +135,7 @@ fn prepare_prod(g: &mut Guard, prod: &VolRef, size: u64) -> Result<u64> {
 }
 
 /// The clone path once: snapshot (quiesced), clone, start, first query.
-fn clone_run(g: &mut Guard, prod: &VolRef, k: usize, round: usize) -> Result<CloneRun> {
+fn clone_run(g: &mut Servers, prod: &VolRef, k: usize, round: usize) -> Result<CloneRun> {
     let snap: SnapRef = format!("{prod}@bench-{round}").parse()?;
     let dev: VolRef = format!("dev/clone{k}-{round}").parse()?;
     let t = Instant::now();
@@ -211,7 +182,7 @@ fn clone_run(g: &mut Guard, prod: &VolRef, k: usize, round: usize) -> Result<Clo
 }
 
 /// The baseline once: a fresh server (started untimed), then dump|restore.
-fn dump_run(g: &mut Guard, prod_socket: &Path, k: usize, round: usize) -> Result<f64> {
+fn dump_run(g: &mut Servers, prod_socket: &Path, k: usize, round: usize) -> Result<f64> {
     let copy: VolRef = format!("dev/copy{k}-{round}").parse()?;
     g.engine.volume_create(&copy, &VolumeOptions::default())?;
     let inst = g.start(&copy)?;
@@ -222,7 +193,7 @@ fn dump_run(g: &mut Guard, prod_socket: &Path, k: usize, round: usize) -> Result
     Ok(took)
 }
 
-fn bench_size(g: &mut Guard, args: &BenchDb, k: usize, size: u64) -> Result<SizeResult> {
+fn bench_size(g: &mut Servers, args: &BenchDb, k: usize, size: u64) -> Result<SizeResult> {
     let prod: VolRef = format!("prod/db{k}").parse()?;
     let rows = prepare_prod(g, &prod, size)?;
     let prod_socket = server::running(g.engine.home(), &prod)
@@ -334,11 +305,7 @@ pub fn run(args: &BenchDb, json: bool) -> Result<()> {
     let sizes = crate::bench::sizes(&args.sizes)?;
     anyhow::ensure!(args.rounds > 0, "--rounds must be at least 1");
     let (work, cleanup) = crate::bench::server_work_dir(&args.dir, "db")?;
-    let mut g = Guard {
-        engine: Engine::open(&work.join("home"))?,
-        started: Vec::new(),
-        _cleanup: cleanup,
-    };
+    let mut g = Servers::new(&work.join("home"), cleanup)?;
     // Every round's copy is kept until its size is done (a deleted btrfs
     // subvolume is dropped in the background, inside later timings); the
     // image is sparse, so only what is written takes room.

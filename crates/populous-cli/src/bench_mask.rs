@@ -34,9 +34,10 @@ use populous_mask::db::scrub::{self, ScrubOptions, ScrubReport};
 use populous_mask::db::MaskOptions;
 use populous_mask::scan::ScanFindings;
 use populous_mask::{MaskKey, RuleSet};
-use populous_ops::db as server;
 use populous_ops::mask::{MaskRequest, MaskSpec, Masked};
 use serde::Serialize;
+
+use crate::bench::Servers;
 
 /// `populous bench mask` options.
 #[derive(Debug, Args)]
@@ -112,36 +113,6 @@ struct SizeResult {
     variants: Vec<VariantResult>,
 }
 
-/// Stops the bench's servers, then (its `Cleanup`) unmounts and removes the
-/// pool, whatever way the bench ends.
-struct Guard {
-    engine: Engine,
-    started: Vec<VolRef>,
-    _cleanup: crate::bench::Cleanup,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        for r in self.started.drain(..) {
-            let _ = server::stop(&mut self.engine, &r);
-        }
-    }
-}
-
-impl Guard {
-    fn start(&mut self, r: &VolRef) -> Result<String> {
-        self.started.push(r.clone());
-        let i = server::start(&mut self.engine, r, None)?.value;
-        Ok(format!("{}populous", i.url))
-    }
-
-    fn stop(&mut self, r: &VolRef) -> Result<()> {
-        server::stop(&mut self.engine, r)?;
-        self.started.retain(|s| s != r);
-        Ok(())
-    }
-}
-
 /// The run's masking: rules, a fixed key (the bench's figures do not depend
 /// on it), default options.
 struct Job {
@@ -160,7 +131,7 @@ fn bar(len: u64, template: &str) -> ProgressBar {
 /// Fills a new prod volume at `size`, samples its originals, stops it and
 /// snapshots it. Returns the snapshot and the row count.
 fn prepare_prod(
-    g: &mut Guard,
+    g: &mut Servers,
     k: usize,
     size: u64,
     job: &mut Job,
@@ -168,7 +139,7 @@ fn prepare_prod(
 ) -> Result<(SnapRef, u64)> {
     let prod: VolRef = format!("prod/db{k}").parse()?;
     g.engine.volume_create(&prod, &VolumeOptions::default())?;
-    let url = g.start(&prod)?;
+    let url = format!("{}populous", g.start(&prod)?.url);
     let opts = GenerateOptions {
         amount: Amount::Bytes(size),
         ..GenerateOptions::rows(0)
@@ -225,7 +196,7 @@ fn steps(secs: f64, mask: f64, scrub: &ScrubReport, scan: f64) -> BTreeMap<Strin
 }
 
 /// One variant on the clone `r`.
-fn run_variant(g: &mut Guard, r: &VolRef, variant: &str, job: &Job) -> Result<Run> {
+fn run_variant(g: &mut Servers, r: &VolRef, variant: &str, job: &Job) -> Result<Run> {
     let (rules, key) = (&job.spec.rules, &job.spec.key);
     let mask = MaskOptions::default();
     let t = Instant::now();
@@ -252,7 +223,7 @@ fn run_variant(g: &mut Guard, r: &VolRef, variant: &str, job: &Job) -> Result<Ru
             live: Vec::new(),
         });
     }
-    let url = g.start(r)?;
+    let url = format!("{}populous", g.start(r)?.url);
     let scrubbed = variant != "mask-only";
     if scrubbed {
         scrub::prepare(&url, rules)?;
@@ -310,7 +281,7 @@ fn per_file(f: &ScanFindings) -> BTreeMap<String, usize> {
 }
 
 fn bench_size(
-    g: &mut Guard,
+    g: &mut Servers,
     args: &BenchMask,
     k: usize,
     size: u64,
@@ -536,11 +507,7 @@ pub fn run(args: &BenchMask, json: bool) -> Result<()> {
     let sizes = crate::bench::sizes(&args.sizes)?;
     anyhow::ensure!(args.rounds > 0, "--rounds must be at least 1");
     let (work, cleanup) = crate::bench::server_work_dir(&args.dir, "mask")?;
-    let mut g = Guard {
-        engine: Engine::open(&work.join("home"))?,
-        started: Vec::new(),
-        _cleanup: cleanup,
-    };
+    let mut g = Servers::new(&work.join("home"), cleanup)?;
     // Prod volumes, plus a round's four clones of the largest, each of which
     // may rewrite much of its data (sparse: only what is written takes room).
     let largest = sizes.iter().copied().max().unwrap_or(0);

@@ -24,22 +24,20 @@
 //! The `UPDATE` is a comparison, not a ceiling: the server can be faster
 //! than the default strategy, and the figures say by how much.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::Args;
 use populous_app::GenerateOptions;
 use populous_engine::VolumeOptions;
-use populous_engine::{CloneSource, Consistency, Engine, FsKind, Name, SnapRef, VolRef};
+use populous_engine::{CloneSource, Consistency, FsKind, Name, SnapRef, VolRef};
 use populous_mask::db::MaskOptions;
 use populous_mask::{MaskKey, RuleSet};
-use populous_ops::db as server;
 use populous_ops::mask::{MaskRequest, MaskSpec, Masked};
 use serde::Serialize;
 
-use crate::bench::Spread;
+use crate::bench::{sql, Servers, Spread};
 
 /// `populous bench mask-rate` options.
 #[derive(Debug, Args)]
@@ -93,53 +91,9 @@ struct VariantResult {
     step_rows_per_sec: f64,
 }
 
-/// Stops the bench's servers, then (its `Cleanup`) unmounts and removes the pool.
-struct Guard {
-    engine: Engine,
-    started: Vec<VolRef>,
-    _cleanup: crate::bench::Cleanup,
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        for r in self.started.drain(..) {
-            let _ = server::stop(&mut self.engine, &r);
-        }
-    }
-}
-
-impl Guard {
-    fn start(&mut self, r: &VolRef) -> Result<populous_db::Instance> {
-        self.started.push(r.clone());
-        Ok(server::start(&mut self.engine, r, None)?.value)
-    }
-
-    /// Stops the server on `r`; returns the seconds it took.
-    fn stop(&mut self, r: &VolRef) -> Result<f64> {
-        let t = Instant::now();
-        server::stop(&mut self.engine, r)?;
-        self.started.retain(|s| s != r);
-        Ok(t.elapsed().as_secs_f64())
-    }
-}
-
-fn sql(socket: &Path, query: &str) -> Result<String> {
-    let out = Command::new("mariadb")
-        .arg(format!("--socket={}", socket.display()))
-        .args(["-u", "root", "-N", "-B", "-e", query])
-        .output()
-        .context("running the mariadb client")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{query}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
 /// Prod with the seed's table, stopped; snapshot `plain`. Then the masked
 /// values precomputed into [`VALUES_DB`], stopped; snapshot `values`.
-fn prepare(g: &mut Guard, args: &BenchMaskRate, spec: &MaskSpec) -> Result<(SnapRef, SnapRef)> {
+fn prepare(g: &mut Servers, args: &BenchMaskRate, spec: &MaskSpec) -> Result<(SnapRef, SnapRef)> {
     let prod: VolRef = "prod/db".parse()?;
     g.engine.volume_create(&prod, &VolumeOptions::default())?;
     let inst = g.start(&prod)?;
@@ -172,7 +126,7 @@ fn prepare(g: &mut Guard, args: &BenchMaskRate, spec: &MaskSpec) -> Result<(Snap
     Ok((plain, values))
 }
 
-fn run_variant(g: &mut Guard, variant: &str, clone: &VolRef, spec: &MaskSpec) -> Result<Run> {
+fn run_variant(g: &mut Servers, variant: &str, clone: &VolRef, spec: &MaskSpec) -> Result<Run> {
     match variant {
         "populous mask" => {
             let t = Instant::now();
@@ -240,11 +194,7 @@ pub fn run(args: &BenchMaskRate, json: bool) -> Result<()> {
         "--rounds and --rows are at least 1"
     );
     let (work, cleanup) = crate::bench::server_work_dir(&args.dir, "mask-rate")?;
-    let mut g = Guard {
-        engine: Engine::open(&work.join("home"))?,
-        started: Vec::new(),
-        _cleanup: cleanup,
-    };
+    let mut g = Servers::new(&work.join("home"), cleanup)?;
     let data = args.rows * (args.blob as u64 + 400);
     let pool = Name::new("pool", "benchrate")?;
     g.engine.pool_create_image(

@@ -32,6 +32,8 @@ use populous_engine::size::format_size;
 use populous_engine::{Engine, FolderPolicy, FsKind, Name, SourceMode};
 use populous_ops::source::{self as ops, AddSource};
 
+use crate::bench::sql;
+
 /// `populous bench source`.
 #[derive(Debug, Args)]
 pub struct BenchSource {
@@ -210,20 +212,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = populous_db::stop_pid_file(&self.0.pid_file, populous_db::DEFAULT_STOP_TIMEOUT);
     }
-}
-
-fn sql(socket: &Path, query: &str) -> Result<String> {
-    let out = Command::new("mariadb")
-        .arg(format!("--socket={}", socket.display()))
-        .args(["-u", "root", "-N", "-B", "-e", query])
-        .output()
-        .context("running the mariadb client")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{query}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 fn server(dir: &Path, name: &str, extra: &[&str]) -> Result<Server> {
