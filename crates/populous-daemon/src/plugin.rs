@@ -357,6 +357,7 @@ fn request(p: &Plugin, vol: VolRef, plan: CreatePlan) -> Result<CreateVolume, St
             owner: plan.owner,
             mode: plan.mode,
             labels,
+            expires_at: None,
         },
     })
 }

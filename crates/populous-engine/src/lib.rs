@@ -30,7 +30,10 @@ pub mod sys;
 
 pub use access::{AuditEntry, Scope, TokenInfo};
 pub use backend::BackendKind;
-pub use engine::{now, Engine, NewSource, SourceInfo, SourceMode, SourceSnapshot};
+pub use engine::{
+    now, DueVolume, Engine, Lifecycle, NewSource, Protection, SourceInfo, SourceMode,
+    SourceSnapshot,
+};
 pub use error::{Case, Error, ErrorKind, HasKind, Result};
 pub use model::*;
 pub use name::{CloneSource, FolderRef, Name, SnapRef, VolRef};

@@ -254,6 +254,8 @@ pub struct VolumeOptions {
     pub mode: Option<u32>,
     /// Labels to attach (free-form key/value metadata, e.g. a consumer's options).
     pub labels: Vec<(String, String)>,
+    /// When it expires (recorded with the volume, in the same transaction).
+    pub expires_at: Option<Timestamp>,
 }
 
 /// A volume in a listing.
@@ -324,6 +326,8 @@ pub struct VolumeInfo {
     pub labels: std::collections::BTreeMap<String, String>,
     /// Consumers that have it mounted now (their mount ids).
     pub mounts: Vec<String>,
+    /// When it expires and whether it is protected.
+    pub lifecycle: crate::Lifecycle,
     /// When it was created.
     pub created_at: Timestamp,
 }
@@ -492,6 +496,7 @@ mod tests {
             provenance: Provenance::default(),
             labels: Default::default(),
             mounts: vec![],
+            lifecycle: crate::Lifecycle::default(),
             created_at: 1,
         };
         v.redact(|f| f == "dev");

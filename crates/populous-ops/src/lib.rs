@@ -16,6 +16,8 @@
 //!   operation, with Docker's create-is-reuse semantics in [`volume::ensure`].
 //! - [`mask`]: mask a volume's database and record it in its provenance;
 //!   verify a masked volume against its origin.
+//! - [`lifecycle`]: the reaper of expired volumes (protection wins; those
+//!   others depend on stay).
 //! - [`source`]: a replica of an outside server on a volume: add (seed and
 //!   replicate), status, snapshots holding a known GTID, clean bases to clone.
 //!
@@ -25,6 +27,7 @@
 pub mod datadir;
 pub mod db;
 mod error;
+pub mod lifecycle;
 pub mod mask;
 mod snapshot;
 pub mod source;

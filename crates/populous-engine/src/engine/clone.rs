@@ -76,6 +76,13 @@ impl Engine {
                     },
                 )?;
                 volumes::set_labels(tx, new_id, &opts.labels)?;
+                if opts.expires_at.is_some() {
+                    let l = crate::store::lifecycle::LifecycleRow {
+                        expires_at: opts.expires_at,
+                        ..Default::default()
+                    };
+                    crate::store::lifecycle::set(tx, new_id, &l)?;
+                }
                 Ok((snap_id, new_id))
             },
         )?;
@@ -123,6 +130,10 @@ impl Engine {
             provenance: prov,
             labels: opts.labels.iter().cloned().collect(),
             mounts: Vec::new(),
+            lifecycle: crate::Lifecycle {
+                expires_at: opts.expires_at,
+                ..Default::default()
+            },
             created_at,
         })
     }

@@ -26,12 +26,14 @@ mod check;
 mod clone;
 mod folder;
 mod intent;
+mod lifecycle;
 mod mount;
 mod pool;
 mod snapshot;
 mod source;
 mod volume;
 
+pub use lifecycle::{DueVolume, Lifecycle, Protection};
 pub use source::{NewSource, SourceInfo, SourceMode, SourceSnapshot};
 
 pub use pool::DATA_SUBDIR_MODE;

@@ -46,6 +46,13 @@ impl Engine {
                 },
             )?;
             volumes::set_labels(tx, id, &opts.labels)?;
+            if opts.expires_at.is_some() {
+                let l = crate::store::lifecycle::LifecycleRow {
+                    expires_at: opts.expires_at,
+                    ..Default::default()
+                };
+                crate::store::lifecycle::set(tx, id, &l)?;
+            }
             Ok(id)
         })?;
         fault::point("volume_create.after_intent");
@@ -129,6 +136,7 @@ impl Engine {
             provenance: vol.prov.clone(),
             labels: volumes::labels(&self.db, vol.id)?,
             mounts: volumes::mounts(&self.db, vol.id)?,
+            lifecycle: crate::store::lifecycle::get(&self.db, vol.id)?.into(),
             created_at: vol.created_at,
         })
     }

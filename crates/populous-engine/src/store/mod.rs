@@ -18,6 +18,7 @@
 //! - [`sources`]: replicas of outside servers and their snapshots' positions.
 
 pub mod folders;
+pub mod lifecycle;
 pub mod ops;
 pub mod pools;
 pub mod snapshots;
@@ -35,7 +36,7 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// Columns that volumes and snapshots share: masking provenance, the intent
 /// tag and the creation time. One text for both tables, so they cannot drift.
@@ -181,6 +182,18 @@ const SCHEMA_V5: &str = r#"
 ALTER TABLE sources ADD COLUMN datadir TEXT;
 "#;
 
+/// Version 6: volumes' lifecycle (expiry and protection), one row per
+/// volume that has one.
+const SCHEMA_V6: &str = r#"
+CREATE TABLE volume_lifecycle (
+    volume_id       INTEGER PRIMARY KEY REFERENCES volumes(id) ON DELETE CASCADE,
+    expires_at      INTEGER,            -- Unix seconds; NULL: never
+    protected       INTEGER NOT NULL DEFAULT 0,
+    protected_until INTEGER             -- with protected: the lease's end; NULL: none
+);
+CREATE INDEX volume_lifecycle_expiry ON volume_lifecycle(expires_at);
+"#;
+
 /// Opens (creating if needed) the database at `path` and brings its schema up to date.
 pub fn open(path: &Path) -> Result<Connection> {
     let mut conn = Connection::open(path)?;
@@ -209,6 +222,7 @@ pub fn open(path: &Path) -> Result<Connection> {
         (3, SCHEMA_V3),
         (4, SCHEMA_V4),
         (5, SCHEMA_V5),
+        (6, SCHEMA_V6),
     ] {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
