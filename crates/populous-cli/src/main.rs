@@ -5,6 +5,7 @@
 //! codes in [`exit_code`].
 
 mod bench;
+mod bench_db_io;
 mod bench_mask;
 mod bench_source;
 mod cli;
