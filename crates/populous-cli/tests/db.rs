@@ -559,3 +559,64 @@ fn loopdev_mariadb_db_start_applies_the_pools_io_settings() {
     );
     drop(servers);
 }
+
+/// `kill -9` of a server on a NOCOW datadir while it commits: the next
+/// `db start` recovers (InnoDB's redo log and doublewrite buffer), and every
+/// transaction acknowledged before the kill is there.
+#[test]
+fn loopdev_mariadb_kill9_on_a_nocow_datadir_recovers() {
+    let lab = Lab::new();
+    let (home, mut servers) = setup(&lab, "2G");
+    let h = home.as_path();
+    let started = servers.start("prod/db");
+    let sock = socket(&started);
+    json(h, &generate("prod/db", "1", "1K", &[]));
+    let entry = ls_entry(h, "prod/db");
+    assert_eq!(entry["datadir_io"]["datadir_nocow"], true, "{entry}");
+    let pid = entry["instance"]["pid"].as_u64().expect("pid").to_string();
+    // Acknowledged commits, one statement each (autocommit), then SIGKILL
+    // while another batch is still being written.
+    let acked = 200u64;
+    for k in 0..acked {
+        sql(
+            &sock,
+            &format!("INSERT INTO main (guid, imprint) VALUES ('k{k}', REPEAT('x', 16384))"),
+        );
+    }
+    let mut client = std::process::Command::new("mariadb")
+        .args(["--socket", &sock, "-u", "root", "populous", "-e"])
+        .arg("INSERT INTO main (guid, imprint) SELECT CONCAT('late', seq), REPEAT('y', 16384) FROM seq_1_to_20000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mariadb client");
+    // Kill once the late batch is running (a condition, not a delay).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !sql(&sock, "SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE 'INSERT INTO main%seq_1_to%'")
+        .starts_with('1')
+    {
+        assert!(std::time::Instant::now() < deadline, "the late batch never ran");
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success(), "kill -9 {pid}");
+    let _ = client.wait();
+    let again = json(h, &["db", "start", "prod/db"]);
+    assert_eq!(again["changed"], true, "{again}");
+    let sock = socket(&again);
+    assert_eq!(
+        sql(&sock, "SELECT COUNT(*) FROM main WHERE guid LIKE 'k%'"),
+        acked.to_string()
+    );
+    // The interrupted batch was one transaction: all or nothing, never torn.
+    let late: u64 = sql(&sock, "SELECT COUNT(*) FROM main WHERE guid LIKE 'late%'")
+        .parse()
+        .expect("count");
+    assert!(late == 0 || late == 20000, "{late}");
+    assert_eq!(
+        sql(&sock, "CHECK TABLE main").split_whitespace().last(),
+        Some("OK")
+    );
+}
