@@ -9,10 +9,11 @@
 //! a datadir holds, for `db ls`.
 //!
 //! Why these choices (measured by `populous bench db-io`, see
-//! docs/benchmarks.md):
+//! docs/benchmarks.md; what no setting changes: an `fsync` on btrfs costs
+//! two cache flushes where ext4 and XFS need one):
 //! - On btrfs, a copy-on-write InnoDB file is rewritten elsewhere on every
-//!   page write: it fragments (about 1,500 extents for a 50 MB table) and
-//!   pays btrfs's data checksums. `NOCOW` overwrites in place. InnoDB has its
+//!   page write and pays btrfs's data checksums. `NOCOW` overwrites in place
+//!   (5-10% more TPS measured). InnoDB has its
 //!   own page checksums. A snapshot or clone still shares the extents: the
 //!   first write to a shared extent copies it once, then writes go in place
 //!   again, so clones stay constant-time and cheap in space.
