@@ -904,6 +904,16 @@ pub enum BenchCmd {
     /// under a steady write load (each sample: production's position, waited for on the replica).
     #[command(verbatim_doc_comment)]
     Source(crate::bench_source::BenchSource),
+    /// InnoDB on pool volumes (btrfs, XFS, their clones) against the same server on ext4.
+    ///
+    /// sysbench `oltp_read_write` and `oltp_write_only` on a btrfs pool volume, an
+    /// XFS pool volume, a clone of each (all started as `db start` starts them) and a
+    /// plain ext4 loop image, in interleaved rounds: TPS and p95 medians and their
+    /// ratios to ext4, and clone time by size for each setting. Exits non-zero
+    /// when a target is missed (btrfs and its clone: TPS >= 0.9x, p95 <= 1.2x;
+    /// clone(largest)/clone(smallest) <= 1.5).
+    #[command(name = "db-io")]
+    DbIo(crate::bench_db_io::BenchDbIo),
 }
 
 #[derive(Debug, Args)]

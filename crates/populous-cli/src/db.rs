@@ -67,14 +67,35 @@ pub fn db(engine: &mut Engine, c: DbCmd, json: bool) -> Result<()> {
                         },
                         d.instance.port.to_string(),
                         d.instance.pid.to_string(),
+                        io_summary(d),
                         format!("{}populous", d.instance.url),
                     ]
                 })
                 .collect::<Vec<_>>();
-            table(&["VOLUME", "STATE", "PORT", "PID", "URL"], &rows);
+            table(&["VOLUME", "STATE", "PORT", "PID", "I/O", "URL"], &rows);
             Ok(())
         }
     }
+}
+
+/// `db ls`'s I/O column: the flush method, doublewrite, and how many of
+/// InnoDB's files are `nodatacow` (btrfs only; `--json` has every field).
+fn io_summary(d: &populous_ops::db::VolumeDb) -> String {
+    let io = &d.instance.io;
+    let mut s = format!(
+        "{}{}",
+        io.flush_method.as_str(),
+        if io.doublewrite {
+            ""
+        } else {
+            ",no-doublewrite"
+        }
+    );
+    let f = &d.datadir_io.files;
+    if d.datadir_io.datadir_nocow || f.nocow > 0 {
+        s.push_str(&format!(",nocow {}/{}", f.nocow, f.innodb_files));
+    }
+    s
 }
 
 /// The database URL of a target: as given, or the running server on a volume (database `populous`).

@@ -7,6 +7,7 @@
 mod bench;
 mod bench_daemon;
 mod bench_db;
+mod bench_db_io;
 mod bench_mask;
 mod bench_mask_rate;
 mod bench_source;

@@ -438,3 +438,185 @@ fn loopdev_mariadb_generate_that_cannot_fit_is_no_space() {
     let gen = json(h, &generate("prod/db", "50", "4K", &[]));
     assert_eq!(gen["rows_total"], 50);
 }
+
+/// InnoDB's files of a datadir (top level and database directories) and
+/// whether each has btrfs's NOCOW flag, read by ioctl.
+fn innodb_nocow(datadir: &std::path::Path) -> Vec<(PathBuf, bool)> {
+    let mut out = Vec::new();
+    let mut look = |p: PathBuf| {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("ibdata") || name.starts_with("ib_logfile") || name.ends_with(".ibd") {
+            let nocow = populous_engine::attr::is_nocow(&p).expect("flags");
+            out.push((p, nocow));
+        }
+    };
+    for e in std::fs::read_dir(datadir).expect("datadir").flatten() {
+        if e.path().is_dir() {
+            for f in std::fs::read_dir(e.path()).expect("dir").flatten() {
+                look(f.path());
+            }
+        } else {
+            look(e.path());
+        }
+    }
+    out
+}
+
+/// The `db ls --json` entry of `volume`.
+fn ls_entry(home: &std::path::Path, volume: &str) -> Value {
+    json(home, &["db", "ls"])
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|d| d["volume"] == volume)
+        .unwrap_or_else(|| panic!("{volume} in db ls"))
+        .clone()
+}
+
+/// `db start` on a btrfs pool makes the datadir NOCOW before its first file,
+/// so every InnoDB file is NOCOW; its clone (a snapshot of it) is too and
+/// serves the same rows; `db ls --json` shows the settings. On an XFS pool
+/// nothing is NOCOW and the same InnoDB settings apply.
+#[test]
+fn loopdev_mariadb_db_start_applies_the_pools_io_settings() {
+    let lab = Lab::new();
+    let (home, mut servers) = setup(&lab, "2G");
+    let h = home.as_path();
+    let started = servers.start("prod/db");
+    let gen = json(h, &generate("prod/db", "5", "1K", &[]));
+    assert_eq!(gen["rows_total"], 5);
+    let datadir = PathBuf::from(started["datadir"].as_str().expect("datadir"));
+    assert!(populous_engine::attr::is_nocow(&datadir).expect("flags"));
+    let files = innodb_nocow(&datadir);
+    assert!(
+        files.iter().any(|(p, _)| p.ends_with("populous/main.ibd")) && files.len() > 3,
+        "{files:?}"
+    );
+    assert!(files.iter().all(|(_, nocow)| *nocow), "{files:?}");
+
+    let entry = ls_entry(h, "prod/db");
+    let io = &entry["instance"]["io"];
+    assert_eq!(io["flush_method"], "o_direct", "{entry}");
+    assert_eq!(io["doublewrite"], true, "{entry}");
+    assert_eq!(io["flush_neighbors"], false, "{entry}");
+    assert_eq!(entry["datadir_io"]["datadir_nocow"], true, "{entry}");
+    let n = entry["datadir_io"]["files"]["innodb_files"]
+        .as_u64()
+        .unwrap();
+    assert!(n >= files.len() as u64, "{entry}");
+    assert_eq!(
+        entry["datadir_io"]["files"]["nocow"].as_u64(),
+        Some(n),
+        "{entry}"
+    );
+    // The table shows them too.
+    let table = ok(h, &["db", "ls"]);
+    assert!(
+        table.contains(&format!("O_DIRECT,nocow {n}/{n}")),
+        "{table}"
+    );
+
+    // A clone of the running database: a snapshot keeps the flag, and the
+    // clone's server runs on it with the same rows.
+    ok(h, &["clone", "prod/db", "dev/c"]);
+    let clone = servers.start("dev/c");
+    assert_eq!(sql(&socket(&clone), "SELECT COUNT(*) FROM main"), "5");
+    let cdir = PathBuf::from(clone["datadir"].as_str().expect("datadir"));
+    assert!(innodb_nocow(&cdir).iter().all(|(_, nocow)| *nocow));
+    assert_eq!(ls_entry(h, "dev/c")["datadir_io"]["datadir_nocow"], true);
+
+    // An XFS pool: no NOCOW (XFS overwrites in place), the same InnoDB settings.
+    let img = lab.path().join("xfs.img");
+    ok(
+        h,
+        &[
+            "pool",
+            "create",
+            "x",
+            "--image",
+            img.to_str().unwrap(),
+            "--size",
+            "1G",
+            "--fs",
+            "xfs",
+        ],
+    );
+    ok_all(
+        h,
+        &[
+            &["folder", "create", "x/xprod"],
+            &["volume", "create", "xprod/db"],
+        ],
+    );
+    let x = servers.start("xprod/db");
+    let xdir = PathBuf::from(x["datadir"].as_str().expect("datadir"));
+    assert!(innodb_nocow(&xdir).iter().all(|(_, nocow)| !*nocow));
+    let entry = ls_entry(h, "xprod/db");
+    assert_eq!(entry["datadir_io"]["datadir_nocow"], false, "{entry}");
+    assert_eq!(
+        entry["instance"]["io"]["flush_method"], "o_direct",
+        "{entry}"
+    );
+    drop(servers);
+}
+
+/// `kill -9` of a server on a NOCOW datadir while it commits: the next
+/// `db start` recovers (InnoDB's redo log and doublewrite buffer), and every
+/// transaction acknowledged before the kill is there.
+#[test]
+fn loopdev_mariadb_kill9_on_a_nocow_datadir_recovers() {
+    let lab = Lab::new();
+    let (home, mut servers) = setup(&lab, "2G");
+    let h = home.as_path();
+    let started = servers.start("prod/db");
+    let sock = socket(&started);
+    json(h, &generate("prod/db", "1", "1K", &[]));
+    let entry = ls_entry(h, "prod/db");
+    assert_eq!(entry["datadir_io"]["datadir_nocow"], true, "{entry}");
+    let pid = entry["instance"]["pid"].as_u64().expect("pid").to_string();
+    // Acknowledged commits, one statement each (autocommit), then SIGKILL
+    // while another batch is still being written.
+    let acked = 200u64;
+    for k in 0..acked {
+        sql(
+            &sock,
+            &format!("INSERT INTO main (guid, imprint) VALUES ('k{k}', REPEAT('x', 16384))"),
+        );
+    }
+    let mut client = std::process::Command::new("mariadb")
+        .args(["--socket", &sock, "-u", "root", "populous", "-e"])
+        .arg("INSERT INTO main (guid, imprint) SELECT CONCAT('late', seq), REPEAT('y', 16384) FROM seq_1_to_20000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("mariadb client");
+    // Kill once the late batch is running (a condition, not a delay).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !sql(&sock, "SELECT COUNT(*) FROM information_schema.processlist WHERE info LIKE 'INSERT INTO main%seq_1_to%'")
+        .starts_with('1')
+    {
+        assert!(std::time::Instant::now() < deadline, "the late batch never ran");
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success(), "kill -9 {pid}");
+    let _ = client.wait();
+    let again = json(h, &["db", "start", "prod/db"]);
+    assert_eq!(again["changed"], true, "{again}");
+    let sock = socket(&again);
+    assert_eq!(
+        sql(&sock, "SELECT COUNT(*) FROM main WHERE guid LIKE 'k%'"),
+        acked.to_string()
+    );
+    // The interrupted batch was one transaction: all or nothing, never torn.
+    let late: u64 = sql(&sock, "SELECT COUNT(*) FROM main WHERE guid LIKE 'late%'")
+        .parse()
+        .expect("count");
+    assert!(late == 0 || late == 20000, "{late}");
+    assert_eq!(
+        sql(&sock, "CHECK TABLE main").split_whitespace().last(),
+        Some("OK")
+    );
+}

@@ -355,6 +355,17 @@ fn loopdev_mariadb_source_replicates_snapshots_and_clones_clean() {
     assert!(!added.to_string().contains(PASSWORD));
     let replica = json(h, &["db", "start", "replicas/prod"]);
     let replica_socket = socket_of(&replica);
+    // The physical seed landed in a NOCOW datadir (the pool is btrfs): every InnoDB file.
+    let dbs = json(h, &["db", "ls"]);
+    let io = &dbs
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|d| d["volume"] == "replicas/prod")
+        .expect("the replica in db ls")["datadir_io"];
+    assert_eq!(io["datadir_nocow"], true, "{io}");
+    assert!(io["files"]["innodb_files"].as_u64() > Some(3), "{io}");
+    assert_eq!(io["files"]["nocow"], io["files"]["innodb_files"], "{io}");
     // Writes on production reach the replica.
     sql(&prod.instance.socket, "INSERT INTO app.orders (email) SELECT CONCAT('late', seq, '@example.com') FROM app.seq_1_to_100");
     caught_up(&prod, &replica_socket);

@@ -11,7 +11,8 @@
 //!   and `tmp/` (a private `--tmpdir`: concurrent servers and bootstraps that
 //!   share `/tmp` were seen to trip over each other's temporary tables).
 //!   Defaults: 128M buffer pool, `max_allowed_packet=64M` (rows carry 64 KiB
-//!   blobs), `innodb_flush_log_at_trx_commit` left at its durable default.
+//!   blobs), `innodb_flush_log_at_trx_commit` left at its durable default,
+//!   and InnoDB's I/O settings ([`IoSettings`]) as the caller chose them.
 //! - [`stop`] / [`stop_pid_file`] send SIGTERM, wait, and SIGKILL as a last
 //!   resort; [`is_running`] reads a pid file.
 //! - [`quiesce`] holds `BACKUP STAGE BLOCK_COMMIT` (or `FLUSH TABLES WITH READ
@@ -45,11 +46,13 @@
 //! It is built without TLS (`minimal-rust`): instances listen on 127.0.0.1.
 
 mod error;
+mod io;
 mod quiesce;
 mod rt;
 mod server;
 
 pub use error::{DbError, Result};
+pub use io::{FlushMethod, IoSettings};
 pub use quiesce::{quiesce, quiesce_with, QuiesceGuard, QuiesceMethod, QuiesceOptions};
 pub use server::{
     adopt_datadir, free_port, init_datadir, is_datadir, is_running, running_pid, start, stop,

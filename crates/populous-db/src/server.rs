@@ -18,7 +18,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::{Pid, User};
 use serde::{Deserialize, Serialize};
 
-use crate::{rt, DbError, Result};
+use crate::{rt, DbError, IoSettings, Result};
 
 /// Longest unix socket path the kernel accepts (`sun_path` is 108 bytes with the NUL).
 pub const SOCKET_PATH_MAX: usize = 107;
@@ -67,6 +67,8 @@ pub struct InstanceSpec {
     pub innodb_buffer_pool_size: String,
     /// `max_allowed_packet` (default `64M`: rows carry 64 KiB blobs).
     pub max_allowed_packet: String,
+    /// InnoDB's I/O settings (default: MariaDB's own).
+    pub io: IoSettings,
     /// More `--option=value` arguments for `mariadbd`, appended last.
     pub extra_args: Vec<String>,
     /// How long to wait for the server to answer (default 60 s).
@@ -83,6 +85,7 @@ impl InstanceSpec {
             user: "mysql".to_string(),
             innodb_buffer_pool_size: "128M".to_string(),
             max_allowed_packet: "64M".to_string(),
+            io: IoSettings::MARIADB_DEFAULT,
             extra_args: Vec::new(),
             startup_timeout: Duration::from_secs(60),
         }
@@ -108,6 +111,10 @@ pub struct Instance {
     pub log_file: PathBuf,
     /// `mysql://root@127.0.0.1:PORT/`.
     pub url: String,
+    /// The I/O settings it was started with (records written before they
+    /// were kept read as MariaDB's defaults, which is what those servers ran).
+    #[serde(default)]
+    pub io: IoSettings,
 }
 
 impl Instance {
@@ -672,7 +679,8 @@ pub fn start(spec: &InstanceSpec) -> Result<Instance> {
             "--innodb-buffer-pool-size={}",
             spec.innodb_buffer_pool_size
         ))
-        .arg(format!("--max-allowed-packet={}", spec.max_allowed_packet));
+        .arg(format!("--max-allowed-packet={}", spec.max_allowed_packet))
+        .args(spec.io.args());
     if let Some(who) = &who {
         cmd.arg(format!("--user={}", who.name));
     }
@@ -731,6 +739,7 @@ pub fn start(spec: &InstanceSpec) -> Result<Instance> {
         pid_file,
         log_file,
         url: format!("mysql://root@127.0.0.1:{port}/"),
+        io: spec.io,
     })
 }
 

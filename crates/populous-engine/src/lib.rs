@@ -11,6 +11,7 @@
 //! - [`engine`]: the operations and their crash-safety protocol;
 //! - [`store`]: the SQLite metadata store: schema, every statement behind
 //!   typed functions, and the writer lock;
+//! - [`attr`]: btrfs's `NOCOW` inode flag, read and set;
 //! - [`backend`]: btrfs, reflink and copy, behind one trait;
 //! - [`sys`]: filesystem detection, image files and loop mounts;
 //! - [`model`]: what operations return;
@@ -18,6 +19,7 @@
 //! - [`size`]: parsing and printing byte sizes.
 
 pub mod access;
+pub mod attr;
 pub mod backend;
 pub mod engine;
 pub mod error;

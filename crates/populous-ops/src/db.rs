@@ -19,6 +19,7 @@ use populous_db::{
     InstanceSpec,
 };
 
+use crate::db_io::{DatadirIo, DbIo};
 use crate::Result;
 
 /// The mount id a running instance holds on its volume.
@@ -32,8 +33,36 @@ pub struct VolumeDb {
     pub volume: String,
     /// Whether `mariadbd` is running now.
     pub running: bool,
-    /// The instance as last started.
+    /// The instance as last started (its InnoDB settings in `instance.io`).
     pub instance: Instance,
+    /// The datadir's `NOCOW` state (see [`crate::db_io`]).
+    pub datadir_io: DatadirIo,
+}
+
+/// The I/O settings for a database on `r`, by its pool's backend.
+pub fn io_for(engine: &Engine, r: &VolRef) -> Result<DbIo> {
+    let pool = engine.folder_get(&r.folder)?.pool;
+    let info = engine
+        .pool_list()?
+        .into_iter()
+        .find(|p| p.name == pool)
+        .ok_or_else(|| populous_engine::Error::NotFound {
+            what: "pool",
+            name: pool.to_string(),
+            hint: String::new(),
+        })?;
+    Ok(crate::db_io::for_pool(info.backend, info.fs.parse().ok()))
+}
+
+/// Gives the empty datadir of a volume the flags before its first file
+/// (see [`crate::db_io::prepare`]); a volume with files is left as it is.
+pub(crate) fn prepare_datadir(datadir: &Path, io: &DbIo) -> std::result::Result<(), DbError> {
+    if crate::db_io::prepare(datadir, io)
+        .map_err(|e| DbError::io("setting nodatacow on", datadir, e))?
+    {
+        tracing::info!(datadir = %datadir.display(), "new datadir: nodatacow");
+    }
+    Ok(())
 }
 
 /// Where an instance's run files live.
@@ -85,9 +114,11 @@ pub(crate) fn start_as(
         });
     }
     let datadir = engine.volume_path(r)?;
+    let io = io_for(engine, r)?;
     // Hold the volume first, so it cannot go offline while the server starts.
     engine.mount_add(r, MOUNT_ID)?;
     let started = (|| {
+        prepare_datadir(&datadir, &io)?;
         if init_datadir(&datadir, "mysql")? == InitOutcome::Created {
             tracing::info!(volume = %r, "initialised a new MariaDB datadir");
         } else {
@@ -96,6 +127,7 @@ pub(crate) fn start_as(
         let dir = run_dir(&home, r);
         let mut spec = InstanceSpec::new(&datadir, &dir);
         spec.port = port;
+        spec.io = io.server;
         spec.extra_args
             .push(populous_source::replica::SKIP_SLAVE_START.to_owned());
         if let Some(id) = replica_id {
@@ -159,6 +191,7 @@ pub fn list(home: &Path) -> Vec<VolumeDb> {
                         v.file_name().to_string_lossy()
                     ),
                     running: is_running(&instance.pid_file),
+                    datadir_io: DatadirIo::of(&instance.datadir),
                     instance,
                 });
             }

@@ -9,7 +9,9 @@
 //! cannot drift apart: each adapter parses its input into a typed request,
 //! makes one call into this crate and maps the [`Error`]'s kind once.
 //!
-//! - [`db`]: MariaDB servers on volumes (`db start|stop|ls`).
+//! - [`db`]: MariaDB servers on volumes (`db start|stop|ls`); [`db_io`]: the
+//!   I/O settings (btrfs `NOCOW`, InnoDB's flush method, doublewrite) each
+//!   pool backend gets, in one place.
 //! - [`snapshot`] and [`clone`]: application-consistent when a server runs on
 //!   the volume, crash-consistent otherwise (and recorded as such).
 //! - [`volume`]: create a volume empty, as a clone or by import, as one
@@ -26,6 +28,7 @@
 
 pub mod datadir;
 pub mod db;
+pub mod db_io;
 mod error;
 pub mod lifecycle;
 pub mod mask;

@@ -292,6 +292,9 @@ fn seed_into(
     let mut copying = |done| progress(SeedProgress::Copying { done, total });
     Ok(match s.mode {
         SourceMode::Physical => {
+            // The backup lands in the volume before any server starts on it:
+            // the datadir's flags first (see crate::db_io).
+            db::prepare_datadir(s.path, &db::io_for(engine, s.volume)?)?;
             let datadir = seed::Datadir {
                 reported: Path::new(&s.facts.datadir),
                 here: s.datadir,
