@@ -510,6 +510,51 @@ pub enum VolumeCmd {
         #[arg(long, requires = "destroy")]
         recursive: bool,
     },
+    /// Set when a volume expires: then `populous serve` (or `volume reap`) destroys it,
+    /// with its snapshots, its database server stopped first.
+    ///
+    ///   populous volume expire dev/db-pr-42 --in 2h
+    ///   populous volume expire dev/db-pr-42 --at 2026-12-24T18:00:00Z
+    ///   populous volume expire dev/db-pr-42 --never
+    ///
+    /// A protected volume is kept (protection wins), and so is one whose snapshots
+    /// have clones, or a source's replica; `volume reap` says which and why.
+    #[command(verbatim_doc_comment)]
+    Expire {
+        /// FOLDER/VOL.
+        volume: String,
+        /// From now, e.g. 90m, 2h, 7days.
+        #[arg(long = "in", value_name = "DURATION", group = "when")]
+        after: Option<String>,
+        /// At a time (RFC 3339, UTC), e.g. 2026-12-24T18:00:00Z; a past time: at the next reap.
+        #[arg(long, value_name = "TIME", group = "when")]
+        at: Option<String>,
+        /// Never (the default for a new volume).
+        #[arg(long, group = "when")]
+        never: bool,
+    },
+    /// Move a volume's expiry later (from now, if it is past already).
+    Extend {
+        /// FOLDER/VOL.
+        volume: String,
+        /// How much later, e.g. 1h.
+        by: String,
+    },
+    /// Protect a volume from expiry: for good, or --for a lease.
+    Protect {
+        /// FOLDER/VOL.
+        volume: String,
+        /// The lease, e.g. 24h; after it the volume expires as usual.
+        #[arg(long = "for", value_name = "DURATION")]
+        lease: Option<String>,
+    },
+    /// Remove a volume's protection.
+    Unprotect {
+        /// FOLDER/VOL.
+        volume: String,
+    },
+    /// Destroy the volumes whose expiry has come, now (what `populous serve` does every 10 s).
+    Reap,
 }
 
 #[derive(Debug, Subcommand)]
@@ -540,6 +585,9 @@ pub struct CloneArgs {
     /// Free-form description of the clone.
     #[arg(long)]
     pub description: Option<String>,
+    /// Destroy the clone this long after now (e.g. 2h): see `volume expire`.
+    #[arg(long, value_name = "DURATION")]
+    pub expires_in: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

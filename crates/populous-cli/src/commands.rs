@@ -6,6 +6,7 @@ use populous_engine::{
     Allowed, BackendKind, CloneSource, Engine, FolderPolicy, FolderRef, FsKind, Name, Outcome,
     Scope, SnapRef, VolRef, VolumeInfo, VolumeOptions,
 };
+use populous_ops::lifecycle::ReapAction;
 use serde::Serialize;
 
 use crate::cli::*;
@@ -62,6 +63,7 @@ pub fn run(cli: Cli) -> Result<()> {
             let dst: VolRef = a.target.parse()?;
             let opts = VolumeOptions {
                 description: a.description,
+                expires_at: a.expires_in.as_deref().map(from_now).transpose()?,
                 ..Default::default()
             };
             let v = populous_ops::clone(&mut engine, &src, &dst, &opts)?;
@@ -587,11 +589,20 @@ fn volume(engine: &mut Engine, c: VolumeCmd, json: bool) -> Result<()> {
                         v.snapshots.to_string(),
                         opt(v.origin.as_deref()),
                         time(v.created_at),
+                        lifecycle_text(&v.lifecycle),
                     ]
                 })
                 .collect::<Vec<_>>();
             table(
-                &["VOLUME", "STATE", "SIZE", "SNAPSHOTS", "ORIGIN", "CREATED"],
+                &[
+                    "VOLUME",
+                    "STATE",
+                    "SIZE",
+                    "SNAPSHOTS",
+                    "ORIGIN",
+                    "CREATED",
+                    "EXPIRES",
+                ],
                 &rows,
             );
             Ok(())
@@ -689,7 +700,123 @@ fn volume(engine: &mut Engine, c: VolumeCmd, json: bool) -> Result<()> {
             };
             changed(json, &o, &did, &format!("{r} was already offline"))
         }
+        VolumeCmd::Expire {
+            volume,
+            after,
+            at,
+            never,
+        } => {
+            let r: VolRef = volume.parse()?;
+            let when = match (after, at, never) {
+                (Some(d), _, _) => Some(from_now(&d)?),
+                (_, Some(t), _) => Some(timestamp(&t)?),
+                (_, _, true) => None,
+                _ => anyhow::bail!("say when: --in DURATION, --at TIME or --never"),
+            };
+            let o = engine.volume_expire_at(&r, when)?;
+            let did = match when {
+                Some(t) => format!("{r} expires at {}", when_text(t)),
+                None => format!("{r} never expires"),
+            };
+            changed(json, &o, &did, &format!("{did} already"))
+        }
+        VolumeCmd::Extend { volume, by } => {
+            let r: VolRef = volume.parse()?;
+            let o = engine.volume_extend(&r, seconds(&by)?)?;
+            let at = o.value.expires_at.map_or("never".into(), when_text);
+            changed(
+                json,
+                &o,
+                &format!("{r} now expires at {at}"),
+                &format!("{r} expires at {at}"),
+            )
+        }
+        VolumeCmd::Protect { volume, lease } => {
+            let r: VolRef = volume.parse()?;
+            let until = lease.as_deref().map(from_now).transpose()?;
+            let o = engine.volume_protect(&r, until)?;
+            let did = match until {
+                Some(t) => format!("{r} is protected from expiry until {}", when_text(t)),
+                None => format!("{r} is protected from expiry"),
+            };
+            changed(json, &o, &did, &format!("{did} already"))
+        }
+        VolumeCmd::Unprotect { volume } => {
+            let r: VolRef = volume.parse()?;
+            let o = engine.volume_unprotect(&r)?;
+            changed(
+                json,
+                &o,
+                &format!("{r} is no longer protected"),
+                &format!("{r} was not protected"),
+            )
+        }
+        VolumeCmd::Reap => {
+            let reaped = populous_ops::lifecycle::reap(engine, populous_engine::now())?;
+            if json {
+                return output::json(&reaped);
+            }
+            if reaped.is_empty() {
+                println!("no volume has expired");
+            }
+            for x in &reaped {
+                match &x.action {
+                    ReapAction::Destroyed => println!("destroyed {} (expired)", x.volume),
+                    ReapAction::KeptProtected => {
+                        println!("kept {}: expired, but protected", x.volume)
+                    }
+                    ReapAction::Kept { reason } => {
+                        println!("kept {}: expired, but {reason}", x.volume)
+                    }
+                }
+            }
+            Ok(())
+        }
     }
+}
+
+/// `never`, or the expiry time, and the protection.
+fn lifecycle_text(l: &populous_engine::Lifecycle) -> String {
+    let at = l.expires_at.map_or("never".to_owned(), when_text);
+    match l.protection {
+        populous_engine::Protection::None => at,
+        populous_engine::Protection::Forever => format!("{at} (protected)"),
+        populous_engine::Protection::Until { until } => {
+            format!("{at} (protected until {})", when_text(until))
+        }
+    }
+}
+
+/// Unix seconds `d` (e.g. `2h`) from now.
+fn from_now(d: &str) -> Result<i64> {
+    Ok(populous_engine::now().saturating_add(seconds(d)?))
+}
+
+/// Seconds in a duration like `90m`, `2h` or `7days`.
+fn seconds(d: &str) -> Result<i64> {
+    let dur = humantime::parse_duration(d).map_err(|e| populous_engine::Error::InvalidInput {
+        what: "duration",
+        detail: format!("{d:?} is not a duration ({e}): write e.g. 90m, 2h or 7days"),
+    })?;
+    Ok(i64::try_from(dur.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Unix seconds of an RFC 3339 time.
+fn timestamp(t: &str) -> Result<i64> {
+    let at =
+        humantime::parse_rfc3339_weak(t).map_err(|e| populous_engine::Error::InvalidInput {
+            what: "time",
+            detail: format!("{t:?} is not a time ({e}): write e.g. 2026-12-24T18:00:00Z"),
+        })?;
+    Ok(at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)))
+}
+
+/// A Unix time as RFC 3339 (UTC, seconds).
+fn when_text(t: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
+    humantime::format_rfc3339_seconds(at).to_string()
 }
 
 fn snapshot(engine: &mut Engine, c: SnapshotCmd, json: bool) -> Result<()> {

@@ -23,6 +23,7 @@ pub mod extract;
 pub mod metrics;
 pub mod options;
 pub mod plugin;
+pub mod reaper;
 pub mod server;
 mod source_api;
 pub mod sources;

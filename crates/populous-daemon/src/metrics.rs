@@ -45,6 +45,13 @@ pub struct ConnectionLabels {
     pub event: String,
 }
 
+/// Labels of the reaper's counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReapLabels {
+    /// `destroyed`, `kept_protected`, `kept` or `failed`.
+    pub action: String,
+}
+
 /// Labels of a source's gauge.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SourceLabels {
@@ -60,6 +67,8 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     connections: Family<ConnectionLabels, Counter>,
+    /// Expired volumes by what the reaper did ([`crate::reaper`]).
+    reaped: Family<ReapLabels, Counter>,
     /// Walks of a volume's tree by the usage walker ([`crate::usage`]).
     pub usage_walks: Counter,
     /// Volumes whose usage the daemon holds.
@@ -84,6 +93,12 @@ impl Default for Metrics {
             "request_duration_seconds",
             "Request latency",
             latency.clone(),
+        );
+        let reaped = Family::<ReapLabels, Counter>::default();
+        registry.register(
+            "reaped_volumes",
+            "Expired volumes the reaper destroyed or kept, by action",
+            reaped.clone(),
         );
         let connections = Family::<ConnectionLabels, Counter>::default();
         registry.register(
@@ -127,6 +142,7 @@ impl Default for Metrics {
             sources.push((name, family));
         }
         Metrics {
+            reaped,
             sources,
             registry,
             requests,
@@ -162,6 +178,15 @@ impl Metrics {
             .get_or_create(&ConnectionLabels {
                 surface: surface.into(),
                 event: event.into(),
+            })
+            .inc();
+    }
+
+    /// Counts one expired volume the reaper handled.
+    pub fn reaped(&self, action: &str) {
+        self.reaped
+            .get_or_create(&ReapLabels {
+                action: action.into(),
             })
             .inc();
     }

@@ -175,6 +175,7 @@ pub async fn serve(
     on_bound(&bound);
     // After the listeners: a replica's start must not delay the API.
     tasks.spawn(crate::sources::run(Arc::clone(&daemon), stop_rx.clone()));
+    tasks.spawn(crate::reaper::run(Arc::clone(&daemon), stop_rx.clone()));
 
     shutdown.await;
     tracing::info!("shutting down: finishing requests in flight");

@@ -273,6 +273,8 @@ pub struct VolumeSummary {
     pub origin: Option<String>,
     /// Number of snapshots.
     pub snapshots: u64,
+    /// When it expires and whether it is protected.
+    pub lifecycle: crate::Lifecycle,
     /// When it was created.
     pub created_at: Timestamp,
 }

@@ -153,8 +153,9 @@ pub fn list(db: &Connection, folder_id: Option<i64>, all: bool) -> Result<Vec<Vo
     };
     let mut st = db.prepare_cached(&format!(
         "SELECT f.name, v.name, v.state, v.size_bytes, v.origin, v.created_at, \
-           (SELECT count(*) FROM snapshots s WHERE s.volume_id = v.id AND s.state = ?4) \
-         {FROM} WHERE v.state IN (?2, ?3) AND (?1 IS NULL OR v.folder_id = ?1) \
+           (SELECT count(*) FROM snapshots s WHERE s.volume_id = v.id AND s.state = ?4), \
+           l.expires_at, COALESCE(l.protected, 0), l.protected_until \
+         {FROM} LEFT JOIN volume_lifecycle l ON l.volume_id = v.id WHERE v.state IN (?2, ?3) AND (?1 IS NULL OR v.folder_id = ?1) \
          ORDER BY f.name, v.name"
     ))?;
     let rows = st.query_map(
@@ -168,6 +169,12 @@ pub fn list(db: &Connection, folder_id: Option<i64>, all: bool) -> Result<Vec<Vo
                 origin: r.get(4)?,
                 created_at: r.get(5)?,
                 snapshots: r.get::<_, i64>(6)? as u64,
+                lifecycle: super::lifecycle::LifecycleRow {
+                    expires_at: r.get(7)?,
+                    protected: r.get::<_, i64>(8)? != 0,
+                    protected_until: r.get(9)?,
+                }
+                .into(),
             })
         },
     )?;
