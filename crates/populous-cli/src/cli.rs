@@ -4,6 +4,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod bench;
+mod source;
+
+pub use bench::{BenchClone, BenchCmd, BenchDaemon, BenchDb};
+pub use source::{SourceAdd, SourceCmd};
+
 /// Copy-on-write data volumes for CI/CD: give every build a full, isolated copy
 /// of production data in seconds, whatever its size.
 ///
@@ -762,100 +768,6 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum SourceCmd {
-    /// Seed a new volume from a running server and replicate it there.
-    Add(SourceAdd),
-    /// List sources with their volume, mode, schedule and newest snapshot.
-    Ls,
-    /// Replication threads, last error, lag in seconds and in transactions, snapshots.
-    Status {
-        /// Source name.
-        name: String,
-    },
-    /// Snapshot the replica now (applying paused for the snapshot), with its clean base.
-    Snapshot {
-        /// Source name.
-        name: String,
-        /// Snapshot name (default `src-<unix time>`).
-        #[arg(long = "as")]
-        snapshot: Option<String>,
-    },
-    /// Clone a clean base of the source (the newest, or --snapshot's) to a new volume.
-    Clone {
-        /// Source name.
-        name: String,
-        /// FOLDER/VOL to create.
-        target: String,
-        /// The snapshot whose clean base to clone.
-        #[arg(long)]
-        snapshot: Option<String>,
-    },
-    /// Change the snapshot schedule and how many snapshots are kept.
-    Schedule {
-        /// Source name.
-        name: String,
-        /// Cron expression (minute hour day month weekday); '' for none.
-        schedule: String,
-        /// Snapshots to keep (those clones use are kept too).
-        #[arg(long, default_value_t = 4)]
-        keep: u32,
-    },
-    /// Remove snapshots beyond --keep that no clone uses, with their clean bases.
-    Prune {
-        /// Source name.
-        name: String,
-    },
-    /// Re-seed a replica that cannot go on (purged binary logs, divergence), beside the old one.
-    ///
-    /// The new replica is seeded on VOL-resync and caught up with the source; only then
-    /// are both stopped and the new one takes the volume's name (the old volume goes),
-    /// so clones never see half a replica. A first snapshot with its clean base follows.
-    Resync {
-        /// Source name.
-        name: String,
-    },
-    /// Stop the replica and forget the source (the volume and snapshots stay).
-    Rm {
-        /// Source name.
-        name: String,
-    },
-}
-
-#[derive(Debug, Args)]
-pub struct SourceAdd {
-    /// Source name.
-    pub name: String,
-    /// The server: mysql://USER@HOST[:PORT] (no password here).
-    #[arg(long)]
-    pub from: String,
-    /// File whose first line is USER's password.
-    #[arg(long)]
-    pub password_file: PathBuf,
-    /// FOLDER/VOL to create for the replica.
-    #[arg(long)]
-    pub volume: String,
-    /// physical (mariadb-backup; the source's datadir must be on this host) or logical (mariadb-dump).
-    ///
-    /// Default: physical when the datadir on this host is the source's (its current
-    /// binary log is there, written by its server_id), else logical.
-    #[arg(long, value_parser = ["physical", "logical"])]
-    pub mode: Option<String>,
-    /// Where the source's datadir is on this host, when the server reports another
-    /// path: a server in a container, e.g. /var/lib/docker/volumes/db/_data.
-    #[arg(long)]
-    pub datadir: Option<PathBuf>,
-    /// The replica's server_id (default: derived from the name, never the source's).
-    #[arg(long)]
-    pub server_id: Option<u32>,
-    /// Cron expression for scheduled snapshots, run by `populous serve` (e.g. '*/30 * * * *').
-    #[arg(long)]
-    pub schedule: Option<String>,
-    /// Scheduled snapshots to keep.
-    #[arg(long, default_value_t = 4)]
-    pub keep: u32,
-}
-
-#[derive(Debug, Subcommand)]
 pub enum TokenCmd {
     /// Create a token and print its secret (shown once; only a hash is stored).
     ///
@@ -893,130 +805,4 @@ pub enum TokenCmd {
         /// Token name.
         name: String,
     },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum BenchCmd {
-    /// Snapshot+clone time on a small and a large volume, against a full copy of the same data.
-    ///
-    /// Creates throw-away image pools under --dir, fills volumes with random
-    /// data, and prints medians and ratios. It also measures density: many
-    /// clones in one pool and `volume ls` with many snapshots.
-    Clone(BenchClone),
-    /// The daemon under load: plugin clone time against size, API latency with many volumes, RSS.
-    ///
-    /// Starts `populous serve` as a child process on throw-away pools, times the
-    /// plugin's Create with cloneOf on a small and a large volume (over the plugin
-    /// socket, and through `docker volume create` with --docker), the REST API's
-    /// clone and list with --volumes volumes present, and reads the daemon's RSS.
-    Daemon(BenchDaemon),
-    /// Generation throughput against the server-side `INSERT … SELECT FROM seq_1_to_N` ceiling.
-    ///
-    /// Uses (and drops) a scratch database `populous_bench` on the target server.
-    Generate(BenchGenerate),
-    /// A database clone against a full `mariadb-dump | mariadb` copy, like for like.
-    ///
-    /// For each size: a MariaDB on a throw-away pool is filled by the generator;
-    /// then, in interleaved rounds, the clone to its first answered query (an
-    /// application-consistent snapshot, a clone, a server started on the clone and
-    /// its first query) is timed against `mariadb-dump --single-transaction |
-    /// mariadb` into a fresh server. The headline is dump|restore over clone to
-    /// first query; the data step alone (snapshot + clone) is shown beside it,
-    /// labelled as such. Medians of the rounds with their spread.
-    Db(BenchDb),
-    /// What masking that leaves nothing behind costs, step by step, and what each step removes.
-    ///
-    /// On a throw-away btrfs pool, for each size: a prod volume with the seed's
-    /// table, then on fresh clones of one snapshot, interleaved over rounds:
-    /// mask only; with scrubbing and a slow shutdown; plus a fresh redo log; and
-    /// the product's full masking. Prints seconds, the ratio to mask only, and
-    /// the originals a scan finds per file; fails if the full masking leaves
-    /// any, or costs more than twice mask only at the largest size.
-    Mask(crate::bench_mask::BenchMask),
-    /// What a user's `populous mask` costs in rows/s where it runs, flush included, beside one server-side UPDATE.
-    ///
-    /// On a throw-away btrfs pool: a prod volume with --rows of the seed's table,
-    /// snapshotted; then, on fresh clones interleaved over rounds, with servers
-    /// started as `populous mask` starts them: `populous mask` whole; the masking
-    /// step and the server's stop (the flush of the pages it dirtied); and one
-    /// server-side `UPDATE … JOIN` of the same masked values into the same
-    /// columns (guid index dropped and added again), and its flush. The UPDATE is
-    /// a comparison, not a ceiling.
-    MaskRate(crate::bench_mask_rate::BenchMaskRate),
-    /// A source's costs: seeding against `mariadb-dump | mariadb`, snapshots by size, replication lag.
-    ///
-    /// Makes a production MariaDB outside the pool for each --sizes (the seed's table), then
-    /// in interleaved rounds times the baseline dump|load into a fresh server, a physical
-    /// `source add` (mariadb-backup) and a logical one (mariadb-dump); with a live source, a
-    /// source snapshot (with its clean base), and at the largest size the replication lag
-    /// under a steady write load (each sample: production's position, waited for on the replica).
-    #[command(verbatim_doc_comment)]
-    Source(crate::bench_source::BenchSource),
-    /// InnoDB on pool volumes (btrfs, XFS, their clones) against the same server on ext4.
-    ///
-    /// sysbench `oltp_read_write` and `oltp_write_only` on a btrfs pool volume, an
-    /// XFS pool volume, a clone of each (all started as `db start` starts them) and a
-    /// plain ext4 loop image, in interleaved rounds: TPS and p95 medians and their
-    /// ratios to ext4, and clone time by size for each setting. Exits non-zero
-    /// when a target is missed (btrfs and its clone: TPS >= 0.9x, p95 <= 1.2x;
-    /// clone(largest)/clone(smallest) <= 1.5).
-    #[command(name = "db-io")]
-    DbIo(crate::bench_db_io::BenchDbIo),
-}
-
-#[derive(Debug, Args)]
-pub struct BenchDb {
-    /// Where to put the throw-away pool image.
-    #[arg(long, default_value = "/var/tmp")]
-    pub dir: PathBuf,
-    /// Database sizes (data generated with 64 KiB blobs).
-    #[arg(long, value_delimiter = ',', default_value = "256M,2G")]
-    pub sizes: Vec<String>,
-    /// Rounds: the clone and the baseline once each per round, interleaved.
-    #[arg(long, default_value_t = 3)]
-    pub rounds: usize,
-    /// Skip the full-copy baseline (it takes minutes at large sizes).
-    #[arg(long)]
-    pub no_baseline: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct BenchDaemon {
-    /// Where to put the throw-away pool image.
-    #[arg(long, default_value = "/var/tmp")]
-    pub dir: PathBuf,
-    /// Small and large volume sizes.
-    #[arg(long, value_delimiter = ',', default_value = "64M,2G")]
-    pub sizes: Vec<String>,
-    /// Timed runs per measurement.
-    #[arg(long, default_value_t = 9)]
-    pub runs: usize,
-    /// Volumes present when the API is timed.
-    #[arg(long, default_value_t = 1000)]
-    pub volumes: usize,
-    /// Also time `docker volume create` through the real Docker engine.
-    #[arg(long)]
-    pub docker: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct BenchClone {
-    /// Where to put the throw-away pool images.
-    #[arg(long, default_value = "/var/tmp")]
-    pub dir: PathBuf,
-    /// Small and large volume sizes.
-    #[arg(long, value_delimiter = ',', default_value = "64M,4G")]
-    pub sizes: Vec<String>,
-    /// Filesystems to measure (btrfs, xfs).
-    #[arg(long, value_delimiter = ',', default_value = "btrfs,xfs")]
-    pub fs: Vec<String>,
-    /// Timed snapshot+clone runs per size.
-    #[arg(long, default_value_t = 7)]
-    pub runs: usize,
-    /// Clones to create for the density check (0 skips it).
-    #[arg(long, default_value_t = 500)]
-    pub clones: usize,
-    /// Snapshots present when `volume ls` is timed.
-    #[arg(long, default_value_t = 10_000)]
-    pub snapshots: usize,
 }
