@@ -5,9 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 mod bench;
+mod clones;
 mod source;
 
 pub use bench::{BenchClone, BenchCmd, BenchDaemon, BenchDb};
+pub use clones::{CloneArgs, IdleArgs, ResetArgs};
 pub use source::{SourceAdd, SourceCmd};
 
 /// Copy-on-write data volumes for CI/CD: give every build a full, isolated copy
@@ -559,8 +561,29 @@ pub enum VolumeCmd {
         /// FOLDER/VOL.
         volume: String,
     },
-    /// Destroy the volumes whose expiry has come, now (what `populous serve` does every 10 s).
+    /// Destroy the volumes whose expiry has come, or that were idle too long,
+    /// now (what `populous serve` does every 10 s).
     Reap,
+    /// Give a clone the data of its origin's newest snapshot (or --to one), in
+    /// constant time: same name, lifecycle, port and login; its server restarts
+    /// if it ran.
+    ///
+    ///   populous volume reset dev/db-pr-42
+    ///   populous volume reset dev/db-pr-42 --to nightly-2026-12-01
+    ///
+    /// Refused while clients are connected (unless --force) and when clones of
+    /// its own snapshots depend on it; its own snapshots go with the old data.
+    #[command(verbatim_doc_comment)]
+    Reset(ResetArgs),
+    /// Destroy a volume once its server has had no client for a while.
+    ///
+    ///   populous volume idle dev/db-pr-42 30m
+    ///   populous volume idle dev/db-pr-42 --never
+    ///
+    /// `populous serve` reads the server's status counters every 10 s; a volume
+    /// without a running server counts as idle since its last client (or creation).
+    #[command(verbatim_doc_comment)]
+    Idle(IdleArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -580,20 +603,6 @@ pub enum SnapshotCmd {
         /// FOLDER/VOL@SNAP.
         snapshot: String,
     },
-}
-
-#[derive(Debug, Args)]
-pub struct CloneArgs {
-    /// Source: FOLDER/VOL (a snapshot is taken first) or FOLDER/VOL@SNAP.
-    pub source: String,
-    /// The new volume: FOLDER/NEWVOL.
-    pub target: String,
-    /// Free-form description of the clone.
-    #[arg(long)]
-    pub description: Option<String>,
-    /// Destroy the clone this long after now (e.g. 2h): see `volume expire`.
-    #[arg(long, value_name = "DURATION")]
-    pub expires_in: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,8 +3,8 @@
 use anyhow::{Context, Result};
 use populous_engine::size::{format_size, parse_size};
 use populous_engine::{
-    Allowed, BackendKind, CloneSource, Engine, FolderPolicy, FolderRef, FsKind, Name, Outcome,
-    Scope, SnapRef, VolRef, VolumeInfo, VolumeOptions,
+    Allowed, BackendKind, Engine, FolderPolicy, FolderRef, FsKind, Name, Outcome, Scope, SnapRef,
+    VolRef, VolumeInfo, VolumeOptions,
 };
 use populous_ops::lifecycle::ReapAction;
 use serde::Serialize;
@@ -58,21 +58,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Folder(c) => folder(&mut engine, c, json),
         Command::Volume(c) => volume(&mut engine, c, json),
         Command::Snapshot(c) => snapshot(&mut engine, c, json),
-        Command::Clone(a) => {
-            let src: CloneSource = a.source.parse()?;
-            let dst: VolRef = a.target.parse()?;
-            let opts = VolumeOptions {
-                description: a.description,
-                expires_at: a.expires_in.as_deref().map(from_now).transpose()?,
-                ..Default::default()
-            };
-            let v = populous_ops::clone(&mut engine, &src, &dst, &opts)?;
-            show_volume(
-                &v,
-                json,
-                &format!("cloned {} to {dst}", v.origin.as_deref().unwrap_or("?")),
-            )
-        }
+        Command::Clone(a) => crate::clones::clone(&mut engine, a, json),
         Command::Check { repair } => {
             let report = engine.check(repair)?;
             if json {
@@ -349,7 +335,7 @@ fn policy_text(p: &FolderPolicy) -> String {
     )
 }
 
-fn done<T: Serialize>(json: bool, value: &T, message: &str) -> Result<()> {
+pub(crate) fn done<T: Serialize>(json: bool, value: &T, message: &str) -> Result<()> {
     if json {
         output::json(value)
     } else {
@@ -358,7 +344,12 @@ fn done<T: Serialize>(json: bool, value: &T, message: &str) -> Result<()> {
     }
 }
 
-fn changed<T: Serialize>(json: bool, o: &Outcome<T>, did: &str, already: &str) -> Result<()> {
+pub(crate) fn changed<T: Serialize>(
+    json: bool,
+    o: &Outcome<T>,
+    did: &str,
+    already: &str,
+) -> Result<()> {
     done(json, o, if o.changed { did } else { already })
 }
 
@@ -497,7 +488,7 @@ fn folder(engine: &mut Engine, c: FolderCmd, json: bool) -> Result<()> {
     }
 }
 
-fn show_volume(v: &VolumeInfo, json: bool, headline: &str) -> Result<()> {
+pub(crate) fn show_volume(v: &VolumeInfo, json: bool, headline: &str) -> Result<()> {
     if json {
         return output::json(v);
     }
@@ -579,6 +570,20 @@ fn volume(engine: &mut Engine, c: VolumeCmd, json: bool) -> Result<()> {
             if json {
                 return output::json(&vols);
             }
+            // Where each running server answers (host:port and user, never a password).
+            let dbs: std::collections::HashMap<String, String> =
+                populous_ops::db::list(engine.home())
+                    .into_iter()
+                    .filter(|d| d.running)
+                    .map(|d| {
+                        let at = d
+                            .instance
+                            .url
+                            .trim_start_matches("mysql://")
+                            .trim_end_matches('/');
+                        (d.volume, at.to_owned())
+                    })
+                    .collect();
             let rows = vols
                 .iter()
                 .map(|v| {
@@ -590,6 +595,10 @@ fn volume(engine: &mut Engine, c: VolumeCmd, json: bool) -> Result<()> {
                         opt(v.origin.as_deref()),
                         time(v.created_at),
                         lifecycle_text(&v.lifecycle),
+                        crate::clones::idle_text(&v.lifecycle, v.created_at),
+                        dbs.get(&format!("{}/{}", v.folder, v.name))
+                            .cloned()
+                            .unwrap_or_else(|| "-".into()),
                     ]
                 })
                 .collect::<Vec<_>>();
@@ -602,6 +611,8 @@ fn volume(engine: &mut Engine, c: VolumeCmd, json: bool) -> Result<()> {
                     "ORIGIN",
                     "CREATED",
                     "EXPIRES",
+                    "IDLE",
+                    "DB",
                 ],
                 &rows,
             );
@@ -752,26 +763,34 @@ fn volume(engine: &mut Engine, c: VolumeCmd, json: bool) -> Result<()> {
             )
         }
         VolumeCmd::Reap => {
-            let reaped = populous_ops::lifecycle::reap(engine, populous_engine::now())?;
+            let mut readings = populous_ops::lifecycle::Readings::new();
+            let reaped =
+                populous_ops::lifecycle::reap(engine, &mut readings, populous_engine::now())?;
             if json {
                 return output::json(&reaped);
             }
             if reaped.is_empty() {
-                println!("no volume has expired");
+                println!("no volume has expired or was idle too long");
             }
             for x in &reaped {
+                let why = match x.due {
+                    populous_engine::Due::Expired => "expired",
+                    populous_engine::Due::Idle => "idle too long",
+                };
                 match &x.action {
-                    ReapAction::Destroyed => println!("destroyed {} (expired)", x.volume),
+                    ReapAction::Destroyed => println!("destroyed {} ({why})", x.volume),
                     ReapAction::KeptProtected => {
-                        println!("kept {}: expired, but protected", x.volume)
+                        println!("kept {}: {why}, but protected", x.volume)
                     }
                     ReapAction::Kept { reason } => {
-                        println!("kept {}: expired, but {reason}", x.volume)
+                        println!("kept {}: {why}, but {reason}", x.volume)
                     }
                 }
             }
             Ok(())
         }
+        VolumeCmd::Reset(a) => crate::clones::reset(engine, a, json),
+        VolumeCmd::Idle(a) => crate::clones::idle(engine, a, json),
     }
 }
 
@@ -788,12 +807,12 @@ fn lifecycle_text(l: &populous_engine::Lifecycle) -> String {
 }
 
 /// Unix seconds `d` (e.g. `2h`) from now.
-fn from_now(d: &str) -> Result<i64> {
+pub(crate) fn from_now(d: &str) -> Result<i64> {
     Ok(populous_engine::now().saturating_add(seconds(d)?))
 }
 
 /// Seconds in a duration like `90m`, `2h` or `7days`.
-fn seconds(d: &str) -> Result<i64> {
+pub(crate) fn seconds(d: &str) -> Result<i64> {
     let dur = humantime::parse_duration(d).map_err(|e| populous_engine::Error::InvalidInput {
         what: "duration",
         detail: format!("{d:?} is not a duration ({e}): write e.g. 90m, 2h or 7days"),
@@ -814,7 +833,7 @@ fn timestamp(t: &str) -> Result<i64> {
 }
 
 /// A Unix time as RFC 3339 (UTC, seconds).
-fn when_text(t: i64) -> String {
+pub(crate) fn when_text(t: i64) -> String {
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64);
     humantime::format_rfc3339_seconds(at).to_string()
 }

@@ -12,6 +12,7 @@ mod bench_mask;
 mod bench_mask_rate;
 mod bench_source;
 mod cli;
+mod clones;
 mod commands;
 mod db;
 mod demo;

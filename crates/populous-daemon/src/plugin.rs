@@ -358,6 +358,7 @@ fn request(p: &Plugin, vol: VolRef, plan: CreatePlan) -> Result<CreateVolume, St
             mode: plan.mode,
             labels,
             expires_at: None,
+            idle_after: None,
         },
     })
 }

@@ -1,7 +1,10 @@
-//! The reaper: every [`TICK`], the volumes whose expiry has come are handed
-//! to [`populous_ops::lifecycle::reap_one`], one write (and one audit entry)
-//! each. Expiry lives in the store, so a restart or a `kill -9` of the
-//! daemon loses nothing: the next pass finds what is due.
+//! The reaper: every [`TICK`], the servers of volumes with an idle limit
+//! are read ([`populous_ops::lifecycle::observe`]: client activity is
+//! recorded in the store), then the volumes whose expiry has come or that
+//! were idle too long are handed to [`populous_ops::lifecycle::reap_one`],
+//! one write (and one audit entry) each. Expiry and activity live in the
+//! store, so a restart or a `kill -9` of the daemon loses nothing but the
+//! last counter readings: the next pass finds what is due.
 //!
 //! A volume the reaper keeps is audited once, not on every pass: a protected
 //! one again only when its lifecycle changes (unprotected, say), one that
@@ -14,7 +17,7 @@ use std::time::{Duration, Instant};
 use populous_engine::Lifecycle;
 
 use populous_engine::now;
-use populous_ops::lifecycle::{reap_one, ReapAction};
+use populous_ops::lifecycle::{observe, reap_one, Readings, ReapAction};
 use tokio::sync::watch;
 
 use crate::state::Daemon;
@@ -31,11 +34,28 @@ type Kept = HashMap<String, (Lifecycle, Instant)>;
 /// Runs until `stop` turns true.
 pub async fn run(daemon: Arc<Daemon>, mut stop: watch::Receiver<bool>) {
     let mut kept = Kept::new();
+    let mut readings = Readings::new();
     loop {
+        readings = watch_activity(&daemon, readings).await;
         pass(&daemon, &mut kept).await;
         tokio::select! {
             _ = tokio::time::sleep(TICK) => {}
             _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Reads the watched servers' counters and records their activity.
+async fn watch_activity(daemon: &Arc<Daemon>, mut readings: Readings) -> Readings {
+    let at = now();
+    let r = daemon
+        .update(move |e| observe(e, &mut readings, at).map(|_| readings))
+        .await;
+    match r {
+        Ok(readings) => readings,
+        Err(e) => {
+            tracing::warn!(error = %e.message, "reaper: cannot read the servers' activity");
+            Readings::new()
         }
     }
 }
@@ -59,10 +79,11 @@ async fn pass(daemon: &Arc<Daemon>, kept: &mut Kept) {
                 continue;
             }
         }
-        let action = if protected {
-            "volume expired (kept: protected)"
-        } else {
-            "volume expired"
+        let action = match (d.due, protected) {
+            (populous_engine::Due::Expired, true) => "volume expired (kept: protected)",
+            (populous_engine::Due::Expired, false) => "volume expired",
+            (populous_engine::Due::Idle, true) => "volume idle (kept: protected)",
+            (populous_engine::Due::Idle, false) => "volume idle",
         };
         let r = daemon
             .write("reaper", action, target.clone(), move |e| {

@@ -149,6 +149,22 @@ impl Daemon {
         .map_err(Into::into)
     }
 
+    /// Runs bookkeeping on the writer engine without an audit entry: what
+    /// the daemon itself records about volumes (the reaper's activity
+    /// readings), not an action anyone asked for.
+    pub async fn update<T, E, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        E: Into<ApiError> + Send + 'static,
+        F: FnOnce(&mut Engine) -> Result<T, E> + Send + 'static,
+    {
+        let me = Arc::clone(self);
+        tokio::task::spawn_blocking(move || f(&mut lock(&me.writer)))
+            .await
+            .map_err(|e| join_error(&e))?
+            .map_err(Into::into)
+    }
+
     /// The token behind a bearer secret, if any.
     pub async fn authenticate(self: &Arc<Self>, secret: String) -> Result<TokenInfo, ApiError> {
         let me = Arc::clone(self);

@@ -190,6 +190,13 @@ pub enum DbError {
         source: mysql_async::Error,
     },
 
+    /// A database user name MariaDB would not take, or `root`.
+    #[error("invalid database user name {name:?}: 1 to 80 ASCII letters, digits, '_' or '-', and not root")]
+    BadUserName {
+        /// The name given.
+        name: String,
+    },
+
     /// A quiesce guard's worker thread died.
     #[error("the quiesce connection to {target} was lost: {detail}")]
     QuiesceLost {
@@ -211,7 +218,8 @@ impl DbError {
             DbError::PortInUse { .. } => K::Busy,
             DbError::UnknownUser { .. }
             | DbError::SocketPathTooLong { .. }
-            | DbError::BadUrl { .. } => K::InvalidInput,
+            | DbError::BadUrl { .. }
+            | DbError::BadUserName { .. } => K::InvalidInput,
             DbError::Io { source, .. } if source.raw_os_error() == Some(libc_enospc()) => {
                 K::NoSpace
             }

@@ -32,6 +32,13 @@
 //! server's socket after a TCP login to `127.0.0.1` (`prefer_socket`), so a
 //! pool built from the TCP URL on this host actually talks over the socket.
 //!
+//! A self-service clone is started with [`TcpAccess::Users`] instead: no
+//! `root` over TCP at all, only its own users with passwords (see
+//! [`access`]); its [`Instance::url`] then names the first user, without
+//! the password, and the operations layer talks to it over the socket
+//! ([`Instance::db_url`]). Every run dir is mode 0700 and belongs to the
+//! server's user, so only it and root reach the socket.
+//!
 //! # Why `mysql_async`
 //!
 //! The Populous app (axum on tokio) needs an async driver, and one driver for
@@ -45,12 +52,16 @@
 //! [`QuiesceGuard`] keeps its connection on its own thread and runtime.
 //! It is built without TLS (`minimal-rust`): instances listen on 127.0.0.1.
 
+mod access;
+mod activity;
 mod error;
 mod io;
 mod quiesce;
 mod rt;
 mod server;
 
+pub use access::{random_password, DbUser, PasswordHash, TcpAccess, USER_NAME_MAX};
+pub use activity::{activity, Activity};
 pub use error::{DbError, Result};
 pub use io::{FlushMethod, IoSettings};
 pub use quiesce::{quiesce, quiesce_with, QuiesceGuard, QuiesceMethod, QuiesceOptions};

@@ -3,7 +3,7 @@
 use std::ffi::OsString;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
-use std::net::TcpListener;
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::process::CommandExt;
@@ -18,7 +18,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::{Pid, User};
 use serde::{Deserialize, Serialize};
 
-use crate::{rt, DbError, IoSettings, Result};
+use crate::{rt, DbError, DbUser, IoSettings, Result, TcpAccess};
 
 /// Longest unix socket path the kernel accepts (`sun_path` is 108 bytes with the NUL).
 pub const SOCKET_PATH_MAX: usize = 107;
@@ -59,8 +59,12 @@ pub struct InstanceSpec {
     pub datadir: PathBuf,
     /// Where the socket, pid file and error log go; created if missing.
     pub run_dir: PathBuf,
-    /// TCP port on 127.0.0.1; `None` picks a free one.
+    /// TCP port; `None` picks a free one.
     pub port: Option<u16>,
+    /// The address it listens on (default 127.0.0.1).
+    pub bind: IpAddr,
+    /// Who logs in over TCP (default: `root`, see [`TcpAccess`]).
+    pub tcp: TcpAccess,
     /// System user the server runs as when we are root (`mysql`).
     pub user: String,
     /// `innodb_buffer_pool_size` (default `128M`).
@@ -82,6 +86,8 @@ impl InstanceSpec {
             datadir: datadir.into(),
             run_dir: run_dir.into(),
             port: None,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            tcp: TcpAccess::Root,
             user: "mysql".to_string(),
             innodb_buffer_pool_size: "128M".to_string(),
             max_allowed_packet: "64M".to_string(),
@@ -97,8 +103,11 @@ impl InstanceSpec {
 pub struct Instance {
     /// Process id of `mariadbd`.
     pub pid: u32,
-    /// TCP port on 127.0.0.1.
+    /// TCP port.
     pub port: u16,
+    /// The address it listens on (records from before it was kept: 127.0.0.1).
+    #[serde(default = "loopback")]
+    pub bind: IpAddr,
     /// The datadir it serves.
     pub datadir: PathBuf,
     /// The run dir holding socket, pid file and log.
@@ -109,7 +118,8 @@ pub struct Instance {
     pub pid_file: PathBuf,
     /// Error log.
     pub log_file: PathBuf,
-    /// `mysql://root@127.0.0.1:PORT/`.
+    /// `mysql://root@127.0.0.1:PORT/`; with [`TcpAccess::Users`],
+    /// `mysql://USER@HOST:PORT/` for its first user, without the password.
     pub url: String,
     /// The I/O settings it was started with (records written before they
     /// were kept read as MariaDB's defaults, which is what those servers ran).
@@ -123,10 +133,20 @@ impl Instance {
         socket_url(&self.socket)
     }
 
+    /// Root's URL to database `db` over the unix socket: what Populous
+    /// itself uses, whoever else may log in over TCP.
+    pub fn db_url(&self, db: &str) -> String {
+        socket_url(&self.socket).replacen("localhost/", &format!("localhost/{db}"), 1)
+    }
+
     /// The last `lines` lines of the error log.
     pub fn log_tail(&self, lines: usize) -> String {
         log_tail(&self.log_file, lines)
     }
+}
+
+fn loopback() -> IpAddr {
+    IpAddr::V4(Ipv4Addr::LOCALHOST)
 }
 
 fn socket_url(socket: &Path) -> String {
@@ -148,11 +168,15 @@ pub fn is_datadir(dir: &Path) -> bool {
 
 /// Refuses a port another process listens on, before anything starts: the
 /// server would otherwise die at startup with the reason only in its log.
-fn port_free(port: u16) -> Result<()> {
-    match std::net::TcpListener::bind(("127.0.0.1", port)) {
+fn port_free(bind: IpAddr, port: u16) -> Result<()> {
+    match std::net::TcpListener::bind((bind, port)) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(DbError::PortInUse { port }),
-        Err(e) => Err(DbError::io("bind the asked-for port on", "127.0.0.1", e)),
+        Err(e) => Err(DbError::io(
+            "bind the asked-for port on",
+            bind.to_string(),
+            e,
+        )),
     }
 }
 
@@ -506,9 +530,9 @@ fn socket_opts(socket: &Path) -> Opts {
         .into()
 }
 
-fn tcp_opts(port: u16) -> Opts {
+fn tcp_opts(host: IpAddr, port: u16) -> Opts {
     OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
+        .ip_or_hostname(host.to_string())
         .tcp_port(port)
         .user(Some("root"))
         .prefer_socket(false)
@@ -556,10 +580,44 @@ async fn wait_ready(child: &mut Child, socket: &Path, timeout: Duration) -> Read
     }
 }
 
+/// `host:port`, with an IPv6 address in brackets.
+pub(crate) fn host_port(host: IpAddr, port: u16) -> String {
+    match host {
+        IpAddr::V4(a) => format!("{a}:{port}"),
+        IpAddr::V6(a) => format!("[{a}]:{port}"),
+    }
+}
+
+/// Where this host reaches a server listening on `bind`.
+fn tcp_host(bind: IpAddr) -> IpAddr {
+    if bind.is_unspecified() {
+        loopback()
+    } else {
+        bind
+    }
+}
+
+/// A self-service clone's accounts: `root` on the socket only, and `users`
+/// (see [`crate::access`]).
+async fn users_only(socket: &Path, users: &[DbUser]) -> Result<()> {
+    let target = socket.display().to_string();
+    let mut conn = Conn::new(socket_opts(socket))
+        .await
+        .map_err(|source| DbError::Sql {
+            what: "connecting over the socket",
+            target: target.clone(),
+            source,
+        })?;
+    let r = crate::access::apply(&mut conn, users, &target).await;
+    let _ = conn.disconnect().await;
+    r
+}
+
 /// Makes TCP logins as root from 127.0.0.1 work (see the crate docs).
-async fn ensure_tcp_root(socket: &Path, port: u16) -> Result<()> {
-    let target = format!("mysql://root@127.0.0.1:{port}/");
-    match select_one(tcp_opts(port)).await {
+async fn ensure_tcp_root(socket: &Path, bind: IpAddr, port: u16) -> Result<()> {
+    let host = tcp_host(bind);
+    let target = format!("mysql://root@{}/", host_port(host, port));
+    match select_one(tcp_opts(host, port)).await {
         Ok(()) => return Ok(()),
         Err(e) if is_access_denied(&e) => {
             tracing::info!(
@@ -594,7 +652,7 @@ async fn ensure_tcp_root(socket: &Path, port: u16) -> Result<()> {
         target: socket.display().to_string(),
         source,
     })?;
-    select_one(tcp_opts(port))
+    select_one(tcp_opts(host, port))
         .await
         .map_err(|source| DbError::Sql {
             what: "connecting over TCP after creating root@127.0.0.1",
@@ -657,9 +715,16 @@ pub fn start(spec: &InstanceSpec) -> Result<Instance> {
         chown(&tmpdir, who)?;
         chown(&log_file, who)?;
     }
+    {
+        // Root's socket is in here, without a password: only the server's
+        // user (and root) may enter.
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&run_dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| DbError::io("chmod 0700", &run_dir, e))?;
+    }
     let port = match spec.port {
         Some(p) => {
-            port_free(p)?;
+            port_free(spec.bind, p)?;
             p
         }
         None => free_port()?,
@@ -672,7 +737,7 @@ pub fn start(spec: &InstanceSpec) -> Result<Instance> {
         .arg(format!("--port={port}"))
         .arg(opt("--pid-file=", &pid_file))
         .arg(opt("--tmpdir=", &tmpdir))
-        .arg("--bind-address=127.0.0.1")
+        .arg(format!("--bind-address={}", spec.bind))
         .arg(opt("--log-error=", &log_file))
         .arg("--skip-name-resolve")
         .arg(format!(
@@ -699,7 +764,12 @@ pub fn start(spec: &InstanceSpec) -> Result<Instance> {
     let timeout = spec.startup_timeout;
     let outcome = rt::block_on(async {
         match wait_ready(&mut child, &socket, timeout).await {
-            Ready::Up => ensure_tcp_root(&socket, port).await.map_err(Some),
+            Ready::Up => match &spec.tcp {
+                TcpAccess::Root => ensure_tcp_root(&socket, spec.bind, port)
+                    .await
+                    .map_err(Some),
+                TcpAccess::Users(users) => users_only(&socket, users).await.map_err(Some),
+            },
             Ready::Exited(status) => Err(Some(DbError::ExitedEarly {
                 datadir: datadir.clone(),
                 status,
@@ -738,7 +808,13 @@ pub fn start(spec: &InstanceSpec) -> Result<Instance> {
         socket,
         pid_file,
         log_file,
-        url: format!("mysql://root@127.0.0.1:{port}/"),
+        url: match &spec.tcp {
+            TcpAccess::Users(users) if !users.is_empty() => {
+                format!("mysql://{}@{}/", users[0].name, host_port(spec.bind, port))
+            }
+            _ => format!("mysql://root@{}/", host_port(tcp_host(spec.bind), port)),
+        },
+        bind: spec.bind,
         io: spec.io,
     })
 }

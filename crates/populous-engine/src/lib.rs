@@ -33,7 +33,7 @@ pub mod sys;
 pub use access::{AuditEntry, Scope, TokenInfo};
 pub use backend::BackendKind;
 pub use engine::{
-    now, DueVolume, Engine, Lifecycle, NewSource, Protection, SourceInfo, SourceMode,
+    now, Due, DueVolume, Engine, Lifecycle, NewSource, Protection, SourceInfo, SourceMode,
     SourceSnapshot,
 };
 pub use error::{Case, Error, ErrorKind, HasKind, Result};

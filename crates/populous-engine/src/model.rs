@@ -256,6 +256,8 @@ pub struct VolumeOptions {
     pub labels: Vec<(String, String)>,
     /// When it expires (recorded with the volume, in the same transaction).
     pub expires_at: Option<Timestamp>,
+    /// Seconds without client activity after which it goes (idle delete).
+    pub idle_after: Option<i64>,
 }
 
 /// A volume in a listing.

@@ -115,6 +115,9 @@ pub(crate) fn start_as(
     }
     let datadir = engine.volume_path(r)?;
     let io = io_for(engine, r)?;
+    // A self-service clone keeps its port and login (see crate::dbclone).
+    let created_at = engine.volume_inspect(r)?.created_at;
+    let access = crate::dbclone::load(&home, r, created_at);
     // Hold the volume first, so it cannot go offline while the server starts.
     engine.mount_add(r, MOUNT_ID)?;
     let started = (|| {
@@ -127,6 +130,11 @@ pub(crate) fn start_as(
         let dir = run_dir(&home, r);
         let mut spec = InstanceSpec::new(&datadir, &dir);
         spec.port = port;
+        if let Some(a) = &access {
+            spec.port = Some(a.port);
+            spec.bind = a.bind;
+            spec.tcp = populous_db::TcpAccess::Users(a.users.clone());
+        }
         spec.io = io.server;
         spec.extra_args
             .push(populous_source::replica::SKIP_SLAVE_START.to_owned());
@@ -247,6 +255,6 @@ pub fn generate(
             });
         }
     }
-    let url = format!("{}populous", instance.url);
+    let url = instance.db_url("populous");
     Ok(populous_app::generate_blocking(&url, opts, progress)?)
 }

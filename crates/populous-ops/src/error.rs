@@ -117,6 +117,28 @@ pub enum Error {
         /// The files, with how many originals each holds.
         files: String,
     },
+    /// A port range that is not `FIRST-LAST` of unprivileged ports.
+    #[error("invalid port range {given:?}: FIRST-LAST, both 1024 to 65535, FIRST not above LAST")]
+    BadPortRange {
+        /// What was given.
+        given: String,
+    },
+    /// Every port of the range is held by another clone's server or in use.
+    #[error("every port of {range} is taken by other clones' servers or in use")]
+    PortsExhausted {
+        /// The range.
+        range: crate::dbclone::PortRange,
+    },
+    /// A reset would take others' data away.
+    #[error("{volume} cannot be reset: {detail}")]
+    ResetRefused {
+        /// The volume.
+        volume: String,
+        /// Why, as a fact.
+        detail: String,
+        /// The class: dependents, clients connected, no origin.
+        kind: ErrorKind,
+    },
     /// A verification found original values or values that differ from the rules.
     #[error("verification of {volume} failed: original values remain or differ from the rules")]
     VerifyFailed {
@@ -146,6 +168,9 @@ impl Error {
             }
             Error::Read { .. } => ErrorKind::InvalidInput,
             Error::NoOrigin { .. } => ErrorKind::NotFound,
+            Error::BadPortRange { .. } => ErrorKind::InvalidInput,
+            Error::PortsExhausted { .. } => ErrorKind::Busy,
+            Error::ResetRefused { kind, .. } => *kind,
             Error::VerifyFailed { .. } | Error::ScanFound { .. } => ErrorKind::Failed,
         }
     }

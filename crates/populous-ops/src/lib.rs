@@ -18,6 +18,8 @@
 //!   operation, with Docker's create-is-reuse semantics in [`volume::ensure`].
 //! - [`mask`]: mask a volume's database and record it in its provenance;
 //!   verify a masked volume against its origin.
+//! - [`dbclone`]: self-service clones: a clone with its server running and
+//!   a login of its own in one call; a reset of its data that keeps it.
 //! - [`lifecycle`]: the reaper of expired volumes (protection wins; those
 //!   others depend on stay).
 //! - [`source`]: a replica of an outside server on a volume: add (seed and
@@ -29,6 +31,7 @@
 pub mod datadir;
 pub mod db;
 pub mod db_io;
+pub mod dbclone;
 mod error;
 pub mod lifecycle;
 pub mod mask;

@@ -1,12 +1,23 @@
-//! The reaper: volumes whose expiry has come are removed, their server
-//! stopped first, unless they are protected or others depend on them.
+//! The reaper: volumes whose expiry has come, or whose server had no client
+//! for their `idle_after`, are removed, their server stopped first, unless
+//! they are protected or others depend on them.
+//!
+//! Idle time is measured from the server's own status counters
+//! ([`populous_db::Activity`]): [`observe`] reads them on every volume that
+//! has an `idle_after` and records the time of any client activity since
+//! the last reading in the store, so a restart forgets nothing but the
+//! last reading itself (the first reading after it only counts sessions
+//! open then).
 //!
 //! One pass is [`reap`]; `populous serve` runs it on a timer and
 //! `populous volume reap` once. Each volume is decided alone, so a pass
 //! killed half way leaves every volume whole or gone, and the next pass
 //! finds the rest.
 
-use populous_engine::{DueVolume, Engine, Timestamp, VolRef};
+use std::collections::HashMap;
+
+use populous_db::Activity;
+use populous_engine::{Due, DueVolume, Engine, Timestamp, VolRef};
 
 use crate::{db, Result};
 
@@ -30,6 +41,8 @@ pub enum ReapAction {
 pub struct Reaped {
     /// `folder/volume`.
     pub volume: VolRef,
+    /// Why it was due.
+    pub due: Due,
     /// When it expired.
     pub expired_at: Option<Timestamp>,
     /// What the reaper did.
@@ -37,8 +50,10 @@ pub struct Reaped {
     pub action: ReapAction,
 }
 
-/// Every volume due at `at`, decided one by one.
-pub fn reap(engine: &mut Engine, at: Timestamp) -> Result<Vec<Reaped>> {
+/// Every volume due at `at`, decided one by one, after the servers'
+/// activity was read (see [`observe`]; `readings` from the last pass, or empty).
+pub fn reap(engine: &mut Engine, readings: &mut Readings, at: Timestamp) -> Result<Vec<Reaped>> {
+    observe(engine, readings, at)?;
     let due = engine.volumes_due(at)?;
     let mut out = Vec::with_capacity(due.len());
     for d in due {
@@ -52,6 +67,7 @@ pub fn reap_one(engine: &mut Engine, d: &DueVolume, at: Timestamp) -> Result<Rea
     let r = &d.volume;
     let done = |action| Reaped {
         volume: r.clone(),
+        due: d.due,
         expired_at: d.lifecycle.expires_at,
         action,
     };
@@ -79,5 +95,44 @@ pub fn reap_one(engine: &mut Engine, d: &DueVolume, at: Timestamp) -> Result<Rea
     }
     db::stop(engine, r)?;
     engine.volume_remove(r, true, true)?;
+    crate::dbclone::forget(engine.home(), r);
     Ok(done(ReapAction::Destroyed))
+}
+
+/// The last counters read from each watched server.
+pub type Readings = HashMap<VolRef, Activity>;
+
+/// Reads the activity of every running server on a volume with an
+/// `idle_after` and records, at `at`, those that had a client since the
+/// last reading in `readings` (or have one now). Returns the volumes found
+/// active. A server that cannot be read is skipped (its volume is neither
+/// active nor idle for it: the next pass reads again).
+pub fn observe(engine: &mut Engine, readings: &mut Readings, at: Timestamp) -> Result<Vec<VolRef>> {
+    let home = engine.home().to_owned();
+    let mut active = Vec::new();
+    let watched = engine.volumes_watched_for_idle()?;
+    readings.retain(|r, _| watched.iter().any(|w| &w.volume == r));
+    for w in watched {
+        let Some(i) = db::running(&home, &w.volume) else {
+            readings.remove(&w.volume);
+            continue;
+        };
+        let now = match populous_db::activity(&i.socket_url()) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(volume = %w.volume, error = %e, "cannot read the server's activity");
+                continue;
+            }
+        };
+        let was = readings.insert(w.volume.clone(), now);
+        let busy = match was {
+            Some(before) => now.active_since(&before),
+            None => now.clients() > 0,
+        };
+        if busy {
+            engine.volume_mark_active(&w.volume, at)?;
+            active.push(w.volume);
+        }
+    }
+    Ok(active)
 }

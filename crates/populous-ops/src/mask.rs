@@ -140,10 +140,10 @@ impl Masked {
 /// server's, or one started for the purpose and stopped afterwards.
 fn with_server<T>(engine: &mut Engine, r: &VolRef, f: impl FnOnce(&str) -> Result<T>) -> Result<T> {
     if let Some(i) = db::running(engine.home(), r) {
-        return f(&format!("{}populous", i.url));
+        return f(&i.db_url("populous"));
     }
     let i = db::start(engine, r, None)?.value;
-    let result = f(&format!("{}populous", i.url));
+    let result = f(&i.db_url("populous"));
     let stopped = db::stop(engine, r);
     let value = result?;
     stopped?;
@@ -213,7 +213,7 @@ fn mask_and_scan(
     removed_logs: Vec<String>,
 ) -> Result<Masked> {
     let instance = db::start(engine, r, None)?.value;
-    let url = format!("{}populous", instance.url);
+    let url = instance.db_url("populous");
     let log_start = std::fs::metadata(&instance.log_file).map_or(0, |m| m.len());
     let (pool, free) = db::pool_free(engine, r)?;
     let worked = (|| {
@@ -420,7 +420,7 @@ pub fn verify(
     )?;
     let result = (|| {
         let src = db::start(engine, &tmp, None)?.value;
-        let src_url = format!("{}populous", src.url);
+        let src_url = src.db_url("populous");
         let mut needles = if scan {
             scrub::sample_originals(&src_url, &spec.rules, sample)?
         } else {

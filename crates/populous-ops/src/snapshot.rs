@@ -19,7 +19,7 @@ pub fn snapshot(engine: &mut Engine, r: &SnapRef) -> Result<SnapshotInfo> {
     match db::running(engine.home(), &r.vol) {
         None => Ok(engine.snapshot_create(r, Consistency::Crash)?),
         Some(i) => {
-            let guard = populous_db::quiesce(&i.url)?;
+            let guard = populous_db::quiesce(&i.socket_url())?;
             let taken = engine.snapshot_create(r, Consistency::App);
             guard.release()?;
             Ok(taken?)
@@ -45,7 +45,7 @@ pub fn clone(
     // Every check before the snapshot: a refused clone leaves no `auto-…`
     // snapshot behind and never pauses the source's writers.
     engine.clone_check(src, dst, opts)?;
-    let guard = populous_db::quiesce(&i.url)?;
+    let guard = populous_db::quiesce(&i.socket_url())?;
     let snap = engine.snapshot_create_auto(v, Consistency::App);
     guard.release()?;
     let snap_ref = SnapRef {

@@ -1,4 +1,5 @@
-//! A volume's lifecycle: when it expires and whether it is protected.
+//! A volume's lifecycle: when it expires, whether it is protected, and how
+//! long it may go without client activity (idle delete).
 //!
 //! The engine keeps the facts and answers which volumes are due; removing
 //! them (stopping a server first) is the operations layer's reaper, run by
@@ -44,6 +45,10 @@ pub struct Lifecycle {
     pub expires_at: Option<Timestamp>,
     /// Its protection.
     pub protection: Protection,
+    /// Seconds without client activity after which it goes; `None`: never.
+    pub idle_after: Option<i64>,
+    /// When its server last had a client (`None`: not since it was made).
+    pub last_active_at: Option<Timestamp>,
 }
 
 impl Default for Lifecycle {
@@ -51,6 +56,8 @@ impl Default for Lifecycle {
         Lifecycle {
             expires_at: None,
             protection: Protection::None,
+            idle_after: None,
+            last_active_at: None,
         }
     }
 }
@@ -64,6 +71,8 @@ impl From<LifecycleRow> for Lifecycle {
                 (true, Some(until)) => Protection::Until { until },
                 (true, None) => Protection::Forever,
             },
+            idle_after: r.idle_after,
+            last_active_at: r.last_active_at,
         }
     }
 }
@@ -79,17 +88,40 @@ impl From<Lifecycle> for LifecycleRow {
             expires_at: l.expires_at,
             protected,
             protected_until,
+            idle_after: l.idle_after,
+            last_active_at: l.last_active_at,
         }
     }
 }
 
-/// A volume whose expiry has come.
+/// Why a volume is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Due {
+    /// Its expiry has come.
+    Expired,
+    /// Its server had no client for its `idle_after`.
+    Idle,
+}
+
+/// A volume whose expiry has come, or that was idle too long.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DueVolume {
     /// The volume.
     pub volume: VolRef,
     /// Its lifecycle.
     pub lifecycle: Lifecycle,
+    /// Why it is due (expiry first, when both).
+    pub due: Due,
+    /// When it was made (idle time counts from there until a first client).
+    pub created_at: Timestamp,
+}
+
+impl Lifecycle {
+    /// Since when the volume counts as idle: its last client, or its creation.
+    pub fn idle_since(&self, created_at: Timestamp) -> Timestamp {
+        self.last_active_at.unwrap_or(created_at)
+    }
 }
 
 impl Engine {
@@ -153,25 +185,67 @@ impl Engine {
         })
     }
 
+    /// Sets how long a volume may go without client activity (`None`: no limit).
+    pub fn volume_idle_after(
+        &mut self,
+        r: &VolRef,
+        seconds: Option<i64>,
+    ) -> Result<Outcome<Lifecycle>> {
+        if seconds.is_some_and(|s| s <= 0) {
+            return Err(Error::InvalidInput {
+                what: "idle time",
+                detail: "it must be at least one second".into(),
+            });
+        }
+        self.lifecycle_change(r, |l| l.idle_after = seconds)
+    }
+
+    /// Records client activity on a volume's server at `at`. A clock that
+    /// went backwards never moves it back.
+    pub fn volume_mark_active(&mut self, r: &VolRef, at: Timestamp) -> Result<Outcome<Lifecycle>> {
+        self.lifecycle_change(r, |l| {
+            l.last_active_at = Some(l.last_active_at.map_or(at, |was| was.max(at)));
+        })
+    }
+
     /// Removes a volume's protection.
     pub fn volume_unprotect(&mut self, r: &VolRef) -> Result<Outcome<Lifecycle>> {
         self.lifecycle_change(r, |l| l.protection = Protection::None)
     }
 
-    /// Live volumes whose expiry is at or before `at`, protected ones included
-    /// (the reaper says why it keeps them).
+    /// Live volumes whose expiry is at or before `at`, or idle for their
+    /// `idle_after` by `at`, protected ones included (the reaper says why it
+    /// keeps them).
     pub fn volumes_due(&self, at: Timestamp) -> Result<Vec<DueVolume>> {
-        lifecycle::due(&self.db, at)?
+        Ok(lifecycle::due(&self.db, at)?
             .into_iter()
-            .map(|(folder, volume, row)| {
-                Ok(DueVolume {
-                    volume: VolRef {
-                        folder: super::stored(&folder),
-                        volume: super::stored(&volume),
-                    },
-                    lifecycle: row.into(),
-                })
-            })
-            .collect()
+            .map(|row| due_volume(row, at))
+            .collect())
+    }
+
+    /// Live volumes that have an `idle_after` (whose servers' activity the
+    /// reaper watches).
+    pub fn volumes_watched_for_idle(&self) -> Result<Vec<DueVolume>> {
+        Ok(lifecycle::watched_for_idle(&self.db)?
+            .into_iter()
+            .map(|row| due_volume(row, now()))
+            .collect())
+    }
+}
+
+fn due_volume(
+    (folder, volume, created_at, row): (String, String, Timestamp, LifecycleRow),
+    at: Timestamp,
+) -> DueVolume {
+    let lifecycle: Lifecycle = row.into();
+    let expired = lifecycle.expires_at.is_some_and(|e| e <= at);
+    DueVolume {
+        volume: VolRef {
+            folder: super::stored(&folder),
+            volume: super::stored(&volume),
+        },
+        lifecycle,
+        due: if expired { Due::Expired } else { Due::Idle },
+        created_at,
     }
 }

@@ -33,7 +33,7 @@ mod snapshot;
 mod source;
 mod volume;
 
-pub use lifecycle::{DueVolume, Lifecycle, Protection};
+pub use lifecycle::{Due, DueVolume, Lifecycle, Protection};
 pub use source::{NewSource, SourceInfo, SourceMode, SourceSnapshot};
 
 pub use pool::DATA_SUBDIR_MODE;

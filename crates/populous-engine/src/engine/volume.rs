@@ -46,9 +46,10 @@ impl Engine {
                 },
             )?;
             volumes::set_labels(tx, id, &opts.labels)?;
-            if opts.expires_at.is_some() {
+            if opts.expires_at.is_some() || opts.idle_after.is_some() {
                 let l = crate::store::lifecycle::LifecycleRow {
                     expires_at: opts.expires_at,
+                    idle_after: opts.idle_after,
                     ..Default::default()
                 };
                 crate::store::lifecycle::set(tx, id, &l)?;

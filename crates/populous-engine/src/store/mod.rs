@@ -36,7 +36,7 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// Columns that volumes and snapshots share: masking provenance, the intent
 /// tag and the creation time. One text for both tables, so they cannot drift.
@@ -194,6 +194,13 @@ CREATE TABLE volume_lifecycle (
 CREATE INDEX volume_lifecycle_expiry ON volume_lifecycle(expires_at);
 "#;
 
+/// Version 7: idle delete: how long a volume may go without client activity,
+/// and when its server last had some.
+const SCHEMA_V7: &str = r#"
+ALTER TABLE volume_lifecycle ADD COLUMN idle_after INTEGER;      -- seconds; NULL: never idle-deleted
+ALTER TABLE volume_lifecycle ADD COLUMN last_active_at INTEGER;  -- Unix seconds; NULL: not since created
+"#;
+
 /// Opens (creating if needed) the database at `path` and brings its schema up to date.
 pub fn open(path: &Path) -> Result<Connection> {
     let mut conn = Connection::open(path)?;
@@ -223,6 +230,7 @@ pub fn open(path: &Path) -> Result<Connection> {
         (4, SCHEMA_V4),
         (5, SCHEMA_V5),
         (6, SCHEMA_V6),
+        (7, SCHEMA_V7),
     ] {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;

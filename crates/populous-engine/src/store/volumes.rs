@@ -154,7 +154,8 @@ pub fn list(db: &Connection, folder_id: Option<i64>, all: bool) -> Result<Vec<Vo
     let mut st = db.prepare_cached(&format!(
         "SELECT f.name, v.name, v.state, v.size_bytes, v.origin, v.created_at, \
            (SELECT count(*) FROM snapshots s WHERE s.volume_id = v.id AND s.state = ?4), \
-           l.expires_at, COALESCE(l.protected, 0), l.protected_until \
+           l.expires_at, COALESCE(l.protected, 0), l.protected_until, l.idle_after, \
+           l.last_active_at \
          {FROM} LEFT JOIN volume_lifecycle l ON l.volume_id = v.id WHERE v.state IN (?2, ?3) AND (?1 IS NULL OR v.folder_id = ?1) \
          ORDER BY f.name, v.name"
     ))?;
@@ -173,6 +174,8 @@ pub fn list(db: &Connection, folder_id: Option<i64>, all: bool) -> Result<Vec<Vo
                     expires_at: r.get(7)?,
                     protected: r.get::<_, i64>(8)? != 0,
                     protected_until: r.get(9)?,
+                    idle_after: r.get(10)?,
+                    last_active_at: r.get(11)?,
                 }
                 .into(),
             })

@@ -1,0 +1,357 @@
+//! Self-service clones with real MariaDB: `clone --db` answers on its URL
+//! with its own login and refuses root over TCP and another clone's login;
+//! the password is kept nowhere; `volume reset` rewinds the data without
+//! changing URL or login (refused while a client is connected); idle clones
+//! are reaped by `populous serve` from the servers' own counters while a
+//! protected one and a busy one stay, also after `kill -9` of the daemon.
+//! Named `loopdev_mariadb_…`: root, a loop-mounted btrfs pool and MariaDB.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{image_pool, json, ok, ok_all, run as populous, sql, Servers};
+use populous_testkit::Lab;
+
+/// A query over TCP as `user` with `password` (given through the
+/// environment, not the arguments).
+fn tcp(port: u64, user: &str, password: &str, query: &str) -> Output {
+    Command::new("mariadb")
+        .args(["-h", "127.0.0.1", "-P", &port.to_string(), "-u", user])
+        .args(["-N", "-B", "-e", query])
+        .env("MYSQL_PWD", password)
+        .output()
+        .expect("the mariadb client is installed (scripts/install-deps.sh)")
+}
+
+fn tcp_ok(port: u64, user: &str, password: &str, query: &str) -> String {
+    let out = tcp(port, user, password, query);
+    assert!(
+        out.status.success(),
+        "{user}@{port}: {query}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn tcp_refused(port: u64, user: &str, password: &str) {
+    let out = tcp(port, user, password, "SELECT 1");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("Access denied"),
+        "{user}@{port} should be refused: {err}"
+    );
+}
+
+/// A client session held open (the `mariadb` client waiting on stdin)
+/// until dropped.
+struct Session(Child);
+
+impl Session {
+    fn open(port: u64, user: &str, password: &str) -> Session {
+        let child = Command::new("mariadb")
+            .args(["-h", "127.0.0.1", "-P", &port.to_string(), "-u", user])
+            .env("MYSQL_PWD", password)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn mariadb");
+        Session(child)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Some(mut stdin) = self.0.stdin.take() {
+            let _ = stdin.write_all(b"quit\n");
+        }
+        let _ = self.0.wait();
+    }
+}
+
+/// Sessions connected to the server on `socket` besides the asker's.
+fn clients(socket: &str) -> u64 {
+    let n = sql(socket, "SHOW GLOBAL STATUS LIKE 'Threads_connected'");
+    let n: u64 = n
+        .split_whitespace()
+        .nth(1)
+        .expect("value")
+        .parse()
+        .expect("number");
+    n - 1
+}
+
+/// Polls `cond` every 200 ms until it holds; fails after `limit`.
+fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !cond() {
+        assert!(t.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn dev_volumes(h: &Path) -> Vec<String> {
+    json(h, &["volume", "ls", "dev"])
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|v| v["name"].as_str().expect("name").to_owned())
+        .collect()
+}
+
+/// Whether any file under `dir` (up to 64 MiB each) holds `needle`.
+fn found_in_files(dir: &Path, needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file() && e.metadata().is_ok_and(|m| m.len() < 64 << 20) {
+                if let Ok(bytes) = std::fs::read(e.path()) {
+                    if bytes.windows(needle.len()).any(|w| w == needle) {
+                        hits.push(e.path().display().to_string());
+                    }
+                }
+            }
+        }
+    }
+    hits
+}
+
+struct Made {
+    port: u64,
+    user: String,
+    password: String,
+    socket: String,
+}
+
+fn clone_db(h: &Path, servers: &mut Servers, src: &str, dst: &str, extra: &[&str]) -> Made {
+    let mut args = vec!["clone", src, dst, "--db"];
+    args.extend_from_slice(extra);
+    let v = json(h, &args);
+    servers.volumes.push(dst.to_owned());
+    let port = v["port"].as_u64().expect("port");
+    let user = v["user"].as_str().expect("user").to_owned();
+    let password = v["password"].as_str().expect("password").to_owned();
+    assert_eq!(
+        v["url"],
+        format!("mysql://{user}:{password}@127.0.0.1:{port}/"),
+        "{v}"
+    );
+    let dbs = json(h, &["db", "ls"]);
+    let socket = dbs
+        .as_array()
+        .expect("dbs")
+        .iter()
+        .find(|d| d["volume"] == dst)
+        .and_then(|d| d["instance"]["socket"].as_str())
+        .expect("the clone's server is listed")
+        .to_owned();
+    Made {
+        port,
+        user,
+        password,
+        socket,
+    }
+}
+
+#[test]
+fn loopdev_mariadb_clone_db_login_reset_and_idle_reaping() {
+    let lab = Lab::new();
+    let h = &image_pool(&lab, "1G", &[]);
+    ok_all(
+        h,
+        &[
+            &["folder", "create", "p/prod"],
+            &["folder", "create", "p/dev", "--clone-from", "prod"],
+            &["volume", "create", "prod/db"],
+        ],
+    );
+    let mut servers = Servers {
+        home: h.to_path_buf(),
+        volumes: Vec::new(),
+    };
+    let prod = servers.start("prod/db");
+    let prod_socket = prod["socket"].as_str().expect("socket").to_owned();
+    ok(
+        h,
+        &[
+            "generate",
+            "--volume",
+            "prod/db",
+            "--rows",
+            "200",
+            "--blob-size",
+            "1K",
+        ],
+    );
+
+    // One call: a running clone and its URL; its own login works, root and
+    // the other clone's login do not.
+    let a = clone_db(h, &mut servers, "prod/db", "dev/a", &[]);
+    let b = clone_db(h, &mut servers, "prod/db", "dev/b", &[]);
+    assert_ne!(a.port, b.port);
+    assert_ne!(a.password, b.password);
+    assert_eq!(
+        tcp_ok(
+            a.port,
+            &a.user,
+            &a.password,
+            "SELECT COUNT(*) FROM populous.main"
+        ),
+        "200"
+    );
+    tcp_refused(a.port, "root", "");
+    tcp_refused(a.port, &b.user, &b.password);
+    tcp_refused(b.port, &a.user, &a.password);
+    tcp_refused(a.port, &a.user, "wrong");
+    // Root still answers on the socket (Populous's own way in).
+    assert_eq!(sql(&a.socket, "SELECT COUNT(*) FROM main"), "200");
+    // Kept nowhere: not in the home (metadata, run files, logs), not in `db ls` or `volume ls`.
+    assert!(found_in_files(h, a.password.as_bytes()).is_empty());
+    let listed = ok(h, &["volume", "ls", "dev"]);
+    assert!(
+        listed.contains(&format!("a@127.0.0.1:{}", a.port)) && !listed.contains(&a.password),
+        "{listed}"
+    );
+    assert!(!ok(h, &["--json", "db", "ls"]).contains(&a.password));
+
+    // Bad input loses nothing.
+    for (args, needle) in [
+        (
+            vec!["clone", "prod/db", "dev/c", "--db", "--ports", "80-90"],
+            "invalid port range",
+        ),
+        (vec!["clone", "prod/db", "dev/a", "--db"], "already exists"),
+        (vec!["volume", "reset", "prod/db"], "it is not a clone"),
+    ] {
+        let out = populous(h, &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(needle),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(dev_volumes(h), ["a", "b"]);
+
+    // Reset: the clone's own change goes, prod's newer rows come, same URL
+    // and login; refused while a client is connected.
+    tcp_ok(
+        a.port,
+        &a.user,
+        &a.password,
+        "DELETE FROM populous.main ORDER BY id LIMIT 50",
+    );
+    sql(&prod_socket, "DELETE FROM main ORDER BY id DESC LIMIT 50");
+    let want = sql(&prod_socket, "SELECT COUNT(*), MIN(id), MAX(id) FROM main");
+    assert!(want.starts_with("150\t"), "{want}");
+    ok(h, &["snapshot", "create", "prod/db@newer"]);
+    {
+        let _session = Session::open(a.port, &a.user, &a.password);
+        wait_for("the session connects", Duration::from_secs(30), || {
+            clients(&a.socket) > 0
+        });
+        let out = populous(h, &["volume", "reset", "dev/a"]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("client session(s) are connected"),
+            "{err}"
+        );
+    }
+    wait_for("the session closes", Duration::from_secs(30), || {
+        clients(&a.socket) == 0
+    });
+    let reset = json(h, &["volume", "reset", "dev/a"]);
+    assert_eq!(reset["snapshot"], "prod/db@newer", "{reset}");
+    assert_eq!(reset["restarted"], true, "{reset}");
+    assert_eq!(
+        tcp_ok(
+            a.port,
+            &a.user,
+            &a.password,
+            "SELECT COUNT(*), MIN(id), MAX(id) FROM populous.main"
+        ),
+        want
+    );
+    tcp_refused(a.port, "root", "");
+    let inspected = json(h, &["volume", "inspect", "dev/a"]);
+    assert_eq!(inspected["origin"], "prod/db@newer", "{inspected}");
+
+    // A clone with dependents is not reset.
+    ok(h, &["clone", "dev/b", "dev/b2"]);
+    let out = populous(h, &["volume", "reset", "dev/b"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("depend on it"),
+        "{err}"
+    );
+    assert_eq!(
+        tcp_ok(
+            b.port,
+            &b.user,
+            &b.password,
+            "SELECT COUNT(*) FROM populous.main"
+        ),
+        "200"
+    );
+
+    // Idle delete by the daemon: c is idle, d idle but protected, e busy
+    // (a session stays connected) until the session ends.
+    let c = clone_db(h, &mut servers, "prod/db", "dev/c", &["--idle", "1s"]);
+    let _d = clone_db(h, &mut servers, "prod/db", "dev/d", &["--idle", "1s"]);
+    ok(h, &["volume", "protect", "dev/d"]);
+    let e = clone_db(h, &mut servers, "prod/db", "dev/e", &["--idle", "3s"]);
+    let session = Session::open(e.port, &e.user, &e.password);
+    wait_for("the session connects", Duration::from_secs(30), || {
+        clients(&e.socket) > 0
+    });
+    drop(c);
+    let created = json(h, &["volume", "inspect", "dev/c"])["created_at"]
+        .as_i64()
+        .expect("created_at");
+    wait_for("c's idle time passes", Duration::from_secs(10), || {
+        populous_engine::now() > created + 1
+    });
+    let config = h.join("populous.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\n").expect("config");
+    let (mut daemon, _, _) = common::serve(h, &config);
+    wait_for(
+        "the reaper destroys idle dev/c",
+        Duration::from_secs(60),
+        || !dev_volumes(h).contains(&"c".to_owned()),
+    );
+    let active_at =
+        |h: &Path| json(h, &["volume", "inspect", "dev/e"])["lifecycle"]["last_active_at"].as_i64();
+    let first = active_at(h).expect("e's session was seen");
+    wait_for(
+        "a later pass sees e's session again",
+        Duration::from_secs(60),
+        || active_at(h).is_some_and(|t| t > first),
+    );
+    // kill -9: the activity is in the store; the next daemon reaps e once idle.
+    daemon.kill().expect("kill -9");
+    daemon.wait().expect("wait");
+    drop(session);
+    let (mut daemon, _, _) = common::serve(h, &config);
+    wait_for(
+        "the reaper destroys dev/e once idle",
+        Duration::from_secs(90),
+        || !dev_volumes(h).contains(&"e".to_owned()),
+    );
+    daemon.kill().expect("kill");
+    daemon.wait().expect("wait");
+    assert_eq!(dev_volumes(h), ["a", "b", "b2", "d"]);
+    let audit = ok(h, &["audit"]);
+    assert!(
+        audit.contains("volume idle") && audit.contains("dev/c") && audit.contains("dev/e"),
+        "{audit}"
+    );
+    let report = json(h, &["check"]);
+    assert_eq!(report["reconciled_ops"], 0, "{report}");
+}
