@@ -161,6 +161,62 @@ fn clone_db(h: &Path, servers: &mut Servers, src: &str, dst: &str, extra: &[&str
     }
 }
 
+/// The same over REST: `POST /v1/clone` with `"db": true` answers the URL
+/// (once); a reset keeps it; another folder's token cannot reset.
+fn rest(h: &Path, servers: &mut Servers, api: &str, b: &Made) {
+    let addr: std::net::SocketAddr = api.parse().expect("address");
+    let token = ok(
+        h,
+        &["token", "create", "ci", "--write", "dev", "--read", "prod"],
+    );
+    let token = token.trim();
+    let other = ok(h, &["token", "create", "other", "--write", "prod"]);
+    let call = |method: &str, path: &str, token: &str, body: serde_json::Value| {
+        populous_daemon::client::api_call(addr, method, path, Some(token), Some(&body))
+            .expect("the API answers")
+    };
+    let made = call(
+        "POST",
+        "/v1/clone",
+        token,
+        serde_json::json!({"source": "prod/db", "target": "dev/r", "db": true}),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    servers.volumes.push("dev/r".into());
+    let (port, user, password) = (
+        made.body["port"].as_u64().expect("port"),
+        made.body["user"].as_str().expect("user").to_owned(),
+        made.body["password"].as_str().expect("password").to_owned(),
+    );
+    assert_eq!(
+        tcp_ok(port, &user, &password, "SELECT COUNT(*) FROM populous.main"),
+        "150"
+    );
+    tcp_refused(port, &b.user, &b.password);
+    tcp_refused(port, "root", "");
+    tcp_ok(port, &user, &password, "DELETE FROM populous.main");
+    let path = "/v1/folders/dev/volumes/r/reset";
+    let refused = call("POST", path, other.trim(), serde_json::json!({}));
+    assert_eq!(refused.status, 404, "{}", refused.body);
+    let bad = call("POST", path, token, serde_json::json!({"to": "no such"}));
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    let reset = call("POST", path, token, serde_json::json!({}));
+    assert_eq!(reset.status, 200, "{}", reset.body);
+    assert_eq!(
+        tcp_ok(port, &user, &password, "SELECT COUNT(*) FROM populous.main"),
+        "150"
+    );
+    // Neither the password nor the tokens are in the audit log or the metrics.
+    let audit = ok(h, &["audit"]);
+    assert!(
+        audit.contains("volume reset") && !audit.contains(&password),
+        "{audit}"
+    );
+    let metrics =
+        populous_daemon::client::api_call(addr, "GET", "/metrics", None, None).expect("metrics");
+    assert!(!metrics.body.to_string().contains(&password));
+}
+
 #[test]
 fn loopdev_mariadb_clone_db_login_reset_and_idle_reaping() {
     let lab = Lab::new();
@@ -320,7 +376,13 @@ fn loopdev_mariadb_clone_db_login_reset_and_idle_reaping() {
     });
     let config = h.join("populous.toml");
     std::fs::write(&config, "listen = \"127.0.0.1:0\"\n").expect("config");
-    let (mut daemon, _, _) = common::serve(h, &config);
+    let (mut daemon, api, _) = common::serve(h, &config);
+    rest(
+        h,
+        &mut servers,
+        api.as_deref().expect("the API listens"),
+        &b,
+    );
     wait_for(
         "the reaper destroys idle dev/c",
         Duration::from_secs(60),
@@ -346,7 +408,7 @@ fn loopdev_mariadb_clone_db_login_reset_and_idle_reaping() {
     );
     daemon.kill().expect("kill");
     daemon.wait().expect("wait");
-    assert_eq!(dev_volumes(h), ["a", "b", "b2", "d"]);
+    assert_eq!(dev_volumes(h), ["a", "b", "b2", "d", "r"]);
     let audit = ok(h, &["audit"]);
     assert!(
         audit.contains("volume idle") && audit.contains("dev/c") && audit.contains("dev/e"),

@@ -16,8 +16,7 @@ use axum::routing::{on, MethodFilter};
 use axum::{Json, Router};
 use populous_engine::size::parse_size;
 use populous_engine::{
-    Allowed, BackendKind, CloneSource, FolderPolicy, FolderRef, FsKind, Name, SnapRef, VolRef,
-    VolumeOptions,
+    Allowed, BackendKind, FolderPolicy, FolderRef, FsKind, Name, SnapRef, VolRef, VolumeOptions,
 };
 use serde::Deserialize;
 
@@ -116,7 +115,8 @@ fn build() -> Routes {
             &at("/snapshots/{snapshot}"),
             snapshot_remove,
         )
-        .on(Method::POST, "/v1/clone", clone)
+        .on(Method::POST, "/v1/clone", crate::clones_api::clone)
+        .on(Method::POST, &at("/reset"), crate::clones_api::reset)
         .on(Method::POST, &at("/db/start"), db_start)
         .on(Method::POST, &at("/db/stop"), db_stop)
         .on(Method::GET, "/v1/db", dbs)
@@ -603,42 +603,6 @@ async fn snapshot_remove(
     })
     .await?;
     Ok(Json(serde_json::json!({"removed": true})))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CloneBody {
-    source: String,
-    target: String,
-    description: Option<String>,
-}
-
-async fn clone(
-    State(d): D,
-    c: Caller,
-    Body(b): Body<CloneBody>,
-) -> Result<(StatusCode, Json<populous_engine::VolumeInfo>), ApiError> {
-    let src: CloneSource = b.source.parse()?;
-    let dst: VolRef = b.target.parse()?;
-    let src_folder = match &src {
-        CloneSource::Volume(v) => &v.folder,
-        CloneSource::Snapshot(s) => &s.vol.folder,
-    };
-    // A clone reads its source and writes its target (and the engine checks the policy).
-    c.read(src_folder)?;
-    c.write(&dst.folder)?;
-    let opts = VolumeOptions {
-        description: b.description,
-        ..Default::default()
-    };
-    let target = format!("{} -> {dst}", b.source);
-    let v = d
-        // Quiesces MariaDB when `populous db` runs on the source (an app-consistent clone).
-        .write(&c.actor(), "clone", target, move |e| {
-            populous_ops::clone(e, &src, &dst, &opts)
-        })
-        .await?;
-    Ok((StatusCode::CREATED, Json(c.shown(v))))
 }
 
 /// The most audit entries one call returns (the document says so too).

@@ -7,6 +7,8 @@
 //! idle_timeout = "60s"                # a kept-alive connection is closed after this long idle
 //! max_connections = 256               # per listener (the API, each plugin socket)
 //! usage_refresh = "60s"               # a volume's used_bytes is measured again at most this often
+//! clone_listen = "127.0.0.1"          # where `clone --db` servers listen ("0.0.0.0": everywhere)
+//! clone_ports = "13300-13999"         # the ports they take, the first free one each
 //!
 //! [[plugin]]                          # one Docker volume driver per folder
 //! driver = "populous-dev"             # socket /run/docker/plugins/populous-dev.sock
@@ -55,6 +57,12 @@ pub struct Config {
     /// Docker volume plugin instances.
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<PluginConfig>,
+    /// Where the servers of clones made with `"db": true` listen.
+    #[serde(default = "default_clone_listen")]
+    pub clone_listen: std::net::IpAddr,
+    /// The ports they take (`FIRST-LAST`).
+    #[serde(default = "default_clone_ports")]
+    pub clone_ports: String,
 }
 
 /// One Docker volume driver, locked to one folder.
@@ -100,6 +108,14 @@ fn default_max_connections() -> usize {
     256
 }
 
+fn default_clone_listen() -> std::net::IpAddr {
+    populous_ops::dbclone::Listen::default().addr
+}
+
+fn default_clone_ports() -> String {
+    populous_ops::dbclone::PortRange::DEFAULT.to_string()
+}
+
 fn default_usage_refresh() -> Duration {
     crate::usage::DEFAULT_REFRESH
 }
@@ -125,6 +141,8 @@ impl Default for Config {
             max_connections: default_max_connections(),
             usage_refresh: default_usage_refresh(),
             plugins: Vec::new(),
+            clone_listen: default_clone_listen(),
+            clone_ports: default_clone_ports(),
         }
     }
 }
@@ -163,6 +181,17 @@ impl Config {
         }
     }
 
+    /// Where `"db": true` clones' servers listen (`clone_ports` was checked by [`Config::parse`]).
+    pub fn clone_listen(&self) -> populous_ops::dbclone::Listen {
+        populous_ops::dbclone::Listen {
+            addr: self.clone_listen,
+            ports: self
+                .clone_ports
+                .parse()
+                .unwrap_or(populous_ops::dbclone::PortRange::DEFAULT),
+        }
+    }
+
     /// Reads `path`. A missing file is an error only when `required`; otherwise the defaults apply.
     pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
         let text = match std::fs::read_to_string(path) {
@@ -186,6 +215,9 @@ impl Config {
     /// Parses and checks a configuration text.
     pub fn parse(text: &str) -> Result<Config, String> {
         let c: Config = toml::from_str(text).map_err(|e| e.to_string())?;
+        c.clone_ports
+            .parse::<populous_ops::dbclone::PortRange>()
+            .map_err(|e| format!("clone_ports: {e}"))?;
         for (key, d) in [
             ("header_timeout", c.header_timeout),
             ("idle_timeout", c.idle_timeout),

@@ -16,6 +16,7 @@
 
 pub mod api;
 pub mod client;
+mod clones_api;
 pub mod config;
 pub mod conn;
 pub mod error;

@@ -83,6 +83,7 @@ pub async fn serve(
     let limits = config.limits();
     warn_if_files_run_short(&config);
     daemon.usage.set_refresh(config.usage_refresh);
+    daemon.set_clone_listen(config.clone_listen());
 
     if !config.listen.is_empty() {
         let listener =

@@ -43,6 +43,8 @@ pub struct Daemon {
     pub usage: Usage,
     /// Request metrics.
     pub metrics: Metrics,
+    /// Where `"db": true` clones' servers listen (from the configuration).
+    clone_listen: Mutex<populous_ops::dbclone::Listen>,
 }
 
 fn lock(m: &Mutex<Engine>) -> std::sync::MutexGuard<'_, Engine> {
@@ -77,7 +79,18 @@ impl Daemon {
             auth: Mutex::new(Engine::open(home)?),
             usage,
             metrics,
+            clone_listen: Mutex::new(populous_ops::dbclone::Listen::default()),
         }))
+    }
+
+    /// Sets where `"db": true` clones' servers listen.
+    pub fn set_clone_listen(&self, listen: populous_ops::dbclone::Listen) {
+        *self.clone_listen.lock().unwrap_or_else(|p| p.into_inner()) = listen;
+    }
+
+    /// Where `"db": true` clones' servers listen.
+    pub fn clone_listen(&self) -> populous_ops::dbclone::Listen {
+        *self.clone_listen.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The Populous home.
