@@ -230,16 +230,48 @@ fn dashboard_pages_with_1000_volumes() {
             let dst: populous_engine::VolRef = format!("dev/v{i:04}").parse().expect("ref");
             e.clone_volume(&src, &dst, &Default::default())
                 .expect("clone");
+            e.audit("token:ci", "clone", &format!("prod/db@s -> {dst}"), "ok")
+                .expect("audit");
         }
     }
     println!("1,000 volumes made in {:?}", t.elapsed());
+    let pdir = h.join("pipeline");
+    std::fs::create_dir_all(&pdir).expect("pipeline dir");
+    std::fs::write(
+        pdir.join("populous.state.json"),
+        r#"{"environments":{"prod":{"passed":["1","2"]},"dev":{"passed":["2"]}}}"#,
+    )
+    .expect("state");
+    write_probe_record(&pdir.join("populous-prod-2.probe.jsonl"));
     let admin = ok(h, &["token", "create", "ops", "--admin"])
+        .trim()
+        .to_owned();
+    let dev = ok(h, &["token", "create", "dev", "--write", "dev"])
         .trim()
         .to_owned();
     let (child, api, _) = serve(h, &config);
     let _daemon = Daemon(child);
     let api = api.expect("the API's address");
-    let (status, head, _) = http(&api, "POST", "/ui/login", None, &format!("token={admin}"));
+    let pages = [
+        "/ui/pools",
+        "/ui/volumes",
+        "/ui/volumes?page=19",
+        "/ui/volumes/prod/db",
+        "/ui/volumes/dev/v0500",
+        "/ui/sources",
+        "/ui/pipelines",
+        "/ui/latency",
+        "/ui/audit",
+    ];
+    println!("page timings with 1,000 volumes (median of 5, first request excluded):");
+    time_pages(&api, &admin, "admin", &pages);
+    time_pages(&api, &dev, "dev", &pages[1..3]);
+    time_pages(&api, &dev, "dev", &pages[4..]);
+}
+
+/// Signs in with `secret` and prints each page's median time.
+fn time_pages(api: &str, secret: &str, who: &str, pages: &[&str]) {
+    let (status, head, _) = http(api, "POST", "/ui/login", None, &format!("token={secret}"));
     assert_eq!(status, 303, "{head}");
     let cookie = head
         .lines()
@@ -247,33 +279,21 @@ fn dashboard_pages_with_1000_volumes() {
         .and_then(|c| c.split(';').next())
         .expect("a session cookie")
         .to_owned();
-    let pages = [
-        "/ui/pools",
-        "/ui/volumes",
-        "/ui/volumes/prod/db",
-        "/ui/volumes/dev/v0500",
-        "/ui/volumes?page=9",
-        "/ui/sources",
-        "/ui/pipelines",
-        "/ui/latency",
-        "/ui/audit",
-    ];
-    println!("page timings with 1,000 volumes (median of 5, first request excluded):");
     for p in pages {
-        let _ = http(&api, "GET", p, Some(&cookie), "");
+        let _ = http(api, "GET", p, Some(&cookie), "");
         let mut times = Vec::new();
         let mut size = 0;
         for _ in 0..5 {
             let t = Instant::now();
-            let (status, _, body) = http(&api, "GET", p, Some(&cookie), "");
+            let (status, _, body) = http(api, "GET", p, Some(&cookie), "");
             times.push(t.elapsed());
-            assert_eq!(status, 200, "{p}: {body}");
+            assert_eq!(status, 200, "{who} {p}: {body}");
             assert!(!body.contains("name=\"token\""), "{p}: signed in");
             size = body.len();
         }
         times.sort();
         println!(
-            "  {p:<24} {:>8.1} ms  ({} KiB)",
+            "  {who:<6} {p:<24} {:>8.1} ms  ({} KiB)",
             times[2].as_secs_f64() * 1000.0,
             size / 1024
         );

@@ -102,7 +102,7 @@ pub(super) struct ListQuery {
 
 /// Volumes per page of the list: an inspection (for provenance) costs a
 /// few queries, so a page inspects only what it shows.
-pub(crate) const PER_PAGE: usize = 100;
+pub(crate) const PER_PAGE: usize = 50;
 
 /// The volumes of the folders the token sees (or of `?folder=`): how many
 /// there are, and page `page` of them inspected (state, size, origin,
