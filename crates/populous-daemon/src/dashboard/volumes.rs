@@ -291,7 +291,14 @@ pub(super) async fn detail(
         .map(|l| {
             vec![
                 ref_link(&l.snapshot),
-                if l.exists { "yes" } else { "gone" }.into(),
+                if l.snapshot == populous_engine::HIDDEN {
+                    "-"
+                } else if l.exists {
+                    "yes"
+                } else {
+                    "gone"
+                }
+                .into(),
                 time(l.taken_at),
             ]
         })
