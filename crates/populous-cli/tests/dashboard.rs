@@ -9,6 +9,9 @@
 //!   the venv `scripts/install-deps.sh` makes). It fails, never skips, when
 //!   the browser or Playwright is missing. Screenshots go to
 //!   `target/dashboard-screenshots/`.
+//! - `dashboard_session_ends_when_its_token_is_revoked`: over plain HTTP,
+//!   the cookie's flags, the pages' headers, and a session that ends with
+//!   its token (also when a token of the same name is made again).
 //! - `dashboard_pages_with_1000_volumes` times every page with 1,000
 //!   volumes over plain HTTP and prints the figures (no timed assertion).
 
@@ -269,16 +272,94 @@ fn dashboard_pages_with_1000_volumes() {
     time_pages(&api, &dev, "dev", &pages[4..]);
 }
 
-/// Signs in with `secret` and prints each page's median time.
-fn time_pages(api: &str, secret: &str, who: &str, pages: &[&str]) {
+/// The session cookie set by signing in with `secret`.
+fn sign_in(api: &str, secret: &str) -> String {
     let (status, head, _) = http(api, "POST", "/ui/login", None, &format!("token={secret}"));
     assert_eq!(status, 303, "{head}");
-    let cookie = head
+    let line = head
         .lines()
         .find_map(|l| l.strip_prefix("set-cookie: "))
-        .and_then(|c| c.split(';').next())
-        .expect("a session cookie")
+        .expect("a session cookie");
+    assert!(
+        line.contains("HttpOnly") && line.contains("SameSite=Strict") && line.contains("Path=/ui"),
+        "{line}"
+    );
+    assert!(!line.contains(secret), "the cookie holds no secret");
+    line.split(';').next().expect("name=value").to_owned()
+}
+
+#[test]
+fn dashboard_session_ends_when_its_token_is_revoked() {
+    let lab = Lab::in_temp_dir();
+    let (h, config) = home_and_config(&lab);
+    let h = h.as_path();
+    ok_all(
+        h,
+        &[
+            &["folder", "create", "p/dev"],
+            &["volume", "create", "dev/listed"],
+        ],
+    );
+    let dev = ok(h, &["token", "create", "dev", "--write", "dev"])
+        .trim()
         .to_owned();
+    let (child, api, _) = serve(h, &config);
+    let _daemon = Daemon(child);
+    let api = api.expect("the API's address");
+    let signed_out = |body: &str| body.contains("name=\"token\"") && !body.contains("dev/listed");
+    let (status, _, body) = http(&api, "GET", "/ui/volumes", None, "");
+    assert!(
+        status == 200 && signed_out(&body),
+        "no cookie: the sign-in form"
+    );
+    let (_, _, body) = http(
+        &api,
+        "GET",
+        "/ui/volumes",
+        Some("populous_session=0123"),
+        "",
+    );
+    assert!(signed_out(&body), "an unknown session: the sign-in form");
+    let cookie = sign_in(&api, &dev);
+    let (status, head, body) = http(&api, "GET", "/ui/volumes", Some(&cookie), "");
+    assert_eq!(status, 200);
+    assert!(body.contains("dev/listed"), "{body}");
+    for h in [
+        "content-security-policy: default-src 'none'",
+        "x-frame-options: DENY",
+        "cache-control: no-store",
+    ] {
+        assert!(
+            head.to_lowercase().contains(&h.to_lowercase()),
+            "{h}: {head}"
+        );
+    }
+    let other = sign_in(&api, &dev);
+    // Revoked: the session is over at its next request.
+    let made = populous_engine::now();
+    ok(h, &["token", "rm", "dev"]);
+    let (_, _, body) = http(&api, "GET", "/ui/volumes", Some(&cookie), "");
+    assert!(
+        signed_out(&body),
+        "a revoked token's session: the sign-in form"
+    );
+    // Made again under the same name (a later second: tokens' times are
+    // seconds), with no request between: the other session is over too.
+    while populous_engine::now() == made {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let again = ok(h, &["token", "create", "dev", "--write", "dev"]);
+    assert_ne!(again.trim(), dev);
+    let (_, _, body) = http(&api, "GET", "/ui/volumes", Some(&other), "");
+    assert!(
+        signed_out(&body),
+        "a new token of the same name does not inherit the session"
+    );
+}
+
+/// Signs in with `secret` and prints each page's median time.
+fn time_pages(api: &str, secret: &str, who: &str, pages: &[&str]) {
+    let cookie = sign_in(api, secret);
     for p in pages {
         let _ = http(api, "GET", p, Some(&cookie), "");
         let mut times = Vec::new();

@@ -55,6 +55,9 @@ const MAX_SESSIONS: usize = 10_000;
 struct Session {
     /// The token's name: its rights are read again on every request.
     token: populous_engine::Name,
+    /// When that token was made: a token revoked and made again under the
+    /// same name (another secret) does not inherit the session.
+    token_created: i64,
     /// The CSRF token every state-changing form carries.
     csrf: String,
     /// When the session ends.
@@ -76,7 +79,7 @@ impl Ui {
         self.sessions.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn open_session(&self, token: populous_engine::Name) -> (String, String) {
+    fn open_session(&self, token: &populous_engine::TokenInfo) -> (String, String) {
         let id = random_hex();
         let csrf = random_hex();
         let mut s = self.sessions();
@@ -94,7 +97,8 @@ impl Ui {
         s.insert(
             id.clone(),
             Session {
-                token,
+                token: token.name.clone(),
+                token_created: token.created_at,
                 csrf: csrf.clone(),
                 expires: now + SESSION_TTL,
             },
@@ -302,7 +306,7 @@ async fn login(State(ui): U, headers: HeaderMap, body: Bytes) -> Response {
         Err(_) => return login_page(StatusCode::UNAUTHORIZED, Some("unknown token")),
     };
     tracing::info!(token = %info.name, "dashboard sign-in");
-    let (id, _) = ui.open_session(info.name);
+    let (id, _) = ui.open_session(&info);
     let mut r = redirect("/ui/volumes");
     let cookie = format!(
         "{COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/ui; Max-Age={}",
@@ -404,10 +408,14 @@ impl FromRequestParts<Arc<Ui>> for Signed {
             }
         };
         // The token's rights now: a revoked token ends the session.
-        let name = session.token.clone();
+        let (name, created) = (session.token.clone(), session.token_created);
         let token = ui
             .daemon
-            .read(move |e| Ok(e.token_list()?.into_iter().find(|t| t.name == name)))
+            .read(move |e| {
+                Ok(e.token_list()?
+                    .into_iter()
+                    .find(|t| t.name == name && t.created_at == created))
+            })
             .await
             .ok()
             .flatten();
