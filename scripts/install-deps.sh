@@ -11,6 +11,8 @@ pkgs=(
   influxdb                         # a real InfluxDB 1.x for the probe's --influx output
   busybox-static                   # the tiny FROM-scratch image the Docker plugin tests run
   sysbench                         # `populous bench db-io`: OLTP load on pool volumes against ext4
+  chromium fonts-dejavu-core       # the dashboard's browser test (headless; Playwright drives it)
+  python3-venv                     # the venv Playwright is installed into (below)
 )
 
 missing=()
@@ -22,6 +24,16 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Playwright from PyPI, in a venv of its own, for the dashboard's browser test
+# (crates/populous-cli/tests/dashboard.rs). It drives Debian's /usr/bin/chromium:
+# no browser is ever downloaded (no `playwright install`).
+venv="${POPULOUS_VENV:-/opt/populous-venv}"
+if ! "$venv/bin/python" -c 'import playwright.sync_api' 2>/dev/null; then
+  echo "installing Playwright into $venv"
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check 'playwright>=1.40,<2'
 fi
 
 if ! command -v cargo >/dev/null; then

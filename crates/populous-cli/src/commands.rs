@@ -178,6 +178,7 @@ fn serve(engine: Engine, a: ServeArgs, json: bool) -> Result<()> {
             } else {
                 if let Some(a) = b.api_addr {
                     println!("REST API on http://{a} (OpenAPI at /v1/openapi.json)");
+                    println!("dashboard on http://{a}/ui (sign in with a token)");
                 }
                 for s in &b.sockets {
                     println!("docker volume plugin on {}", s.display());

@@ -3,6 +3,7 @@
 //! - [`client`]: a minimal HTTP/1.1 client for the daemon's sockets (tests, benchmarks, CLI);
 //! - [`config`]: the TOML configuration (listeners, plugin instances);
 //! - [`state`]: the shared engine (a writer and a pool of readers) and the audit trail;
+//! - [`dashboard`]: the web dashboard under `/ui` (sessions, pages, SVG charts);
 //! - [`api`]: REST handlers behind folder-scoped bearer tokens (sources' in `source_api`);
 //! - [`extract`]: the API's caller, path, query and body extractors (JSON rejections);
 //! - [`plugin`]: Docker's volume plugin protocol, one driver per folder;
@@ -19,6 +20,7 @@ pub mod client;
 mod clones_api;
 pub mod config;
 pub mod conn;
+pub mod dashboard;
 pub mod error;
 pub mod extract;
 pub mod metrics;

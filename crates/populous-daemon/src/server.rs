@@ -95,7 +95,10 @@ pub async fn serve(
                 })?;
         bound.api_addr = listener.local_addr().ok();
         let app = with_metrics(
-            crate::api::router().with_state(Arc::clone(&daemon)),
+            crate::api::router()
+                .with_state(Arc::clone(&daemon))
+                // The web dashboard, under /ui on the same listener.
+                .merge(crate::dashboard::router(Arc::clone(&daemon))),
             &daemon,
             "api",
             config.max_body_bytes,

@@ -310,6 +310,11 @@ impl Demo {
                     d.s.api_port,
                     PLUGINS.map(|e| d.n.driver(e)).join(", ")
                 ));
+                d.ui.say(&format!(
+                    "dashboard http://127.0.0.1:{}/ui (sign in with a token from {})",
+                    d.s.api_port,
+                    d.n.home.join("tokens").display()
+                ));
                 Ok(())
             },
         )?;
