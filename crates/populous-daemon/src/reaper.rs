@@ -11,13 +11,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use populous_engine::Lifecycle;
+use populous_engine::{EventKind, Lifecycle};
 
 use populous_engine::now;
 use populous_ops::lifecycle::{reap_one, ReapAction};
 use tokio::sync::watch;
 
 use crate::state::Daemon;
+use crate::webhooks::Emit;
 
 /// How often the reaper looks.
 pub const TICK: Duration = Duration::from_secs(10);
@@ -64,10 +65,16 @@ async fn pass(daemon: &Arc<Daemon>, kept: &mut Kept) {
         } else {
             "volume expired"
         };
+        // Only a volume the reaper destroyed is an `expire` event.
+        let expired = Emit::new(EventKind::Expire, &target);
         let r = daemon
-            .write("reaper", action, target.clone(), move |e| {
-                reap_one(e, &d, at)
-            })
+            .write_with(
+                "reaper",
+                action,
+                target.clone(),
+                move |e| reap_one(e, &d, at),
+                move |x| matches!(x.action, ReapAction::Destroyed).then_some(expired),
+            )
             .await;
         let label = match &r {
             Ok(x) => match &x.action {
