@@ -131,11 +131,6 @@ impl Receiver {
         self.server.server_addr().to_ip().expect("ip").to_string()
     }
 
-    /// From now on, answer with `reply`.
-    fn answer(&self, reply: Reply) {
-        self.script.lock().expect("script").default = Some(reply);
-    }
-
     /// Answers the next requests with `replies`, in order.
     fn then(&self, replies: &[Reply]) {
         self.script.lock().expect("script").next.extend(replies);
@@ -450,44 +445,64 @@ fn webhook_failed_attempt_is_retried_and_counted() {
     );
     d.wait_deliveries("create", "delivered", 1);
     assert_eq!(d.deliveries("create", "failed_attempt"), 1);
-    // Nothing pending once delivered.
+    // Nothing pending once delivered; the record has both attempts.
     d.wait_line("populous_webhook_pending_deliveries 0");
+    let list = common::json(&h.home, &["webhook", "ls"]);
+    assert_eq!(list[0]["event"]["id"], id.as_str(), "{list}");
+    assert_eq!(
+        (&list[0]["hook"], &list[0]["state"], &list[0]["attempts"]),
+        (&"rx".into(), &"delivered".into(), &2.into()),
+        "{list}"
+    );
+    assert_eq!(list[0]["last_error"], "HTTP 500", "{list}");
 }
 
 #[test]
 fn webhook_hanging_receiver_delays_no_clone() {
+    // The receiver answers nothing, and the daemon would wait a minute for it.
     let rx = Receiver::start("127.0.0.1:0", Reply::Hold);
-    let h = Home::new(&format!("http://{}/", rx.addr()), "timeout = \"3s\"\n");
+    let h = Home::new(&format!("http://{}/", rx.addr()), "timeout = \"60s\"\n");
     let d = h.serve();
+    let t = Instant::now();
     d.clone(&h.token, "prod/db", "dev/c1");
     let held = rx.next("c1's event, held");
     assert_eq!(held.reply, None);
     assert_event(&held, "create", "dev/c1");
-    // The receiver holds c1's delivery unanswered: a clone still returns at
-    // once, and its own event is sent beside the hanging one.
-    let t = Instant::now();
+    // The receiver holds c1's delivery unanswered: another clone returns, and
+    // its own event is sent beside the hanging one.
     d.clone(&h.token, "prod/db", "dev/c2");
+    let held = rx.next("c2's event, beside c1's");
+    assert_event(&held, "create", "dev/c2");
+    // Both clones returned and both events went out while the first attempt
+    // still hangs: no attempt has ended yet, failed or not.
+    assert_eq!(d.deliveries("create", "failed_attempt"), 0);
+    assert_eq!(d.deliveries("create", "delivered"), 0);
     assert!(
-        t.elapsed() < Duration::from_secs(20),
-        "a clone took {:?} while a receiver hung",
+        t.elapsed() < Duration::from_secs(30),
+        "two clones took {:?} beside a hanging receiver",
         t.elapsed()
     );
-    let mut volumes = Vec::new();
-    // c2's event, and c1's again once its attempt timed out (3 s), until both are in.
-    while !(volumes.contains(&"dev/c1".to_owned()) && volumes.contains(&"dev/c2".to_owned())) {
-        volumes.push(
-            rx.next("c2's event").json()["volume"]
-                .as_str()
-                .expect("volume")
-                .to_owned(),
-        );
-    }
-    // A receiver that does not answer within the timeout is a failed attempt.
-    d.wait_deliveries("create", "failed_attempt", 1);
-    assert_eq!(d.deliveries("create", "delivered"), 0);
-    rx.answer(Reply::Status(200));
     rx.release(200);
     d.wait_deliveries("create", "delivered", 2);
+    assert_eq!(d.deliveries("create", "failed_attempt"), 0);
+}
+
+#[test]
+fn webhook_slow_receiver_times_out_as_a_failed_attempt() {
+    let rx = Receiver::start("127.0.0.1:0", Reply::Status(200));
+    rx.then(&[Reply::Hold]);
+    let h = Home::new(&format!("http://{}/", rx.addr()), "timeout = \"1s\"\n");
+    let d = h.serve();
+    d.clone(&h.token, "prod/db", "dev/c1");
+    let first = rx.next("the first attempt, held");
+    assert_eq!(first.reply, None);
+    let second = rx.next("the attempt after the timeout");
+    assert_eq!(second.reply, Some(200));
+    assert_eq!(second.header("x-populous-attempt"), "2");
+    d.wait_deliveries("create", "delivered", 1);
+    assert_eq!(d.deliveries("create", "failed_attempt"), 1);
+    let list = common::json(&h.home, &["webhook", "ls"]);
+    assert_eq!(list[0]["last_error"], "no answer within 1s", "{list}");
 }
 
 #[test]

@@ -64,13 +64,27 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// Where a webhook's requests go, from its `http://` URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a webhook's requests go, from its `http://` URL. `Debug` hides the
+/// query, which may hold a token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Target {
     /// `host:port`, to connect to and for the `Host` header.
     pub authority: String,
     /// Path and query of the request line.
     pub path: String,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = match self.path.split_once('?') {
+            Some((p, _)) => format!("{p}?***"),
+            None => self.path.clone(),
+        };
+        f.debug_struct("Target")
+            .field("authority", &self.authority)
+            .field("path", &path)
+            .finish()
+    }
 }
 
 impl Target {
@@ -511,6 +525,8 @@ mod tests {
                 path: "/".into()
             }
         );
+        let t = Target::parse("http://h/p?token=abc").expect("url");
+        assert!(!format!("{t:?}").contains("abc"), "{t:?}");
         for bad in ["https://x/", "x/y", "http://u:pw@x/", "ftp://x"] {
             let e = Target::parse(bad).expect_err(bad);
             assert!(!e.contains("pw"), "{e}");

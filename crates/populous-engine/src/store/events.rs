@@ -164,7 +164,8 @@ pub fn record(
     delivered_at: Option<i64>,
 ) -> Result<bool> {
     let n = db.execute(
-        "UPDATE event_deliveries SET attempts = attempts + 1, state = ?3, last_error = ?4, \
+        "UPDATE event_deliveries SET attempts = attempts + 1, state = ?3, \
+         last_error = COALESCE(?4, last_error), \
          next_attempt_ms = ?5, delivered_at = ?6 \
          WHERE event_id = ?1 AND hook = ?2 AND state = 'pending'",
         params![event_id, hook, state, error, next_attempt_ms, delivered_at],
