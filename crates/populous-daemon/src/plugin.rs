@@ -441,20 +441,28 @@ async fn unmount(State(p): P, Raw(bytes): Raw) -> Answer {
         req.id
     };
     let r = vol.clone();
+    let destroyed = Emit::new(EventKind::Destroy, &vol).detail(json!({"on": "detach"}));
     p.daemon
-        .write(&p.actor(), "unmount", format!("{vol} ({id})"), move |e| {
-            let left = e.mount_remove(&r, &id)?.value;
-            let info = e.volume_inspect(&r)?;
-            if left == 0
-                && info
-                    .labels
-                    .get(LABEL_DESTROY_ON_DETACH)
-                    .is_some_and(|v| v == "true")
-            {
-                e.volume_remove(&r, true, true)?;
-            }
-            Ok::<(), populous_engine::Error>(())
-        })
+        .write_with(
+            &p.actor(),
+            "unmount",
+            format!("{vol} ({id})"),
+            move |e| {
+                let left = e.mount_remove(&r, &id)?.value;
+                let info = e.volume_inspect(&r)?;
+                let destroy = left == 0
+                    && info
+                        .labels
+                        .get(LABEL_DESTROY_ON_DETACH)
+                        .is_some_and(|v| v == "true");
+                if destroy {
+                    e.volume_remove(&r, true, true)?;
+                }
+                Ok::<bool, populous_engine::Error>(destroy)
+            },
+            // The last detach of a destroyOnDetach volume destroys it.
+            move |destroyed_it| destroyed_it.then_some(destroyed),
+        )
         .await?;
     done()
 }
