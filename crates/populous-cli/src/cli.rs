@@ -161,12 +161,24 @@ pub enum Command {
     ///   folder = "dev"
     ///   token_file = "/etc/populous/dev.token"   # lets it clone from the folders its token covers
     ///
+    /// Each [[webhook]] receives volume events (create, reset, expire, destroy) as JSON
+    /// POSTs signed with HMAC-SHA256, retried with backoff, at least once (also after a
+    /// crash); `populous webhook ls` shows the deliveries (docs/daemon.md, Webhooks):
+    ///
+    ///   [[webhook]]
+    ///   name = "ci"
+    ///   url = "http://127.0.0.1:9000/populous"
+    ///   secret_file = "/etc/populous/ci.hook-secret"
+    ///
     /// Stops cleanly on SIGTERM or Ctrl-C, finishing requests in flight.
     #[command(verbatim_doc_comment)]
     Serve(ServeArgs),
     /// Access tokens for the REST API and the plugins, scoped to folders.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Webhooks of `populous serve`: the events recorded and their deliveries.
+    #[command(subcommand)]
+    Webhook(WebhookCmd),
     /// Show the audit log: who changed what, and when.
     Audit {
         /// How many entries, newest last.
@@ -774,6 +786,16 @@ pub struct ServeArgs {
     /// Listen address of the REST API, overriding the configuration ("" turns it off).
     #[arg(long)]
     pub listen: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCmd {
+    /// The newest deliveries: event, hook, state, attempts, last error.
+    Ls {
+        /// How many, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -115,6 +115,41 @@ pub fn run(cli: Cli) -> Result<()> {
         ),
         Command::Token(c) => token(&mut engine, c, json),
         Command::Source(c) => crate::source::source(&mut engine, c, json),
+        Command::Webhook(WebhookCmd::Ls { limit }) => {
+            let list = engine.deliveries_recent(limit)?;
+            if json {
+                return output::json(&list);
+            }
+            let rows = list
+                .iter()
+                .map(|d| {
+                    vec![
+                        time(d.event.at),
+                        d.event.id.clone(),
+                        d.event.kind.to_string(),
+                        d.event.volume.clone(),
+                        d.hook.clone(),
+                        d.state.as_str().to_owned(),
+                        d.attempts.to_string(),
+                        d.last_error.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect::<Vec<_>>();
+            table(
+                &[
+                    "TIME",
+                    "EVENT",
+                    "KIND",
+                    "VOLUME",
+                    "HOOK",
+                    "STATE",
+                    "ATTEMPTS",
+                    "LAST ERROR",
+                ],
+                &rows,
+            );
+            Ok(())
+        }
         Command::Audit { limit } => {
             let entries = engine.audit_list(limit)?;
             if json {

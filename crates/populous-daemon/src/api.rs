@@ -16,13 +16,15 @@ use axum::routing::{on, MethodFilter};
 use axum::{Json, Router};
 use populous_engine::size::parse_size;
 use populous_engine::{
-    Allowed, BackendKind, FolderPolicy, FolderRef, FsKind, Name, SnapRef, VolRef, VolumeOptions,
+    Allowed, BackendKind, EventKind, FolderPolicy, FolderRef, FsKind, Name, SnapRef, VolRef,
+    VolumeOptions,
 };
 use serde::Deserialize;
 
 use crate::error::ApiError;
 pub use crate::extract::{Body, Caller, Path, Q};
 use crate::state::Daemon;
+use crate::webhooks::Emit;
 
 type D = State<Arc<Daemon>>;
 type ApiResult<T> = Result<Json<T>, ApiError>;
@@ -386,8 +388,9 @@ async fn volume_create(
         labels: b.labels.into_iter().collect(),
         ..Default::default()
     };
+    let emit = Emit::new(EventKind::Create, &r).detail(serde_json::json!({"source": "empty"}));
     let v = d
-        .write(&c.actor(), "volume create", r.to_string(), move |e| {
+        .write_event(&c.actor(), "volume create", r.to_string(), emit, move |e| {
             e.volume_create(&r, &opts)
         })
         .await?;
@@ -438,9 +441,16 @@ async fn volume_remove(
     } else {
         "volume offline"
     };
-    d.write(&c.actor(), action, r.to_string(), move |e| {
-        e.volume_remove(&r, q.destroy, q.recursive)
-    })
+    let destroyed = Emit::new(EventKind::Destroy, &r);
+    let destroy = q.destroy;
+    d.write_with(
+        &c.actor(),
+        action,
+        r.to_string(),
+        move |e| e.volume_remove(&r, q.destroy, q.recursive),
+        // Only a destroy that destroyed something is an event (a retry is not).
+        move |o| (destroy && o.changed).then_some(destroyed),
+    )
     .await
     .map(Json)
 }

@@ -11,13 +11,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use populous_engine::{CloneSource, Name, VolRef, VolumeOptions};
+use populous_engine::{CloneSource, EventKind, Name, VolRef, VolumeOptions};
 use populous_ops::dbclone::{self, Clients, CloneDb, ResetTo};
 use serde::Deserialize;
 
 use crate::error::ApiError;
 use crate::extract::{Body, Caller, Path};
 use crate::state::Daemon;
+use crate::webhooks::Emit;
 
 type D = State<Arc<Daemon>>;
 
@@ -57,10 +58,12 @@ pub(crate) async fn clone(
         ..Default::default()
     };
     let target = format!("{} -> {dst}", b.source);
+    let emit = Emit::new(EventKind::Create, &dst)
+        .detail(serde_json::json!({"source": "clone", "from": b.source, "db": b.db}));
     if !b.db {
         let v = d
             // Quiesces MariaDB when `populous db` runs on the source (an app-consistent clone).
-            .write(&c.actor(), "clone", target, move |e| {
+            .write_event(&c.actor(), "clone", target, emit, move |e| {
                 populous_ops::clone(e, &src, &dst, &options)
             })
             .await?;
@@ -73,7 +76,7 @@ pub(crate) async fn clone(
         listen: d.clone_listen(),
     };
     let mut made = d
-        .write(&c.actor(), "clone --db", target, move |e| {
+        .write_event(&c.actor(), "clone --db", target, emit, move |e| {
             dbclone::clone_db(e, &req)
         })
         .await?;
@@ -112,8 +115,9 @@ pub(crate) async fn reset(
     } else {
         Clients::Refuse
     };
+    let emit = Emit::new(EventKind::Reset, &r);
     let mut done = d
-        .write(&c.actor(), "volume reset", r.to_string(), move |e| {
+        .write_event(&c.actor(), "volume reset", r.to_string(), emit, move |e| {
             dbclone::reset(e, &r, &to, clients)
         })
         .await?;

@@ -17,12 +17,21 @@
 //! token_file = "/etc/populous/dev.token"  # rights beyond its folder (e.g. clone from prod)
 //! defaults = { destroyOnRm = "false" }    # used when the user gives none
 //! overrides = { }                          # forced, whatever the user gives
+//!
+//! [[webhook]]                         # volume events POSTed, signed, to a receiver
+//! name = "ci"                         # in metrics, logs and the deliveries' records
+//! url = "http://127.0.0.1:9000/hook"  # http:// only
+//! secret_file = "/etc/populous/ci.hook-secret"  # the HMAC-SHA256 key; read at start
+//! events = ["create", "destroy"]      # default: create, reset, expire, destroy
+//! timeout = "10s"                     # a whole attempt: connect, send, the answer's head
+//! max_attempts = 12                   # then the delivery is recorded as failed
 //! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use populous_engine::EventKind;
 use serde::{Deserialize, Deserializer};
 
 use crate::conn::Limits;
@@ -63,6 +72,42 @@ pub struct Config {
     /// The ports they take (`FIRST-LAST`).
     #[serde(default = "default_clone_ports")]
     pub clone_ports: String,
+    /// Webhooks: receivers of volume events ([`crate::webhooks`]).
+    #[serde(default, rename = "webhook")]
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// One webhook: where volume events are sent, and which. Holds the path of
+/// its secret, never the secret.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Its name, in metrics, logs and the record of deliveries.
+    pub name: String,
+    /// `http://host[:port][/path]`.
+    pub url: String,
+    /// The file holding the HMAC-SHA256 key its requests are signed with.
+    pub secret_file: PathBuf,
+    /// The events it receives; all by default.
+    #[serde(default = "all_events")]
+    pub events: Vec<EventKind>,
+    /// Time allowed for one attempt: connecting, sending, and the answer's head.
+    #[serde(default = "default_hook_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// Attempts before a delivery is given up and recorded as failed.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+fn all_events() -> Vec<EventKind> {
+    EventKind::ALL.to_vec()
+}
+fn default_hook_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+/// With backoff from 1 s doubling to 5 min, 12 attempts span about 40 min.
+fn default_max_attempts() -> u32 {
+    12
 }
 
 /// One Docker volume driver, locked to one folder.
@@ -143,6 +188,7 @@ impl Default for Config {
             plugins: Vec::new(),
             clone_listen: default_clone_listen(),
             clone_ports: default_clone_ports(),
+            webhooks: Vec::new(),
         }
     }
 }
@@ -248,6 +294,21 @@ impl Config {
                 }
             }
         }
+        let mut hooks = std::collections::HashSet::new();
+        for h in &c.webhooks {
+            populous_engine::Name::new("webhook", &h.name).map_err(|e| e.to_string())?;
+            if !hooks.insert(&h.name) {
+                return Err(format!("webhook {} is configured twice", h.name));
+            }
+            crate::webhooks::Target::parse(&h.url)
+                .map_err(|e| format!("webhook {}: {e}", h.name))?;
+            if h.timeout.is_zero() || h.max_attempts == 0 {
+                return Err(format!(
+                    "webhook {}: timeout and max_attempts must be more than zero",
+                    h.name
+                ));
+            }
+        }
         Ok(c)
     }
 }
@@ -286,6 +347,11 @@ mod tests {
             ("[[plugin]]\ndriver = \"../x\"\nfolder = \"dev\"", "invalid driver name"),
             ("[[plugin]]\ndriver = \"a\"\nfolder = \"dev\"\n[[plugin]]\ndriver = \"a\"\nfolder = \"x\"", "twice"),
             ("[[plugin]]\ndriver = \"a\"\nfolder = \"dev\"\noverrides = { folder = \"prod\" }", "contradicts"),
+            ("[[webhook]]\nname = \"a\"\nurl = \"https://x/\"\nsecret_file = \"/s\"", "http://"),
+            ("[[webhook]]\nname = \"a\"\nurl = \"http://u:p@x/\"\nsecret_file = \"/s\"", "user"),
+            ("[[webhook]]\nname = \"a\"\nurl = \"http://x/\"\nsecret_file = \"/s\"\nevents = [\"boom\"]", "unknown variant"),
+            ("[[webhook]]\nname = \"a\"\nurl = \"http://x/\"\nsecret_file = \"/s\"\n[[webhook]]\nname = \"a\"\nurl = \"http://y/\"\nsecret_file = \"/s\"", "twice"),
+            ("[[webhook]]\nname = \"a\"\nurl = \"http://x/\"\nsecret = \"s\"", "unknown field"),
         ] {
             let err = Config::parse(bad).expect_err(bad);
             assert!(err.contains(needle), "{bad}: {err}");

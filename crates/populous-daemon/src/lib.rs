@@ -13,7 +13,9 @@
 //! - [`server`]: binding listeners and graceful shutdown;
 //! - [`conn`]: serving connections under timeouts and a connection cap;
 //! - [`usage`]: volume usage, measured by one background walker and cached;
-//! - [`sources`]: replicas kept running, scheduled snapshots, source gauges.
+//! - [`sources`]: replicas kept running, scheduled snapshots, source gauges;
+//! - [`webhooks`]: volume events recorded in the store's outbox and POSTed,
+//!   signed and retried, by a background deliverer.
 
 pub mod api;
 pub mod client;
@@ -32,6 +34,7 @@ mod source_api;
 pub mod sources;
 pub mod state;
 pub mod usage;
+pub mod webhooks;
 
 pub use config::Config;
 pub use server::{serve, Bound, ServeError};

@@ -1,6 +1,7 @@
 //! Prometheus metrics: requests by surface, route and status, their latency,
-//! connection events (accepted, evicted, refused, timed out), and the usage
-//! walker's walks and volumes.
+//! connection events (accepted, evicted, refused, timed out), the usage
+//! walker's walks and volumes, and webhook deliveries by hook, event kind and
+//! result, with the deliveries pending.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -52,6 +53,17 @@ pub struct ReapLabels {
     pub action: String,
 }
 
+/// Labels of a webhook delivery attempt.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabels {
+    /// The webhook's name (never its URL, which may hold a token).
+    pub hook: String,
+    /// `create`, `reset`, `expire` or `destroy`.
+    pub kind: String,
+    /// `delivered`, `failed_attempt` (retried later) or `gave_up` (the last attempt failed).
+    pub result: String,
+}
+
 /// Labels of a source's gauge.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SourceLabels {
@@ -73,6 +85,10 @@ pub struct Metrics {
     pub usage_walks: Counter,
     /// Volumes whose usage the daemon holds.
     pub usage_volumes: Gauge,
+    /// Webhook delivery attempts ([`crate::webhooks`]).
+    webhook_deliveries: Family<WebhookLabels, Counter>,
+    /// Webhook deliveries not yet delivered nor given up.
+    pub webhook_pending: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -118,6 +134,18 @@ impl Default for Metrics {
             "Volumes whose usage the daemon holds (measured or asked for)",
             usage_volumes.clone(),
         );
+        let webhook_deliveries = Family::<WebhookLabels, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook delivery attempts by hook, event kind and result",
+            webhook_deliveries.clone(),
+        );
+        let webhook_pending = Gauge::default();
+        registry.register(
+            "webhook_pending_deliveries",
+            "Webhook deliveries waiting for their (next) attempt",
+            webhook_pending.clone(),
+        );
         let mut sources = Vec::new();
         for (name, help) in [
             (
@@ -150,6 +178,8 @@ impl Default for Metrics {
             connections,
             usage_walks,
             usage_volumes,
+            webhook_deliveries,
+            webhook_pending,
         }
     }
 }
@@ -187,6 +217,17 @@ impl Metrics {
         self.reaped
             .get_or_create(&ReapLabels {
                 action: action.into(),
+            })
+            .inc();
+    }
+
+    /// Counts one webhook delivery attempt (see [`WebhookLabels`]).
+    pub fn webhook_delivery(&self, hook: &str, kind: &str, result: &str) {
+        self.webhook_deliveries
+            .get_or_create(&WebhookLabels {
+                hook: hook.into(),
+                kind: kind.into(),
+                result: result.into(),
             })
             .inc();
     }

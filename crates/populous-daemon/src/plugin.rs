@@ -20,7 +20,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use populous_engine::{
-    CloneSource, ErrorKind, Name, Scope, SnapRef, TokenInfo, VolRef, VolumeInfo, VolumeOptions,
+    CloneSource, ErrorKind, EventKind, Name, Scope, SnapRef, TokenInfo, VolRef, VolumeInfo,
+    VolumeOptions,
 };
 use populous_ops::volume::{CreateVolume, Source};
 use serde::Deserialize;
@@ -29,6 +30,7 @@ use serde_json::{json, Value};
 use crate::config::PluginConfig;
 use crate::options::{self, CreatePlan};
 use crate::state::Daemon;
+use crate::webhooks::Emit;
 
 /// The content type of every plugin answer.
 pub const CONTENT_TYPE: &str = "application/vnd.docker.plugins.v1+json";
@@ -298,11 +300,30 @@ async fn create(State(p): P, Raw(bytes): Raw) -> Answer {
         Source::Clone(_) => "clone",
         Source::Import(_) | Source::ImportOnline(_) => "volume import",
     };
-    // Create of an existing name is reuse (Docker calls it again, e.g. after a restart).
+    let detail = match &req.source {
+        Source::Empty => json!({"source": "empty"}),
+        Source::Clone(CloneSource::Volume(v)) => json!({"source": "clone", "from": v.to_string()}),
+        Source::Clone(CloneSource::Snapshot(s)) => {
+            json!({"source": "clone", "from": s.to_string()})
+        }
+        Source::Import(from) | Source::ImportOnline(from) => {
+            json!({"source": "import", "from": from.to_string()})
+        }
+    };
+    let created = Emit::new(EventKind::Create, &req.target).detail(detail);
+    // Create of an existing name is reuse (Docker calls it again, e.g. after
+    // a restart): an event only when the volume was not there before.
     p.daemon
-        .write(&p.actor(), action, req.target.to_string(), move |e| {
-            populous_ops::volume::ensure(e, &req)
-        })
+        .write_with(
+            &p.actor(),
+            action,
+            req.target.to_string(),
+            move |e| {
+                let existed = e.volume_inspect(&req.target).is_ok();
+                populous_ops::volume::ensure(e, &req).map(|_| existed)
+            },
+            move |existed| (!existed).then_some(created),
+        )
         .await?;
     done()
 }
@@ -383,9 +404,14 @@ async fn remove(State(p): P, Raw(bytes): Raw) -> Answer {
     } else {
         "volume offline"
     };
-    d.write(&p.actor(), action, vol.to_string(), move |e| {
-        e.volume_remove(&vol, destroy, destroy)
-    })
+    let destroyed = Emit::new(EventKind::Destroy, &vol);
+    d.write_with(
+        &p.actor(),
+        action,
+        vol.to_string(),
+        move |e| e.volume_remove(&vol, destroy, destroy),
+        move |o| (destroy && o.changed).then_some(destroyed),
+    )
     .await?;
     done()
 }
@@ -416,20 +442,28 @@ async fn unmount(State(p): P, Raw(bytes): Raw) -> Answer {
         req.id
     };
     let r = vol.clone();
+    let destroyed = Emit::new(EventKind::Destroy, &vol).detail(json!({"on": "detach"}));
     p.daemon
-        .write(&p.actor(), "unmount", format!("{vol} ({id})"), move |e| {
-            let left = e.mount_remove(&r, &id)?.value;
-            let info = e.volume_inspect(&r)?;
-            if left == 0
-                && info
-                    .labels
-                    .get(LABEL_DESTROY_ON_DETACH)
-                    .is_some_and(|v| v == "true")
-            {
-                e.volume_remove(&r, true, true)?;
-            }
-            Ok::<(), populous_engine::Error>(())
-        })
+        .write_with(
+            &p.actor(),
+            "unmount",
+            format!("{vol} ({id})"),
+            move |e| {
+                let left = e.mount_remove(&r, &id)?.value;
+                let info = e.volume_inspect(&r)?;
+                let destroy = left == 0
+                    && info
+                        .labels
+                        .get(LABEL_DESTROY_ON_DETACH)
+                        .is_some_and(|v| v == "true");
+                if destroy {
+                    e.volume_remove(&r, true, true)?;
+                }
+                Ok::<bool, populous_engine::Error>(destroy)
+            },
+            // The last detach of a destroyOnDetach volume destroys it.
+            move |destroyed_it| destroyed_it.then_some(destroyed),
+        )
         .await?;
     done()
 }

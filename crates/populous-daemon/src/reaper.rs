@@ -14,13 +14,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use populous_engine::Lifecycle;
+use populous_engine::{EventKind, Lifecycle};
 
 use populous_engine::now;
 use populous_ops::lifecycle::{observe, reap_one, Readings, ReapAction};
 use tokio::sync::watch;
 
 use crate::state::Daemon;
+use crate::webhooks::Emit;
 
 /// How often the reaper looks.
 pub const TICK: Duration = Duration::from_secs(10);
@@ -85,10 +86,18 @@ async fn pass(daemon: &Arc<Daemon>, kept: &mut Kept) {
             (populous_engine::Due::Idle, true) => "volume idle (kept: protected)",
             (populous_engine::Due::Idle, false) => "volume idle",
         };
+        // Only a volume the reaper destroyed is an `expire` event; its
+        // detail says whether its time came or it was idle too long.
+        let expired =
+            Emit::new(EventKind::Expire, &target).detail(serde_json::json!({ "due": d.due }));
         let r = daemon
-            .write("reaper", action, target.clone(), move |e| {
-                reap_one(e, &d, at)
-            })
+            .write_with(
+                "reaper",
+                action,
+                target.clone(),
+                move |e| reap_one(e, &d, at),
+                move |x| matches!(x.action, ReapAction::Destroyed).then_some(expired),
+            )
             .await;
         let label = match &r {
             Ok(x) => match &x.action {

@@ -35,6 +35,9 @@ pub enum ServeError {
         /// Why.
         source: std::io::Error,
     },
+    /// A webhook's secret file is unusable (the message never holds the secret).
+    #[error("{0}")]
+    Webhook(String),
     /// A plugin's token file is unusable.
     #[error("driver {driver}: {detail}")]
     Token {
@@ -82,6 +85,10 @@ pub async fn serve(
     };
     let limits = config.limits();
     warn_if_files_run_short(&config);
+    // Secrets first: a daemon that could not sign its webhooks must not start
+    // and record events it cannot send.
+    let hooks = crate::webhooks::load(&config.webhooks).map_err(ServeError::Webhook)?;
+    daemon.webhooks.subscribe(&hooks);
     daemon.usage.set_refresh(config.usage_refresh);
     daemon.set_clone_listen(config.clone_listen());
 
@@ -180,6 +187,14 @@ pub async fn serve(
     // After the listeners: a replica's start must not delay the API.
     tasks.spawn(crate::sources::run(Arc::clone(&daemon), stop_rx.clone()));
     tasks.spawn(crate::reaper::run(Arc::clone(&daemon), stop_rx.clone()));
+    if !hooks.is_empty() {
+        tracing::info!(webhooks = hooks.len(), "webhook deliverer started");
+    }
+    tasks.spawn(crate::webhooks::run(
+        Arc::clone(&daemon),
+        hooks,
+        stop_rx.clone(),
+    ));
 
     shutdown.await;
     tracing::info!("shutting down: finishing requests in flight");

@@ -1,5 +1,5 @@
 //! Shared daemon state: the engine behind a writer, a pool of readers and a
-//! reader for token checks; the usage cache; the metrics.
+//! reader for token checks; the usage cache; the metrics; the webhooks' outbox.
 //!
 //! Mutations go through one `writer` engine (and the home's writer lock, so
 //! CLI processes can run beside the daemon). Reads — listings, inspections —
@@ -22,6 +22,7 @@ use tokio::sync::Semaphore;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::usage::Usage;
+use crate::webhooks::{Emit, Outbox};
 
 /// How many reads run at once. Enough that a few slow inspections leave
 /// room for token checks; few enough that reads cannot take every thread of
@@ -45,6 +46,8 @@ pub struct Daemon {
     pub metrics: Metrics,
     /// Where `"db": true` clones' servers listen (from the configuration).
     clone_listen: Mutex<populous_ops::dbclone::Listen>,
+    /// Webhook events: who wants which, and the deliverer's wake-up.
+    pub webhooks: Outbox,
 }
 
 fn lock(m: &Mutex<Engine>) -> std::sync::MutexGuard<'_, Engine> {
@@ -80,6 +83,7 @@ impl Daemon {
             usage,
             metrics,
             clone_listen: Mutex::new(populous_ops::dbclone::Listen::default()),
+            webhooks: Outbox::default(),
         }))
     }
 
@@ -140,6 +144,45 @@ impl Daemon {
         E: std::fmt::Display + Into<ApiError> + Send + 'static,
         F: FnOnce(&mut Engine) -> Result<T, E> + Send + 'static,
     {
+        self.write_with(actor, action, target, f, |_| None).await
+    }
+
+    /// [`Daemon::write`] of a mutation that is event `emit` when it succeeds
+    /// (recorded for the webhooks, see [`crate::webhooks`]).
+    pub async fn write_event<T, E, F>(
+        self: &Arc<Self>,
+        actor: &str,
+        action: &str,
+        target: String,
+        emit: Emit,
+        f: F,
+    ) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        E: std::fmt::Display + Into<ApiError> + Send + 'static,
+        F: FnOnce(&mut Engine) -> Result<T, E> + Send + 'static,
+    {
+        self.write_with(actor, action, target, f, move |_| Some(emit))
+            .await
+    }
+
+    /// [`Daemon::write`] of a mutation whose success may be an event: `event`
+    /// looks at what it returned (a remove that only took a volume offline,
+    /// or a reap that kept the volume, is none).
+    pub async fn write_with<T, E, F, G>(
+        self: &Arc<Self>,
+        actor: &str,
+        action: &str,
+        target: String,
+        f: F,
+        event: G,
+    ) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        E: std::fmt::Display + Into<ApiError> + Send + 'static,
+        F: FnOnce(&mut Engine) -> Result<T, E> + Send + 'static,
+        G: FnOnce(&T) -> Option<Emit> + Send + 'static,
+    {
         let me = Arc::clone(self);
         let (actor, action) = (actor.to_owned(), action.to_owned());
         tokio::task::spawn_blocking(move || {
@@ -153,6 +196,11 @@ impl Daemon {
                 tracing::error!(error = %e, "could not write the audit log");
             }
             tracing::info!(actor, action, target, outcome, "audit");
+            // Where the audit entry goes, the event goes: one insert, never a
+            // wait for a receiver (the deliverer sends it in the background).
+            if let Some(emit) = result.as_ref().ok().and_then(event) {
+                me.webhooks.record(&engine, &actor, emit);
+            }
             // A destroy or rename leaves a usage entry behind: have it dropped.
             me.usage.changed();
             result

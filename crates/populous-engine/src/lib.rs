@@ -8,6 +8,7 @@
 //! Module map:
 //! - [`name`]: validated names and `folder/volume@snapshot` references;
 //! - [`access`]: access tokens and the audit log;
+//! - [`events`]: volume events and their webhook deliveries (the outbox);
 //! - [`engine`]: the operations and their crash-safety protocol;
 //! - [`store`]: the SQLite metadata store: schema, every statement behind
 //!   typed functions, and the writer lock;
@@ -23,6 +24,7 @@ pub mod attr;
 pub mod backend;
 pub mod engine;
 pub mod error;
+pub mod events;
 pub mod fault;
 pub mod model;
 pub mod name;
@@ -37,6 +39,7 @@ pub use engine::{
     SourceSnapshot,
 };
 pub use error::{Case, Error, ErrorKind, HasKind, Result};
+pub use events::{Attempt, Delivery, DeliveryState, Event, EventKind, NewEvent};
 pub use model::*;
 pub use name::{CloneSource, FolderRef, Name, SnapRef, VolRef};
 pub use sys::FsKind;

@@ -18,6 +18,7 @@ mod limits;
 mod mariadb;
 mod plugin;
 mod usage;
+mod webhooks;
 
 /// Defines, for each `body: copy_name, loopdev_name;`, a test `copy_name`
 /// running `body` on a copy pool and a test `loopdev_name` running it on btrfs.
@@ -62,6 +63,8 @@ on_each_pool! {
     usage::inspect_answers_from_the_cache:
         usage_inspect_answers_from_the_cache, loopdev_usage_inspect_answers_from_the_cache;
     usage::refresh_and_removal: usage_refresh_and_removal, loopdev_usage_refresh_and_removal;
+    webhooks::plugin_requests_are_events:
+        webhooks_plugin_requests_are_events, loopdev_webhooks_plugin_requests_are_events;
 }
 
 /// Figures for docs and reviews, not a check: `cargo test -p populous-daemon --release -- --ignored --nocapture bench_`.

@@ -15,8 +15,10 @@
 //! - [`state`]: the typed values stored as text (states, intent kinds, backends);
 //! - [`pools`], [`folders`], [`volumes`], [`snapshots`]: rows and their statements;
 //! - [`ops`]: intent records and the rows they tag;
-//! - [`sources`]: replicas of outside servers and their snapshots' positions.
+//! - [`sources`]: replicas of outside servers and their snapshots' positions;
+//! - [`events`]: the outbox of volume events and their webhook deliveries.
 
+pub mod events;
 pub mod folders;
 pub mod lifecycle;
 pub mod ops;
@@ -36,7 +38,7 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// Columns that volumes and snapshots share: masking provenance, the intent
 /// tag and the creation time. One text for both tables, so they cannot drift.
@@ -231,6 +233,8 @@ pub fn open(path: &Path) -> Result<Connection> {
         (5, SCHEMA_V5),
         (6, SCHEMA_V6),
         (7, SCHEMA_V7),
+        // The event outbox: tables of its own, so any number fits it.
+        (8, events::SCHEMA),
     ] {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
