@@ -35,6 +35,15 @@ pub fn clone(engine: &mut Engine, a: CloneArgs, json: bool) -> Result<()> {
             addr: a.listen,
             ports: a.ports.parse()?,
         },
+        limits: populous_db::Limits {
+            memory: a
+                .memory
+                .as_deref()
+                .map(populous_engine::size::parse_size)
+                .transpose()?,
+            connections: a.connections,
+            cpu_weight: a.cpu_weight,
+        },
     };
     let made = dbclone::clone_db(engine, &req)?;
     if json {

@@ -357,6 +357,69 @@ fn loopdev_mariadb_clone_db_login_reset_and_idle_reaping() {
         "200"
     );
 
+    // Limits: memory (buffer pool and cgroup), connections; too little memory is refused.
+    let l = clone_db(
+        h,
+        &mut servers,
+        "prod/db",
+        "dev/l",
+        &[
+            "--memory",
+            "256M",
+            "--connections",
+            "12",
+            "--cpu-weight",
+            "50",
+        ],
+    );
+    assert_eq!(
+        tcp_ok(
+            l.port,
+            &l.user,
+            &l.password,
+            "SELECT @@innodb_buffer_pool_size, @@max_connections"
+        ),
+        format!("{}\t12", 128 << 20)
+    );
+    let pid = json(h, &["db", "ls"])
+        .as_array()
+        .expect("dbs")
+        .iter()
+        .find(|d| d["volume"] == "dev/l")
+        .and_then(|d| d["instance"]["pid"].as_u64())
+        .expect("pid");
+    let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).expect("cgroup");
+    let memory = cgroups
+        .lines()
+        .find_map(|l| l.split_once(":memory:").map(|(_, p)| p.to_owned()))
+        .or_else(|| {
+            cgroups
+                .lines()
+                .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
+        })
+        .expect("a memory cgroup");
+    assert!(memory.ends_with("populous-dev-l"), "{cgroups}");
+    let v1 = format!("/sys/fs/cgroup/memory{memory}/memory.limit_in_bytes");
+    let v2 = format!("/sys/fs/cgroup{memory}/memory.max");
+    let limit = std::fs::read_to_string(&v1)
+        .or_else(|_| std::fs::read_to_string(&v2))
+        .expect("the cgroup's memory limit");
+    assert_eq!(limit.trim(), (256u64 << 20).to_string());
+    let out = populous(
+        h,
+        &["clone", "prod/db", "dev/tiny", "--db", "--memory", "32M"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("too small for MariaDB"),
+        "{err}"
+    );
+    ok(h, &["db", "stop", "dev/l"]);
+    assert!(
+        !std::path::Path::new(&v1).exists() && !std::path::Path::new(&v2).exists(),
+        "the cgroup goes with the server"
+    );
+
     // Idle delete by the daemon: c is idle, d idle but protected, e busy
     // (a session stays connected) until the session ends.
     let c = clone_db(h, &mut servers, "prod/db", "dev/c", &["--idle", "1s"]);
@@ -408,7 +471,7 @@ fn loopdev_mariadb_clone_db_login_reset_and_idle_reaping() {
     );
     daemon.kill().expect("kill");
     daemon.wait().expect("wait");
-    assert_eq!(dev_volumes(h), ["a", "b", "b2", "d", "r"]);
+    assert_eq!(dev_volumes(h), ["a", "b", "b2", "d", "l", "r"]);
     let audit = ok(h, &["audit"]);
     assert!(
         audit.contains("volume idle") && audit.contains("dev/c") && audit.contains("dev/e"),

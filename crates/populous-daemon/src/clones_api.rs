@@ -35,6 +35,9 @@ pub(crate) struct CloneBody {
     /// Start MariaDB on it with a login of its own and answer its URL.
     #[serde(default)]
     db: bool,
+    /// With `db`: the server's memory in bytes, most connections, CPU weight.
+    #[serde(default)]
+    limits: populous_db::Limits,
 }
 
 pub(crate) async fn clone(
@@ -74,6 +77,7 @@ pub(crate) async fn clone(
         target: dst,
         options,
         listen: d.clone_listen(),
+        limits: b.limits,
     };
     let mut made = d
         .write_event(&c.actor(), "clone --db", target, emit, move |e| {

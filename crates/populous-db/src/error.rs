@@ -190,6 +190,13 @@ pub enum DbError {
         source: mysql_async::Error,
     },
 
+    /// A limit out of range.
+    #[error("{detail}")]
+    BadLimit {
+        /// What is wrong.
+        detail: String,
+    },
+
     /// A database user name MariaDB would not take, or `root`.
     #[error("invalid database user name {name:?}: 1 to 80 ASCII letters, digits, '_' or '-', and not root")]
     BadUserName {
@@ -219,7 +226,8 @@ impl DbError {
             DbError::UnknownUser { .. }
             | DbError::SocketPathTooLong { .. }
             | DbError::BadUrl { .. }
-            | DbError::BadUserName { .. } => K::InvalidInput,
+            | DbError::BadUserName { .. }
+            | DbError::BadLimit { .. } => K::InvalidInput,
             DbError::Io { source, .. } if source.raw_os_error() == Some(libc_enospc()) => {
                 K::NoSpace
             }

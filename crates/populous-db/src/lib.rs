@@ -56,6 +56,7 @@ mod access;
 mod activity;
 mod error;
 mod io;
+pub mod limits;
 mod quiesce;
 mod rt;
 mod server;
@@ -64,6 +65,7 @@ pub use access::{random_password, DbUser, PasswordHash, TcpAccess, USER_NAME_MAX
 pub use activity::{activity, Activity};
 pub use error::{DbError, Result};
 pub use io::{FlushMethod, IoSettings};
+pub use limits::{Confinement, Limits};
 pub use quiesce::{quiesce, quiesce_with, QuiesceGuard, QuiesceMethod, QuiesceOptions};
 pub use server::{
     adopt_datadir, free_port, init_datadir, is_datadir, is_running, running_pid, start, stop,

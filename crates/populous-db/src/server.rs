@@ -18,6 +18,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::{Pid, User};
 use serde::{Deserialize, Serialize};
 
+use crate::limits::{Confinement, Limits, Plan};
 use crate::{rt, DbError, DbUser, IoSettings, Result, TcpAccess};
 
 /// Longest unix socket path the kernel accepts (`sun_path` is 108 bytes with the NUL).
@@ -73,6 +74,8 @@ pub struct InstanceSpec {
     pub max_allowed_packet: String,
     /// InnoDB's I/O settings (default: MariaDB's own).
     pub io: IoSettings,
+    /// Memory, connections and CPU share (default: none).
+    pub limits: Limits,
     /// More `--option=value` arguments for `mariadbd`, appended last.
     pub extra_args: Vec<String>,
     /// How long to wait for the server to answer (default 60 s).
@@ -92,6 +95,7 @@ impl InstanceSpec {
             innodb_buffer_pool_size: "128M".to_string(),
             max_allowed_packet: "64M".to_string(),
             io: IoSettings::MARIADB_DEFAULT,
+            limits: Limits::default(),
             extra_args: Vec::new(),
             startup_timeout: Duration::from_secs(60),
         }
@@ -125,6 +129,12 @@ pub struct Instance {
     /// were kept read as MariaDB's defaults, which is what those servers ran).
     #[serde(default)]
     pub io: IoSettings,
+    /// The limits it was started with.
+    #[serde(default)]
+    pub limits: Limits,
+    /// Its cgroups, or why it has none.
+    #[serde(default)]
+    pub confinement: Confinement,
 }
 
 impl Instance {
@@ -669,6 +679,7 @@ async fn ensure_tcp_root(socket: &Path, bind: IpAddr, port: u16) -> Result<()> {
 /// server that is still alive is stopped first).
 pub fn start(spec: &InstanceSpec) -> Result<Instance> {
     let mariadbd = find_program("mariadbd")?;
+    spec.limits.check()?;
     if !is_datadir(&spec.datadir) {
         return Err(DbError::NotInitialized {
             path: spec.datadir.clone(),
@@ -730,6 +741,18 @@ pub fn start(spec: &InstanceSpec) -> Result<Instance> {
         None => free_port()?,
     };
 
+    // Named after the run dir (`<folder>/<volume>` under Populous).
+    let name: String = run_dir
+        .iter()
+        .rev()
+        .take(2)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .map(|c| c.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("-");
+    let plan = Plan::make(&name, &spec.limits)?;
     let mut cmd = Command::new(&mariadbd);
     cmd.arg("--no-defaults")
         .arg(opt("--datadir=", &datadir))
@@ -745,7 +768,8 @@ pub fn start(spec: &InstanceSpec) -> Result<Instance> {
             spec.innodb_buffer_pool_size
         ))
         .arg(format!("--max-allowed-packet={}", spec.max_allowed_packet))
-        .args(spec.io.args());
+        .args(spec.io.args())
+        .args(spec.limits.server_args());
     if let Some(who) = &who {
         cmd.arg(format!("--user={}", who.name));
     }
@@ -757,6 +781,15 @@ pub fn start(spec: &InstanceSpec) -> Result<Instance> {
         .stdout(Stdio::from(log))
         .stderr(Stdio::from(stderr))
         .process_group(0);
+    let join = std::sync::Arc::new(plan);
+    {
+        let join = std::sync::Arc::clone(&join);
+        // SAFETY: the closure only opens and writes files prepared before
+        // the fork (no allocation, no locks), which is async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || join.join_in_child());
+        }
+    }
     tracing::info!(datadir = %datadir.display(), port, socket = %socket.display(), "starting mariadbd");
     let mut child = cmd.spawn().map_err(|e| DbError::io("run", &mariadbd, e))?;
     let pid = child.id();
@@ -798,6 +831,7 @@ pub fn start(spec: &InstanceSpec) -> Result<Instance> {
         let _ = terminate(pid, Duration::from_secs(30));
         let _ = child.try_wait();
         remove_stale(&pid_file, Some(&socket));
+        join.remove();
         return Err(e);
     }
     Ok(Instance {
@@ -816,6 +850,8 @@ pub fn start(spec: &InstanceSpec) -> Result<Instance> {
         },
         bind: spec.bind,
         io: spec.io,
+        limits: spec.limits,
+        confinement: join.confinement(),
     })
 }
 

@@ -134,6 +134,7 @@ pub(crate) fn start_as(
             spec.port = Some(a.port);
             spec.bind = a.bind;
             spec.tcp = populous_db::TcpAccess::Users(a.users.clone());
+            spec.limits = a.limits;
         }
         spec.io = io.server;
         spec.extra_args
@@ -163,10 +164,15 @@ pub(crate) fn start_as(
 /// Stops the instance on a volume and releases its mount. Not running: `changed` is false.
 pub fn stop(engine: &mut Engine, r: &VolRef) -> Result<Outcome<()>> {
     let dir = run_dir(engine.home(), r);
-    let pid_file = read_record(&dir)
-        .map(|i| i.pid_file)
+    let record = read_record(&dir);
+    let pid_file = record
+        .as_ref()
+        .map(|i| i.pid_file.clone())
         .unwrap_or_else(|| dir.join("mariadbd.pid"));
     let outcome = stop_pid_file(&pid_file, populous_db::DEFAULT_STOP_TIMEOUT)?;
+    if let Some(i) = &record {
+        populous_db::limits::remove(&i.confinement.cgroups);
+    }
     let _ = std::fs::remove_file(dir.join(RECORD));
     // The volume may be gone (destroyed by someone else); then there is no mount to release.
     let released = match engine.mount_remove(r, MOUNT_ID) {

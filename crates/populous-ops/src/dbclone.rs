@@ -99,6 +99,9 @@ pub struct Access {
     pub port: u16,
     /// Who logs in over TCP.
     pub users: Vec<DbUser>,
+    /// Its server's memory, connections and CPU share.
+    #[serde(default)]
+    pub limits: populous_db::Limits,
 }
 
 /// The login recorded for `r`, if it belongs to this volume (made at `created_at`).
@@ -182,6 +185,8 @@ pub struct CloneDb {
     pub options: VolumeOptions,
     /// Where its server listens.
     pub listen: Listen,
+    /// Its server's memory, connections and CPU share.
+    pub limits: populous_db::Limits,
 }
 
 /// A clone with a running database.
@@ -241,6 +246,8 @@ fn user_name(r: &VolRef) -> String {
 /// (no `root` over TCP), and returns the URL. If the server cannot start,
 /// the clone is removed again: nothing is left but the error.
 pub fn clone_db(engine: &mut Engine, req: &CloneDb) -> Result<DbClone> {
+    // Refused before anything is made.
+    req.limits.check()?;
     let home = engine.home().to_owned();
     let volume = crate::clone(engine, &req.source, &req.target, &req.options)?;
     let r = &req.target;
@@ -259,6 +266,7 @@ pub fn clone_db(engine: &mut Engine, req: &CloneDb) -> Result<DbClone> {
                     bind: req.listen.addr,
                     port,
                     users: vec![user.clone()],
+                    limits: req.limits,
                 },
             )?;
             match db::start(engine, r, None) {
@@ -524,6 +532,7 @@ mod tests {
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: 13300,
             users: vec![DbUser::new("x", PasswordHash::of("p")).unwrap()],
+            limits: populous_db::Limits::default(),
         };
         save(home.path(), &r, &a).unwrap();
         assert_eq!(load(home.path(), &r, 100), Some(a));

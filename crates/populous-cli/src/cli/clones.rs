@@ -39,6 +39,16 @@ pub struct CloneArgs {
         requires = "db"
     )]
     pub ports: String,
+    /// With --db: the server's memory (half of it InnoDB's buffer pool; all of it its
+    /// cgroup's limit where the kernel allows), e.g. 512M; at least 96M.
+    #[arg(long, value_name = "SIZE", requires = "db")]
+    pub memory: Option<String>,
+    /// With --db: the most client connections the server takes (10 to 100000).
+    #[arg(long, value_name = "N", requires = "db")]
+    pub connections: Option<u32>,
+    /// With --db: the server's CPU weight, 1 to 10000 (100: an ordinary share).
+    #[arg(long, value_name = "WEIGHT", requires = "db")]
+    pub cpu_weight: Option<u32>,
 }
 
 /// `populous volume reset`.
