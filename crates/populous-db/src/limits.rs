@@ -51,7 +51,10 @@ impl Limits {
             ));
         }
         // MariaDB's own range: it would raise a smaller value to 10 silently.
-        if self.connections.is_some_and(|c| !(10..=100_000).contains(&c)) {
+        if self
+            .connections
+            .is_some_and(|c| !(10..=100_000).contains(&c))
+        {
             return bad("connections must be 10 to 100000 (MariaDB's range)".into());
         }
         if self.cpu_weight.is_some_and(|w| !(1..=10_000).contains(&w)) {

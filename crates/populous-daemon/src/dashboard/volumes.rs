@@ -14,12 +14,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use populous_engine::{Lifecycle, Name, Protection, Provenance, VolRef, VolumeInfo};
+use populous_engine::{EventKind, Lifecycle, Name, Protection, Provenance, VolRef, VolumeInfo};
 use serde::Deserialize;
 
 use super::html::{bytes, esc, seg, table, time};
 use super::{message_page, svg, Signed, U};
 use crate::extract::{Caller, Path, Q};
+use crate::webhooks::Emit;
 
 fn not_found(s: &Signed) -> Response {
     message_page(
@@ -367,14 +368,16 @@ pub(super) async fn detail(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
     Destroy,
+    Reset,
     Extend,
     Protect,
     Unprotect,
 }
 
 impl Action {
-    const ALL: [Action; 4] = [
+    const ALL: [Action; 5] = [
         Action::Destroy,
+        Action::Reset,
         Action::Extend,
         Action::Protect,
         Action::Unprotect,
@@ -385,6 +388,7 @@ impl Action {
     fn slug(self) -> &'static str {
         match self {
             Action::Destroy => "destroy",
+            Action::Reset => "reset",
             Action::Extend => "extend",
             Action::Protect => "protect",
             Action::Unprotect => "unprotect",
@@ -393,6 +397,7 @@ impl Action {
     fn label(self) -> &'static str {
         match self {
             Action::Destroy => "Destroy",
+            Action::Reset => "Reset to the origin's newest snapshot",
             Action::Extend => "Extend expiry",
             Action::Protect => "Protect",
             Action::Unprotect => "Unprotect",
@@ -402,6 +407,7 @@ impl Action {
     fn audited(self) -> &'static str {
         match self {
             Action::Destroy => "volume destroy",
+            Action::Reset => "volume reset",
             Action::Extend => "volume extend",
             Action::Protect => "volume protect",
             Action::Unprotect => "volume unprotect",
@@ -460,6 +466,15 @@ pub(super) async fn confirm(
     let (question, extra, class) = match a {
         Action::Destroy => (
             format!("Destroy {r}? Its data is gone for good."),
+            String::new(),
+            "danger",
+        ),
+        Action::Reset => (
+            format!(
+                "Reset {r} to the newest snapshot of its origin? Its own changes and \
+                 snapshots are gone; name, port and login stay. Refused while clients \
+                 are connected."
+            ),
             String::new(),
             "danger",
         ),
@@ -524,12 +539,28 @@ pub(super) async fn act(
     let d = s.daemon();
     let done = match a {
         // The same call as `DELETE /v1/folders/{f}/volumes/{v}?destroy=true`.
-        Action::Destroy => d
-            .write(&actor, a.audited(), target.clone(), move |e| {
+        Action::Destroy => {
+            let emit = Emit::new(EventKind::Destroy, &r);
+            d.write_event(&actor, a.audited(), target.clone(), emit, move |e| {
                 e.volume_remove(&r, true, false)
             })
             .await
-            .map(|_| format!("Destroyed {target}.")),
+            .map(|_| format!("Destroyed {target}."))
+        }
+        // The same call as `POST /v1/folders/{f}/volumes/{v}/reset`.
+        Action::Reset => {
+            let emit = Emit::new(EventKind::Reset, &r);
+            d.write_event(&actor, a.audited(), target.clone(), emit, move |e| {
+                populous_ops::dbclone::reset(
+                    e,
+                    &r,
+                    &populous_ops::dbclone::ResetTo::Newest,
+                    populous_ops::dbclone::Clients::Refuse,
+                )
+            })
+            .await
+            .map(|x| format!("Reset {target} to {}.", x.snapshot))
+        }
         Action::Extend => {
             let by = match seconds(form.get("by")) {
                 Ok(Some(x)) => x,
