@@ -95,12 +95,7 @@ fn wait_for(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
 }
 
 fn dev_volumes(h: &Path) -> Vec<String> {
-    json(h, &["volume", "ls", "dev"])
-        .as_array()
-        .expect("list")
-        .iter()
-        .map(|v| v["name"].as_str().expect("name").to_owned())
-        .collect()
+    common::volume_names(h, "dev")
 }
 
 /// Whether any file under `dir` (up to 64 MiB each) holds `needle`.

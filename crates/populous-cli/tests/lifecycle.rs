@@ -12,14 +12,8 @@ use common::{image_pool, json, ok, ok_all, run as populous};
 use populous_testkit::Lab;
 use serde_json::Value;
 
-/// The volumes of folder dev, by name.
 fn dev_volumes(h: &Path) -> Vec<String> {
-    json(h, &["volume", "ls", "dev"])
-        .as_array()
-        .expect("list")
-        .iter()
-        .map(|v| v["name"].as_str().expect("name").to_owned())
-        .collect()
+    common::volume_names(h, "dev")
 }
 
 /// Waits (bounded) until `gone` is not in dev; polls, no fixed sleep decides.

@@ -131,3 +131,13 @@ impl Drop for Servers {
         }
     }
 }
+
+/// The names of folder `folder`'s volumes (`volume ls FOLDER`).
+pub fn volume_names(home: &Path, folder: &str) -> Vec<String> {
+    json(home, &["volume", "ls", folder])
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|v| v["name"].as_str().expect("name").to_owned())
+        .collect()
+}
