@@ -333,6 +333,10 @@ fn loopdev_mariadb_clone_db_login_reset_and_idle_reaping() {
     tcp_refused(a.port, "root", "");
     let inspected = json(h, &["volume", "inspect", "dev/a"]);
     assert_eq!(inspected["origin"], "prod/db@newer", "{inspected}");
+    assert!(
+        inspected["labels"].as_object().expect("labels").is_empty(),
+        "{inspected}"
+    );
 
     // A clone with dependents is not reset.
     ok(h, &["clone", "dev/b", "dev/b2"]);
@@ -459,10 +463,16 @@ fn loopdev_mariadb_clone_db_login_reset_and_idle_reaping() {
     daemon.wait().expect("wait");
     drop(session);
     let (mut daemon, _, _) = common::serve(h, &config);
+    // Done means audited: a volume leaves the listing as its destroy starts,
+    // and the audit entry comes once it is finished.
     wait_for(
         "the reaper destroys dev/e once idle",
         Duration::from_secs(90),
-        || !dev_volumes(h).contains(&"e".to_owned()),
+        || {
+            ok(h, &["audit"])
+                .lines()
+                .any(|l| l.contains("volume idle ") && l.contains("dev/e"))
+        },
     );
     daemon.kill().expect("kill");
     daemon.wait().expect("wait");
@@ -471,6 +481,158 @@ fn loopdev_mariadb_clone_db_login_reset_and_idle_reaping() {
     assert!(
         audit.contains("volume idle") && audit.contains("dev/c") && audit.contains("dev/e"),
         "{audit}"
+    );
+    let report = json(h, &["check"]);
+    assert_eq!(report["reconciled_ops"], 0, "{report}");
+}
+
+/// Stops every server under the home, the daemon's warm clones included,
+/// even when the test panics.
+struct AllServers<'a>(&'a Path);
+
+impl Drop for AllServers<'_> {
+    fn drop(&mut self) {
+        let out = populous(self.0, &["--json", "db", "ls"]);
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        for d in list.as_array().into_iter().flatten() {
+            if let Some(v) = d["volume"].as_str() {
+                let _ = populous(self.0, &["db", "stop", v]);
+            }
+        }
+    }
+}
+
+/// The warm clones waiting in dev with a running server, and the snapshot each holds.
+fn warm(h: &Path) -> Vec<String> {
+    let running: Vec<String> = json(h, &["db", "ls"])
+        .as_array()
+        .expect("dbs")
+        .iter()
+        .filter(|d| d["running"] == true)
+        .filter_map(|d| d["volume"].as_str().map(str::to_owned))
+        .collect();
+    dev_volumes(h)
+        .into_iter()
+        .filter(|v| v.starts_with("warm-") && running.contains(&format!("dev/{v}")))
+        // The daemon may remove one between the listing and here: skip it.
+        .filter_map(|v| {
+            let out = populous(h, &["--json", "volume", "inspect", &format!("dev/{v}")]);
+            let i: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+            Some(
+                i["labels"]["populous.warm-snapshot"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn loopdev_mariadb_warm_clones_are_claimed_refilled_and_replaced() {
+    let lab = Lab::new();
+    let h = &image_pool(&lab, "1G", &[]);
+    let _all = AllServers(h);
+    ok_all(
+        h,
+        &[
+            &["folder", "create", "p/prod"],
+            &["folder", "create", "p/dev", "--clone-from", "prod"],
+            &["volume", "create", "prod/db"],
+        ],
+    );
+    let started = json(h, &["db", "start", "prod/db"]);
+    let prod = started["socket"].as_str().expect("socket").to_owned();
+    ok(
+        h,
+        &[
+            "generate",
+            "--volume",
+            "prod/db",
+            "--rows",
+            "100",
+            "--blob-size",
+            "1K",
+        ],
+    );
+    ok(h, &["snapshot", "create", "prod/db@s1"]);
+    let config = h.join("populous.toml");
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:0\"\n[[warm]]\norigin = \"prod/db\"\nfolder = \"dev\"\ncount = 2\n",
+    )
+    .expect("config");
+    let (mut daemon, api, _) = common::serve(h, &config);
+    wait_for("two warm clones of s1", Duration::from_secs(120), || {
+        warm(h) == ["s1", "s1"]
+    });
+    // A request takes one: the newest snapshot's data (no new snapshot is
+    // taken), its own login, no root over TCP.
+    let addr: std::net::SocketAddr = api.expect("api").parse().expect("address");
+    let token = ok(
+        h,
+        &["token", "create", "ci", "--write", "dev", "--read", "prod"],
+    );
+    let made = populous_daemon::client::api_call(
+        addr,
+        "POST",
+        "/v1/clone",
+        Some(token.trim()),
+        Some(&serde_json::json!({"source": "prod/db", "target": "dev/w1", "db": true})),
+    )
+    .expect("answer");
+    assert_eq!(made.status, 201, "{}", made.body);
+    assert_eq!(made.body["volume"]["origin"], "prod/db@s1", "{}", made.body);
+    assert_eq!(made.body["volume"]["name"], "w1");
+    let (port, user, password) = (
+        made.body["port"].as_u64().expect("port"),
+        made.body["user"].as_str().expect("user").to_owned(),
+        made.body["password"].as_str().expect("password").to_owned(),
+    );
+    assert_eq!(
+        tcp_ok(port, &user, &password, "SELECT COUNT(*) FROM populous.main"),
+        "100"
+    );
+    tcp_refused(port, "root", "");
+    assert!(json(h, &["volume", "inspect", "dev/w1"])["labels"]
+        .as_object()
+        .expect("labels")
+        .is_empty());
+    let listed = ok(h, &["volume", "ls", "dev"]);
+    assert!(listed.contains(&format!("w1@127.0.0.1:{port}")), "{listed}");
+    // The pool refills; a newer snapshot replaces the waiting ones.
+    wait_for("the pool refills", Duration::from_secs(120), || {
+        warm(h) == ["s1", "s1"]
+    });
+    sql(&prod, "DELETE FROM main ORDER BY id LIMIT 40");
+    ok(h, &["snapshot", "create", "prod/db@s2"]);
+    wait_for("two warm clones of s2", Duration::from_secs(120), || {
+        warm(h) == ["s2", "s2"]
+    });
+    // The CLI takes one too, and the claimed clone keeps its login over a restart.
+    let w2 = json(h, &["clone", "prod/db@s2", "dev/w2", "--db"]);
+    assert_eq!(w2["volume"]["origin"], "prod/db@s2", "{w2}");
+    let (p2, u2, pw2) = (
+        w2["port"].as_u64().expect("port"),
+        w2["user"].as_str().expect("user").to_owned(),
+        w2["password"].as_str().expect("password").to_owned(),
+    );
+    assert_eq!(
+        tcp_ok(p2, &u2, &pw2, "SELECT COUNT(*) FROM populous.main"),
+        "60"
+    );
+    daemon.kill().expect("kill");
+    daemon.wait().expect("wait");
+    ok(h, &["db", "stop", "dev/w2"]);
+    ok(h, &["db", "start", "dev/w2"]);
+    assert_eq!(
+        tcp_ok(p2, &u2, &pw2, "SELECT COUNT(*) FROM populous.main"),
+        "60"
+    );
+    tcp_refused(p2, "root", "");
+    assert_eq!(
+        tcp_ok(port, &user, &password, "SELECT COUNT(*) FROM populous.main"),
+        "100"
     );
     let report = json(h, &["check"]);
     assert_eq!(report["reconciled_ops"], 0, "{report}");

@@ -19,7 +19,14 @@ fn dev_volumes(h: &Path) -> Vec<String> {
 /// Waits (bounded) until `gone` is not in dev; polls, no fixed sleep decides.
 fn reaped_by_daemon(h: &Path, gone: &str) {
     let t = Instant::now();
-    while dev_volumes(h).iter().any(|v| v == gone) {
+    // Done means audited too: a volume leaves the listing as its destroy
+    // starts, and the reaper's audit entry comes once it is finished.
+    let target = format!("dev/{gone}");
+    while dev_volumes(h).iter().any(|v| v == gone)
+        || !ok(h, &["audit"])
+            .lines()
+            .any(|l| l.contains("reaper") && l.contains(&target) && l.contains("expired"))
+    {
         assert!(
             t.elapsed() < Duration::from_secs(60),
             "the daemon's reaper did not destroy dev/{gone} in 60 s"

@@ -10,6 +10,11 @@
 //! clone_listen = "127.0.0.1"          # where `clone --db` servers listen ("0.0.0.0": everywhere)
 //! clone_ports = "13300-13999"         # the ports they take, the first free one each
 //!
+//! [[warm]]                            # running clones waiting for `"db": true` requests
+//! origin = "golden/db"                # they hold its newest snapshot (replaced when a newer comes)
+//! folder = "dev"                      # requests for clones in dev take them
+//! count = 2
+//!
 //! [[plugin]]                          # one Docker volume driver per folder
 //! driver = "populous-dev"             # socket /run/docker/plugins/populous-dev.sock
 //! folder = "dev"                      # locked to this folder (Nimble's overrides.folder)
@@ -75,6 +80,41 @@ pub struct Config {
     /// Webhooks: receivers of volume events ([`crate::webhooks`]).
     #[serde(default, rename = "webhook")]
     pub webhooks: Vec<WebhookConfig>,
+    /// Warm pools: running clones waiting for requests ([`crate::warm`]).
+    #[serde(default, rename = "warm")]
+    pub warm: Vec<WarmConfig>,
+}
+
+/// One warm pool: `count` running clones of `origin`'s newest snapshot in `folder`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarmConfig {
+    /// `folder/volume` whose newest snapshot the clones hold.
+    pub origin: String,
+    /// The folder they wait in (requests for clones there take them).
+    pub folder: String,
+    /// How many wait.
+    pub count: usize,
+}
+
+impl WarmConfig {
+    /// The pool, its names checked.
+    pub fn pool(&self) -> Result<populous_ops::warm::WarmPool, String> {
+        let origin = self
+            .origin
+            .parse()
+            .map_err(|e| format!("warm origin {:?}: {e}", self.origin))?;
+        let folder = populous_engine::Name::new("folder", &self.folder)
+            .map_err(|e| format!("warm folder: {e}"))?;
+        if self.count > 50 {
+            return Err(format!("warm count is at most 50, not {}", self.count));
+        }
+        Ok(populous_ops::warm::WarmPool {
+            origin,
+            folder,
+            count: self.count,
+        })
+    }
 }
 
 /// One webhook: where volume events are sent, and which. Holds the path of
@@ -189,6 +229,7 @@ impl Default for Config {
             clone_listen: default_clone_listen(),
             clone_ports: default_clone_ports(),
             webhooks: Vec::new(),
+            warm: Vec::new(),
         }
     }
 }
@@ -264,6 +305,9 @@ impl Config {
         c.clone_ports
             .parse::<populous_ops::dbclone::PortRange>()
             .map_err(|e| format!("clone_ports: {e}"))?;
+        for w in &c.warm {
+            w.pool()?;
+        }
         for (key, d) in [
             ("header_timeout", c.header_timeout),
             ("idle_timeout", c.idle_timeout),

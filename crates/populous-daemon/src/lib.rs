@@ -34,6 +34,7 @@ mod source_api;
 pub mod sources;
 pub mod state;
 pub mod usage;
+pub mod warm;
 pub mod webhooks;
 
 pub use config::Config;

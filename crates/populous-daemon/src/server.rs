@@ -187,6 +187,8 @@ pub async fn serve(
     // After the listeners: a replica's start must not delay the API.
     tasks.spawn(crate::sources::run(Arc::clone(&daemon), stop_rx.clone()));
     tasks.spawn(crate::reaper::run(Arc::clone(&daemon), stop_rx.clone()));
+    let warm = config.warm.iter().filter_map(|w| w.pool().ok()).collect();
+    tasks.spawn(crate::warm::run(Arc::clone(&daemon), warm, stop_rx.clone()));
     if !hooks.is_empty() {
         tracing::info!(webhooks = hooks.len(), "webhook deliverer started");
     }

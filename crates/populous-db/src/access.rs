@@ -169,6 +169,24 @@ pub(crate) async fn apply(conn: &mut Conn, users: &[DbUser], target: &str) -> Re
     Ok(())
 }
 
+/// Makes `users` the logins of the running server whose socket is
+/// `socket` (a warm clone being claimed), as [`TcpAccess::Users`] does at a
+/// start.
+pub fn grant_logins(socket: &std::path::Path, users: &[DbUser]) -> Result<()> {
+    let target = socket.display().to_string();
+    let opts = crate::server::socket_opts(socket);
+    crate::rt::block_on(async move {
+        let mut conn = Conn::new(opts).await.map_err(|source| DbError::Sql {
+            what: "connecting over the socket",
+            target: target.clone(),
+            source,
+        })?;
+        let r = apply(&mut conn, users, &target).await;
+        let _ = conn.disconnect().await;
+        r
+    })?
+}
+
 /// A string literal: quotes and backslashes escaped.
 fn quote_str(s: &str) -> String {
     format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))

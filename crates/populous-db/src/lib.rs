@@ -61,7 +61,7 @@ mod quiesce;
 mod rt;
 mod server;
 
-pub use access::{random_password, DbUser, PasswordHash, TcpAccess, USER_NAME_MAX};
+pub use access::{grant_logins, random_password, DbUser, PasswordHash, TcpAccess, USER_NAME_MAX};
 pub use activity::{activity, Activity};
 pub use error::{DbError, Result};
 pub use io::{FlushMethod, IoSettings};

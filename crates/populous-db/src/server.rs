@@ -533,7 +533,7 @@ pub fn stop_pid_file(pid_file: &Path, timeout: Duration) -> Result<StopOutcome> 
     Ok(out)
 }
 
-fn socket_opts(socket: &Path) -> Opts {
+pub(crate) fn socket_opts(socket: &Path) -> Opts {
     OptsBuilder::default()
         .socket(Some(socket.to_string_lossy()))
         .user(Some("root"))
@@ -803,12 +803,21 @@ pub fn start(spec: &InstanceSpec) -> Result<Instance> {
                     .map_err(Some),
                 TcpAccess::Users(users) => users_only(&socket, users).await.map_err(Some),
             },
-            Ready::Exited(status) => Err(Some(DbError::ExitedEarly {
-                datadir: datadir.clone(),
-                status,
-                log: log_file.clone(),
-                tail: log_tail(&log_file, 20),
-            })),
+            Ready::Exited(status) => {
+                let tail = log_tail(&log_file, 20);
+                // Another process took the port between our check and the
+                // server's bind: the caller may try another.
+                if tail.contains("Address already in use") {
+                    Err(Some(DbError::PortInUse { port }))
+                } else {
+                    Err(Some(DbError::ExitedEarly {
+                        datadir: datadir.clone(),
+                        status,
+                        log: log_file.clone(),
+                        tail,
+                    }))
+                }
+            }
             Ready::TimedOut => Err(None),
             Ready::Denied(source) => Err(Some(DbError::AccessDenied {
                 target: socket.display().to_string(),
@@ -843,10 +852,12 @@ pub fn start(spec: &InstanceSpec) -> Result<Instance> {
         pid_file,
         log_file,
         url: match &spec.tcp {
-            TcpAccess::Users(users) if !users.is_empty() => {
-                format!("mysql://{}@{}/", users[0].name, host_port(spec.bind, port))
-            }
-            _ => format!("mysql://root@{}/", host_port(tcp_host(spec.bind), port)),
+            TcpAccess::Users(users) => match users.first() {
+                Some(u) => format!("mysql://{}@{}/", u.name, host_port(spec.bind, port)),
+                // No login yet (a warm clone waiting): nobody's URL.
+                None => format!("mysql://{}/", host_port(spec.bind, port)),
+            },
+            TcpAccess::Root => format!("mysql://root@{}/", host_port(tcp_host(spec.bind), port)),
         },
         bind: spec.bind,
         io: spec.io,

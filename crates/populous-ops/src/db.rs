@@ -186,6 +186,22 @@ pub fn stop(engine: &mut Engine, r: &VolRef) -> Result<Outcome<()>> {
     })
 }
 
+/// Records in a running instance's record that `user` is its login (a
+/// claimed warm clone, started without one): its URL names it.
+pub(crate) fn record_login(home: &Path, r: &VolRef, user: &str) -> Result<()> {
+    let dir = run_dir(home, r);
+    let Some(mut i) = read_record(&dir) else {
+        return Ok(());
+    };
+    let rest = i.url.trim_start_matches("mysql://");
+    let at = rest.rsplit_once('@').map_or(rest, |(_, at)| at).to_owned();
+    i.url = format!("mysql://{user}@{at}");
+    let json = serde_json::to_string_pretty(&i).unwrap_or_default();
+    std::fs::write(dir.join(RECORD), json)
+        .map_err(|e| DbError::io("writing", dir.join(RECORD), e))?;
+    Ok(())
+}
+
 /// Every instance recorded under the home, running or not.
 pub fn list(home: &Path) -> Vec<VolumeDb> {
     let mut out = Vec::new();
@@ -193,6 +209,10 @@ pub fn list(home: &Path) -> Vec<VolumeDb> {
         return out;
     };
     for f in folders.flatten() {
+        // `.warm` holds warm clones' run dirs, reached through their links.
+        if f.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
         let Ok(vols) = std::fs::read_dir(f.path()) else {
             continue;
         };

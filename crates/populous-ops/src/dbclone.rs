@@ -111,7 +111,7 @@ pub fn load(home: &Path, r: &VolRef, created_at: Timestamp) -> Option<Access> {
     (a.volume_created_at == created_at || a.pending_created_at == Some(created_at)).then_some(a)
 }
 
-fn save(home: &Path, r: &VolRef, a: &Access) -> Result<()> {
+pub(crate) fn save(home: &Path, r: &VolRef, a: &Access) -> Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let dir = db::run_dir(home, r);
@@ -131,9 +131,24 @@ fn save(home: &Path, r: &VolRef, a: &Access) -> Result<()> {
     Ok(())
 }
 
-/// Forgets the login and run files of a volume that is gone.
+/// Forgets the login and run files of a volume that is gone (a warm
+/// clone's run dir is a link: both go).
 pub fn forget(home: &Path, r: &VolRef) {
-    let _ = std::fs::remove_dir_all(db::run_dir(home, r));
+    let dir = db::run_dir(home, r);
+    if let Ok(target) = std::fs::read_link(&dir) {
+        let _ = std::fs::remove_dir_all(target);
+        let _ = std::fs::remove_file(&dir);
+        return;
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Removes the run dir of `r` if no server runs there (what an older
+/// volume of that name left).
+pub(crate) fn forget_stale(home: &Path, r: &VolRef) {
+    if db::running(home, r).is_none() {
+        forget(home, r);
+    }
 }
 
 /// Ports other servers under `home` hold or have a login for.
@@ -232,7 +247,7 @@ fn client_host(addr: IpAddr) -> String {
 }
 
 /// The user name of a clone's login: its volume's name.
-fn user_name(r: &VolRef) -> String {
+pub(crate) fn user_name(r: &VolRef) -> String {
     let name: String = r
         .volume
         .as_str()
@@ -248,55 +263,87 @@ fn user_name(r: &VolRef) -> String {
 pub fn clone_db(engine: &mut Engine, req: &CloneDb) -> Result<DbClone> {
     // Refused before anything is made.
     req.limits.check()?;
-    let home = engine.home().to_owned();
+    if req.limits == populous_db::Limits::default() {
+        if let Some(warm) = crate::warm::claim(engine, req)? {
+            return Ok(warm);
+        }
+    }
     let volume = crate::clone(engine, &req.source, &req.target, &req.options)?;
-    let r = &req.target;
+    let password = populous_db::random_password();
+    let user = DbUser::new(&user_name(&req.target), PasswordHash::of(&password))?;
+    let port = start_with_logins(
+        engine,
+        &req.target,
+        volume.created_at,
+        &req.listen,
+        std::slice::from_ref(&user),
+        req.limits,
+    )?;
+    Ok(answer(volume, &req.listen, port, user.name, password))
+}
+
+/// What a user gets: the volume and the URL with the password.
+pub(crate) fn answer(
+    volume: VolumeInfo,
+    listen: &Listen,
+    port: u16,
+    user: String,
+    password: String,
+) -> DbClone {
+    let host = client_host(listen.addr);
+    let url = format!("mysql://{user}:{password}@{host}:{port}/");
+    DbClone {
+        volume,
+        host,
+        port,
+        user,
+        password,
+        url,
+    }
+}
+
+/// Records the login `users` for the new volume `r` (made at
+/// `created_at`) and starts its server on a port of `listen`; returns the
+/// port. If the server cannot start, the volume is removed again.
+pub(crate) fn start_with_logins(
+    engine: &mut Engine,
+    r: &VolRef,
+    created_at: Timestamp,
+    listen: &Listen,
+    users: &[DbUser],
+    limits: populous_db::Limits,
+) -> Result<u16> {
+    let home = engine.home().to_owned();
     let started = (|| {
-        let password = populous_db::random_password();
-        let user = DbUser::new(&user_name(r), PasswordHash::of(&password))?;
         let mut tries = 0;
         loop {
-            let port = pick_port(&home, &req.listen)?;
+            let port = pick_port(&home, listen)?;
             save(
                 &home,
                 r,
                 &Access {
-                    volume_created_at: volume.created_at,
+                    volume_created_at: created_at,
                     pending_created_at: None,
-                    bind: req.listen.addr,
+                    bind: listen.addr,
                     port,
-                    users: vec![user.clone()],
-                    limits: req.limits,
+                    users: users.to_vec(),
+                    limits,
                 },
             )?;
             match db::start(engine, r, None) {
-                Ok(_) => return Ok((port, user.name, password)),
+                Ok(_) => return Ok(port),
                 // Taken between the pick and the start: the next one.
                 Err(Error::Db(populous_db::DbError::PortInUse { .. })) if tries < 3 => tries += 1,
                 Err(e) => return Err(e),
             }
         }
     })();
-    match started {
-        Ok((port, user, password)) => {
-            let host = client_host(req.listen.addr);
-            let url = format!("mysql://{user}:{password}@{host}:{port}/");
-            Ok(DbClone {
-                volume,
-                host,
-                port,
-                user,
-                password,
-                url,
-            })
-        }
-        Err(e) => {
-            let _ = db::stop(engine, r);
-            let _ = engine.volume_remove(r, true, true);
-            forget(&home, r);
-            Err(e)
-        }
+    if started.is_err() {
+        let _ = db::stop(engine, r);
+        let _ = engine.volume_remove(r, true, true);
+        forget(&home, r);
     }
+    started
 }
 
 /// Which snapshot of its origin a reset goes to.
@@ -466,12 +513,7 @@ pub fn reset(engine: &mut Engine, r: &VolRef, to: &ResetTo, clients: Clients) ->
             },
         )?;
     }
-    let kept: Vec<(String, String)> = info
-        .labels
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    engine.volume_set_labels(r, &kept)?;
+    engine.volume_unset_labels(r, &[RESET_LABEL])?;
     let restarted = running.is_some();
     if restarted {
         db::start(engine, r, Some(running.as_ref().map_or(0, |i| i.port)))?;

@@ -20,6 +20,8 @@
 //!   verify a masked volume against its origin.
 //! - [`dbclone`]: self-service clones: a clone with its server running and
 //!   a login of its own in one call; a reset of its data that keeps it.
+//! - [`warm`]: warm clones: running clones of an origin's newest snapshot
+//!   waiting in a folder, claimed by a request for a running clone.
 //! - [`lifecycle`]: the reaper of expired volumes (protection wins; those
 //!   others depend on stay).
 //! - [`source`]: a replica of an outside server on a volume: add (seed and
@@ -38,6 +40,7 @@ pub mod mask;
 mod snapshot;
 pub mod source;
 pub mod volume;
+pub mod warm;
 
 pub use error::{Error, Result};
 pub use populous_error::{ErrorKind, HasKind};

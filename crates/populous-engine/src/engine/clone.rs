@@ -256,6 +256,28 @@ impl Engine {
         new_name: &Name,
         replace: bool,
     ) -> Result<Outcome<Renamed>> {
+        self.rename(r, new_name, replace, None)
+    }
+
+    /// Renames a volume that only `holder` mounts (Populous's own database
+    /// server, which knows its volume by id): a warm clone taking the name
+    /// a user asked for. Never replaces a volume.
+    pub fn volume_rename_held(
+        &mut self,
+        r: &VolRef,
+        new_name: &Name,
+        holder: &str,
+    ) -> Result<Outcome<Renamed>> {
+        self.rename(r, new_name, false, Some(holder))
+    }
+
+    fn rename(
+        &mut self,
+        r: &VolRef,
+        new_name: &Name,
+        replace: bool,
+        holder: Option<&str>,
+    ) -> Result<Outcome<Renamed>> {
         let _lock = self.begin()?;
         let target = VolRef {
             folder: r.folder.clone(),
@@ -273,7 +295,12 @@ impl Engine {
         let folder_id = self.folder(&r.folder)?.id;
         let vol = self.volume(r)?;
         // Docker and other consumers know a mounted volume by its name.
-        self.check_unmounted(r, vol.id, "rename it")?;
+        let held_only = holder.is_some_and(|h| {
+            volumes::mounts(&self.db, vol.id).is_ok_and(|m| m.iter().all(|x| x == h))
+        });
+        if !held_only {
+            self.check_unmounted(r, vol.id, "rename it")?;
+        }
         let old = match self.volume(&target) {
             Ok(old) => Some(old),
             Err(Error::NotFound { .. }) => None,

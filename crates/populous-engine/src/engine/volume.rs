@@ -171,6 +171,16 @@ impl Engine {
         Ok((vol, pool, path, root.is_some()))
     }
 
+    /// Removes labels from a volume (missing ones are no error).
+    pub fn volume_unset_labels(&mut self, r: &VolRef, keys: &[&str]) -> Result<VolumeInfo> {
+        let _lock = self.begin()?;
+        let vol = self.volume(r)?;
+        let tx = self.tx()?;
+        volumes::unset_labels(&tx, vol.id, keys)?;
+        tx.commit()?;
+        self.volume_inspect(r)
+    }
+
     /// Sets (or replaces) labels on a volume.
     pub fn volume_set_labels(
         &mut self,

@@ -264,6 +264,17 @@ pub fn validate_labels(labels: &[(String, String)]) -> Result<()> {
 }
 
 /// Sets labels on a volume, replacing values of keys it already has.
+/// Removes the labels `keys` of a volume (missing ones are no error).
+pub fn unset_labels(db: &Connection, volume_id: i64, keys: &[&str]) -> Result<()> {
+    for k in keys {
+        db.execute(
+            "DELETE FROM labels WHERE volume_id = ?1 AND key = ?2",
+            params![volume_id, k],
+        )?;
+    }
+    Ok(())
+}
+
 pub fn set_labels(db: &Connection, volume_id: i64, labels: &[(String, String)]) -> Result<()> {
     validate_labels(labels)?;
     for (k, v) in labels {
