@@ -419,6 +419,46 @@ fn loopdev_mariadb_clone_db_login_reset_and_idle_reaping() {
         "the cgroup goes with the server"
     );
 
+    // A port range with no free port: refused, and the clone made for it is gone again.
+    let p1 = clone_db(
+        h,
+        &mut servers,
+        "prod/db",
+        "dev/p1",
+        &["--ports", "14990-14990"],
+    );
+    assert_eq!(p1.port, 14990);
+    let out = populous(
+        h,
+        &[
+            "clone",
+            "prod/db",
+            "dev/p2",
+            "--db",
+            "--ports",
+            "14990-14990",
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("every port of 14990-14990 is taken"),
+        "{err}"
+    );
+    assert!(!dev_volumes(h).contains(&"p2".to_owned()));
+    ok(h, &["db", "stop", "dev/p1"]);
+    ok(h, &["volume", "rm", "dev/p1", "--destroy"]);
+    // A destroyed clone's login keeps no port.
+    let p3 = clone_db(
+        h,
+        &mut servers,
+        "prod/db",
+        "dev/p3",
+        &["--ports", "14990-14990"],
+    );
+    assert_eq!(p3.port, 14990);
+    ok(h, &["db", "stop", "dev/p3"]);
+    ok(h, &["volume", "rm", "dev/p3", "--destroy"]);
+
     // Idle delete by the daemon: c is idle, d idle but protected, e busy
     // (a session stays connected) until the session ends.
     let c = clone_db(h, &mut servers, "prod/db", "dev/c", &["--idle", "1s"]);

@@ -151,19 +151,28 @@ pub(crate) fn forget_stale(home: &Path, r: &VolRef) {
     }
 }
 
-/// Ports other servers under `home` hold or have a login for.
-fn ports_taken(home: &Path) -> std::collections::BTreeSet<u16> {
+/// Ports that running servers under the home hold, or that logins of
+/// live volumes keep for their next start. A login left by a volume that
+/// is gone keeps nothing.
+fn ports_taken(engine: &Engine) -> std::collections::BTreeSet<u16> {
+    let home = engine.home();
     let mut out = std::collections::BTreeSet::new();
     for f in std::fs::read_dir(home.join("db"))
         .into_iter()
         .flatten()
         .flatten()
     {
+        let folder = f.file_name().to_string_lossy().into_owned();
+        if folder.starts_with('.') {
+            continue;
+        }
         for v in std::fs::read_dir(f.path()).into_iter().flatten().flatten() {
-            if let Some(a) = std::fs::read_to_string(v.path().join(RECORD))
-                .ok()
-                .and_then(|t| serde_json::from_str::<Access>(&t).ok())
-            {
+            let r = format!("{folder}/{}", v.file_name().to_string_lossy());
+            let Ok(r) = r.parse::<VolRef>() else { continue };
+            let Ok(info) = engine.volume_inspect(&r) else {
+                continue;
+            };
+            if let Some(a) = load(home, &r, info.created_at) {
                 out.insert(a.port);
             }
         }
@@ -177,10 +186,10 @@ fn ports_taken(home: &Path) -> std::collections::BTreeSet<u16> {
     out
 }
 
-/// The first port of `listen.ports` no server under `home` has and nothing
-/// listens on now.
-fn pick_port(home: &Path, listen: &Listen) -> Result<u16> {
-    let taken = ports_taken(home);
+/// The first port of `listen.ports` no server under the home has and
+/// nothing listens on now.
+fn pick_port(engine: &Engine, listen: &Listen) -> Result<u16> {
+    let taken = ports_taken(engine);
     (listen.ports.first..=listen.ports.last)
         .filter(|p| !taken.contains(p))
         .find(|p| std::net::TcpListener::bind((listen.addr, *p)).is_ok())
@@ -317,7 +326,7 @@ pub(crate) fn start_with_logins(
     let started = (|| {
         let mut tries = 0;
         loop {
-            let port = pick_port(&home, listen)?;
+            let port = pick_port(engine, listen)?;
             save(
                 &home,
                 r,
@@ -587,7 +596,6 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert!(ports_taken(home.path()).contains(&13300));
         forget(home.path(), &r);
         assert_eq!(load(home.path(), &r, 100), None);
     }
