@@ -18,10 +18,12 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use populous_app::{Amount, GenerateOptions};
 use populous_engine::backend::BackendKind;
 use populous_engine::size::{format_size, parse_size};
 use populous_engine::{
@@ -218,6 +220,12 @@ impl Servers {
         Ok(populous_ops::db::start(&mut self.engine, r, None)?.value)
     }
 
+    /// Guards a server started on `r` by another call (e.g. a self-service
+    /// clone's `clone_db`): it is stopped on drop like the others.
+    pub fn track(&mut self, r: &VolRef) {
+        self.started.push(r.clone());
+    }
+
     /// Stops the server on `r`; returns the seconds it took (its flush).
     pub fn stop(&mut self, r: &VolRef) -> Result<f64> {
         let t = Instant::now();
@@ -326,7 +334,7 @@ pub(crate) fn fill(dir: &Path, size: u64, pb: &ProgressBar) -> Result<()> {
     Ok(())
 }
 
-fn syncfs(path: &Path) -> Result<()> {
+pub(crate) fn syncfs(path: &Path) -> Result<()> {
     let f = File::open(path)?;
     // SAFETY: syncfs on an open descriptor.
     if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
@@ -666,4 +674,71 @@ pub fn clone(args: &BenchClone, json: bool) -> Result<()> {
         }
     }
     verdict(&missed)
+}
+
+/// `mariadb-dump --single-transaction | mariadb`, as the seed's baseline.
+pub(crate) fn dump_restore(from_socket: &Path, to_socket: &Path) -> Result<()> {
+    let mut dump = Command::new("mariadb-dump")
+        .args([
+            "-u",
+            "root",
+            "--single-transaction",
+            "--quick",
+            "--databases",
+            "populous",
+            "--socket",
+        ])
+        .arg(from_socket)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("starting mariadb-dump (apt-get install mariadb-client)")?;
+    let stdout = dump.stdout.take().context("mariadb-dump stdout")?;
+    let restore = Command::new("mariadb")
+        .args(["-u", "root", "--socket"])
+        .arg(to_socket)
+        .stdin(stdout)
+        .status()
+        .context("starting mariadb")?;
+    let dumped = dump.wait()?;
+    anyhow::ensure!(
+        dumped.success() && restore.success(),
+        "mariadb-dump | mariadb failed"
+    );
+    Ok(())
+}
+
+/// Fills a new prod volume (its server left running) at `size`; returns rows.
+pub(crate) fn prepare_prod(g: &mut Servers, prod: &VolRef, size: u64) -> Result<u64> {
+    g.engine.volume_create(prod, &VolumeOptions::default())?;
+    let inst = g.start(prod)?;
+    let opts = GenerateOptions {
+        amount: Amount::Bytes(size),
+        ..GenerateOptions::rows(0)
+    };
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template("generate {wide_bar} {pos}/{len} rows {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(format_size(size));
+    let pb = bar.clone();
+    let report =
+        populous_app::generate_blocking(&format!("{}populous", inst.url), &opts, move |p| {
+            pb.set_length(p.rows_todo);
+            pb.set_position(p.rows_done);
+        });
+    bar.finish_and_clear();
+    Ok(report?.rows_total)
+}
+
+/// The baseline once: a fresh server (started untimed), then dump|restore.
+pub(crate) fn dump_run(g: &mut Servers, prod_socket: &Path, k: usize, round: usize) -> Result<f64> {
+    let copy: VolRef = format!("dev/copy{k}-{round}").parse()?;
+    g.engine.volume_create(&copy, &VolumeOptions::default())?;
+    let inst = g.start(&copy)?;
+    let t = Instant::now();
+    dump_restore(prod_socket, &inst.socket)?;
+    let took = ms(t.elapsed());
+    g.stop(&copy)?;
+    Ok(took)
 }

@@ -16,19 +16,17 @@
 //! shown beside it, labelled as such, and never as the headline. Figures
 //! are medians of the rounds with their spread (min-max).
 
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use populous_app::{Amount, GenerateOptions};
 use populous_engine::size::format_size;
 use populous_engine::{CloneSource, FsKind, Name, SnapRef, VolRef, VolumeOptions};
 use populous_ops::db as server;
 use serde::Serialize;
 
-use crate::bench::{Servers, Spread};
+use crate::bench::{dump_run, prepare_prod, Servers, Spread};
 use crate::cli::BenchDb;
 
 /// One round's clone path, ms.
@@ -79,61 +77,6 @@ struct SizeResult {
     dump_over_data_step_alone: Option<f64>,
 }
 
-/// `mariadb-dump --single-transaction | mariadb`, as the seed's baseline.
-fn dump_restore(from_socket: &Path, to_socket: &Path) -> Result<()> {
-    let mut dump = Command::new("mariadb-dump")
-        .args([
-            "-u",
-            "root",
-            "--single-transaction",
-            "--quick",
-            "--databases",
-            "populous",
-            "--socket",
-        ])
-        .arg(from_socket)
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("starting mariadb-dump (apt-get install mariadb-client)")?;
-    let stdout = dump.stdout.take().context("mariadb-dump stdout")?;
-    let restore = Command::new("mariadb")
-        .args(["-u", "root", "--socket"])
-        .arg(to_socket)
-        .stdin(stdout)
-        .status()
-        .context("starting mariadb")?;
-    let dumped = dump.wait()?;
-    anyhow::ensure!(
-        dumped.success() && restore.success(),
-        "mariadb-dump | mariadb failed"
-    );
-    Ok(())
-}
-
-/// Fills a new prod volume (its server left running) at `size`; returns rows.
-fn prepare_prod(g: &mut Servers, prod: &VolRef, size: u64) -> Result<u64> {
-    g.engine.volume_create(prod, &VolumeOptions::default())?;
-    let inst = g.start(prod)?;
-    let opts = GenerateOptions {
-        amount: Amount::Bytes(size),
-        ..GenerateOptions::rows(0)
-    };
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("generate {wide_bar} {pos}/{len} rows {msg}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_message(format_size(size));
-    let pb = bar.clone();
-    let report =
-        populous_app::generate_blocking(&format!("{}populous", inst.url), &opts, move |p| {
-            pb.set_length(p.rows_todo);
-            pb.set_position(p.rows_done);
-        });
-    bar.finish_and_clear();
-    Ok(report?.rows_total)
-}
-
 /// The clone path once: snapshot (quiesced), clone, start, first query.
 fn clone_run(g: &mut Servers, prod: &VolRef, k: usize, round: usize) -> Result<CloneRun> {
     let snap: SnapRef = format!("{prod}@bench-{round}").parse()?;
@@ -179,18 +122,6 @@ fn clone_run(g: &mut Servers, prod: &VolRef, k: usize, round: usize) -> Result<C
         start,
         first_query,
     })
-}
-
-/// The baseline once: a fresh server (started untimed), then dump|restore.
-fn dump_run(g: &mut Servers, prod_socket: &Path, k: usize, round: usize) -> Result<f64> {
-    let copy: VolRef = format!("dev/copy{k}-{round}").parse()?;
-    g.engine.volume_create(&copy, &VolumeOptions::default())?;
-    let inst = g.start(&copy)?;
-    let t = Instant::now();
-    dump_restore(prod_socket, &inst.socket)?;
-    let took = crate::bench::ms(t.elapsed());
-    g.stop(&copy)?;
-    Ok(took)
 }
 
 fn bench_size(g: &mut Servers, args: &BenchDb, k: usize, size: u64) -> Result<SizeResult> {

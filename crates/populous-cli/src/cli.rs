@@ -8,7 +8,7 @@ mod bench;
 mod clones;
 mod source;
 
-pub use bench::{BenchClone, BenchCmd, BenchDaemon, BenchDb};
+pub use bench::{BenchClone, BenchClones, BenchCmd, BenchDaemon, BenchDb};
 pub use clones::{CloneArgs, IdleArgs, ResetArgs};
 pub use source::{SourceAdd, SourceCmd};
 

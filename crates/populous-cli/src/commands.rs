@@ -36,6 +36,9 @@ pub fn run(cli: Cli) -> Result<()> {
     if let Command::Bench(BenchCmd::DbIo(args)) = &cli.command {
         return crate::bench_db_io::run(args, json);
     }
+    if let Command::Bench(BenchCmd::Clones(args)) = &cli.command {
+        return crate::bench_clones::run(args, json);
+    }
     if let Command::Pipeline(crate::cli::PipelineCmd::Run(a)) = &cli.command {
         return crate::pipeline::run(&cli.home, a, json);
     }

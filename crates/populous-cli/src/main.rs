@@ -5,6 +5,7 @@
 //! codes in [`exit_code`].
 
 mod bench;
+mod bench_clones;
 mod bench_daemon;
 mod bench_db;
 mod bench_db_io;
