@@ -76,8 +76,12 @@ fn loopdev_mariadb_bench_clones_small() {
     );
     assert!(c["rows"].as_u64() > Some(0), "{v}");
     assert!(c["dump_over_cold"].as_f64().is_some_and(|x| x > 0.0));
+    // A warm clone was taken in every round.
+    assert_eq!(c["warm_rounds_ms"].as_array().map(Vec::len), Some(1));
+    assert!(c["cold_over_warm"].as_f64().is_some_and(|x| x > 0.0));
+    assert_eq!(v["warm"]["median"], c["warm_ms"]["median"], "{v}");
     let targets = v["targets"].as_array().expect("targets");
-    assert_eq!(targets.len(), 3);
+    assert_eq!(targets.len(), 4);
     for t in targets.iter().filter(|t| t["met"] == false) {
         let name = t["name"].as_str().expect("name");
         assert!(missed
